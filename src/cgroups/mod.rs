@@ -1,0 +1,151 @@
+//! The container's cgroup: one `CgroupManager` interface with a v1 manager
+//! (every v1 hierarchy of the host, plus the unified tree of a hybrid host)
+//! and a v2 manager, chosen by what the host mounts at /sys/fs/cgroup.
+//! This slice places the process and applies device rules; the other
+//! resources come as one file per controller beside `devices.rs`.
+
+mod devices;
+mod path;
+mod v1;
+mod v2;
+
+pub use devices::{DeviceRule, rules_from_spec};
+pub use path::cgroup_path;
+
+use crate::error::SysError;
+use crate::mounts::CgroupView;
+use std::os::fd::OwnedFd;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup: {0}")]
+    Sys(#[from] SysError),
+    #[error("{path}: {msg}")]
+    Unsupported { path: &'static str, msg: String },
+}
+
+pub trait CgroupManager {
+    /// Makes the container's cgroup directories (and missing parents).
+    fn create(&self) -> Result<(), CgroupError>;
+    /// Moves a process (and so everything it forks) into the cgroup.
+    fn add_process(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Applies linux.resources.devices, the rules in their order.
+    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError>;
+    /// The pids of every process in the cgroup.
+    fn pids(&self) -> Result<Vec<i32>, CgroupError>;
+    /// Removes the container's cgroup directories.
+    fn destroy(&self) -> Result<(), CgroupError>;
+    /// What a `cgroup` mount shows inside the container.
+    fn views(&self) -> Vec<CgroupView>;
+    /// An fd on the cgroup2 directory, for clone3(CLONE_INTO_CGROUP).
+    fn clone_into(&self) -> Option<OwnedFd>;
+}
+
+pub enum Manager {
+    V1(v1::Manager),
+    V2(v2::Manager),
+}
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// The manager for this host, for the cgroup at `path` (e.g. /berth/ID).
+pub fn manager(path: &str) -> Result<Manager, CgroupError> {
+    let fs = rustix::fs::statfs("/sys/fs/cgroup").map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
+    if fs.f_type as i64 == CGROUP2_SUPER_MAGIC {
+        Ok(Manager::V2(v2::Manager::new("/sys/fs/cgroup".into(), path)))
+    } else {
+        Ok(Manager::V1(v1::Manager::discover(path)?))
+    }
+}
+
+impl CgroupManager for Manager {
+    fn create(&self) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.create(),
+            Manager::V2(m) => m.create(),
+        }
+    }
+    fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.add_process(pid),
+            Manager::V2(m) => m.add_process(pid),
+        }
+    }
+    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.apply_devices(rules),
+            Manager::V2(m) => m.apply_devices(rules),
+        }
+    }
+    fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        match self {
+            Manager::V1(m) => m.pids(),
+            Manager::V2(m) => m.pids(),
+        }
+    }
+    fn destroy(&self) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.destroy(),
+            Manager::V2(m) => m.destroy(),
+        }
+    }
+    fn views(&self) -> Vec<CgroupView> {
+        match self {
+            Manager::V1(m) => m.views(),
+            Manager::V2(m) => m.views(),
+        }
+    }
+    fn clone_into(&self) -> Option<OwnedFd> {
+        match self {
+            Manager::V1(m) => m.clone_into(),
+            Manager::V2(m) => m.clone_into(),
+        }
+    }
+}
+
+/// Shared by both managers: the pids listed in a cgroup.procs file.
+fn read_pids(file: &std::path::Path) -> Result<Vec<i32>, CgroupError> {
+    let text = std::fs::read_to_string(file).map_err(|e| SysError::new("read", file.display(), e))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// Writes `value` to a cgroup file, naming the file on failure.
+fn write(file: &std::path::Path, value: &str) -> Result<(), CgroupError> {
+    std::fs::write(file, value).map_err(|e| SysError::new("write", format!("{value:?} to {}", file.display()), e).into())
+}
+
+/// Removes a cgroup directory. A cgroup whose last process has exited but
+/// not yet been released by the kernel answers EBUSY for a moment; a missing
+/// one is already gone.
+fn remove_dir(dir: &std::path::Path) -> Result<(), CgroupError> {
+    for attempt in 0..200 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 199 => {
+                std::thread::sleep(std::time::Duration::from_millis(1 + attempt / 20));
+            }
+            Err(e) => return Err(SysError::new("remove", dir.display(), e).into()),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the directories berth's own default parent holds between the
+/// container's cgroup and the hierarchy's root, when they are empty.
+fn remove_berth_parents(mountpoint: &std::path::Path, path: &str) {
+    let Some(rest) = path.strip_prefix(path::DEFAULT_PARENT) else { return };
+    let mut p = std::path::PathBuf::from(path::DEFAULT_PARENT);
+    let mut dirs = vec![p.clone()];
+    let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        p.push(part);
+        dirs.push(p.clone());
+    }
+    for d in dirs.iter().rev() {
+        let full = mountpoint.join(d.strip_prefix("/").unwrap_or(d));
+        if std::fs::remove_dir(&full).is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! cgroup v1: one directory per mounted hierarchy (cpu, memory, devices,
+//! ..., name=systemd) and, on a hybrid host, the unified cgroup2 tree too,
+//! as runc does. Controllers get a file each beside `devices.rs`.
+
+mod devices;
+
+use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
+use crate::error::SysError;
+use crate::mounts::CgroupView;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub mountpoint: PathBuf,
+    /// "cgroup" for a v1 hierarchy, "cgroup2" for the unified tree.
+    pub fstype: &'static str,
+    /// Its controllers and name= (e.g. ["cpu"], ["name=systemd"]).
+    pub options: Vec<String>,
+}
+
+impl Hierarchy {
+    fn has(&self, controller: &str) -> bool {
+        self.options.iter().any(|o| o == controller)
+    }
+}
+
+pub struct Manager {
+    path: String,
+    hierarchies: Vec<Hierarchy>,
+}
+
+impl Manager {
+    pub fn discover(path: &str) -> Result<Manager, CgroupError> {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| SysError::new("read", "/proc/self/mountinfo", e))?;
+        Ok(Manager { path: path.to_string(), hierarchies: parse_mountinfo(&text) })
+    }
+
+    fn dir(&self, h: &Hierarchy) -> PathBuf {
+        h.mountpoint.join(self.path.trim_start_matches('/'))
+    }
+
+    fn controller(&self, name: &str) -> Option<&Hierarchy> {
+        self.hierarchies.iter().find(|h| h.has(name))
+    }
+
+    pub fn create(&self) -> Result<(), CgroupError> {
+        for h in &self.hierarchies {
+            let mut dir = h.mountpoint.clone();
+            for part in self.path.split('/').filter(|p| !p.is_empty()) {
+                dir.push(part);
+                match std::fs::create_dir(&dir) {
+                    Ok(()) => {
+                        if h.has("cpuset") {
+                            inherit_cpuset(&dir)?;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(SysError::new("create", dir.display(), e).into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        for h in &self.hierarchies {
+            write(&self.dir(h).join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let Some(h) = self.controller("devices") else {
+            return Err(CgroupError::Unsupported {
+                path: "linux.resources.devices",
+                msg: "the devices cgroup controller is not mounted on this host".into(),
+            });
+        };
+        devices::apply(&self.dir(h), rules)
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        // Every process is in every hierarchy; one that exists on all hosts will do.
+        let h = self.controller("pids").or_else(|| self.hierarchies.first());
+        match h {
+            Some(h) => read_pids(&self.dir(h).join("cgroup.procs")),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let mut first_err = None;
+        for h in &self.hierarchies {
+            if let Err(e) = remove_dir(&self.dir(h)) {
+                first_err.get_or_insert(e);
+            } else {
+                remove_berth_parents(&h.mountpoint, &self.path);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    pub fn views(&self) -> Vec<CgroupView> {
+        self.hierarchies
+            .iter()
+            .map(|h| {
+                let mut options: Vec<(String, Option<String>)> = h
+                    .options
+                    .iter()
+                    .map(|o| match o.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (o.clone(), None),
+                    })
+                    .collect();
+                if h.fstype == "cgroup" && options.iter().all(|(k, _)| k == "name") {
+                    options.insert(0, ("none".into(), None));
+                }
+                CgroupView {
+                    name: h.mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    host_path: self.dir(h),
+                    fstype: h.fstype,
+                    options,
+                }
+            })
+            .collect()
+    }
+
+    pub fn clone_into(&self) -> Option<OwnedFd> {
+        None
+    }
+}
+
+/// A new cpuset cgroup starts with no cpus and no mems, and no process can
+/// join it until it has both: start from the parent's.
+fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let parent = dir.parent().expect("a created cgroup has a parent");
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let own = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+        if own.trim().is_empty() {
+            let from = std::fs::read_to_string(parent.join(file)).map_err(|e| SysError::new("read", parent.join(file).display(), e))?;
+            write(&dir.join(file), from.trim())?;
+        }
+    }
+    Ok(())
+}
+
+/// The cgroup hierarchies in a mountinfo text, each once, in mount order.
+fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 || l[3] != "/" {
+            continue;
+        }
+        let fstype = match r[0] {
+            "cgroup" => "cgroup",
+            "cgroup2" => "cgroup2",
+            _ => continue,
+        };
+        let options: Vec<String> = if fstype == "cgroup" {
+            r[2].split(',')
+                .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent=") && *o != "clone_children" && *o != "noprefix")
+                .map(String::from)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mountpoint = PathBuf::from(l[4]);
+        // A hierarchy mounted twice is the same hierarchy.
+        if out.iter().any(|h| h.fstype == fstype && h.options == options) {
+            continue;
+        }
+        out.push(Hierarchy { mountpoint, fstype, options });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+35 25 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec - tmpfs tmpfs rw,mode=755
+36 35 0:31 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+37 35 0:32 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu
+38 35 0:33 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+39 35 0:34 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+40 35 0:35 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices,release_agent=/x
+";
+
+    #[test]
+    fn hybrid_hierarchies() {
+        let h = parse_mountinfo(HYBRID);
+        let names: Vec<_> = h.iter().map(|h| h.mountpoint.display().to_string()).collect();
+        assert_eq!(names, ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/devices"]);
+        assert_eq!(h[3].options, ["devices"]);
+        let m = Manager { path: "/berth/c1".into(), hierarchies: h };
+        let v = m.views();
+        assert_eq!(v[1].name, "systemd");
+        assert_eq!(v[1].options, [("none".to_string(), None), ("name".to_string(), Some("systemd".to_string()))]);
+        assert_eq!(v[2].fstype, "cgroup2");
+        assert_eq!(v[0].host_path, Path::new("/sys/fs/cgroup/cpu/berth/c1"));
+    }
+}

@@ -1,0 +1,60 @@
+//! cgroup v2: one directory in the unified tree. Device rules on v2 need an
+//! eBPF program, which the cgroups issue brings.
+
+use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
+use crate::error::SysError;
+use crate::mounts::CgroupView;
+use rustix::fs::{Mode, OFlags};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+pub struct Manager {
+    root: PathBuf,
+    path: String,
+}
+
+impl Manager {
+    pub fn new(root: PathBuf, path: &str) -> Manager {
+        Manager { root, path: path.to_string() }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.join(self.path.trim_start_matches('/'))
+    }
+
+    pub fn create(&self) -> Result<(), CgroupError> {
+        std::fs::create_dir_all(self.dir()).map_err(|e| SysError::new("create", self.dir().display(), e).into())
+    }
+
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        write(&self.dir().join("cgroup.procs"), &pid.to_string())
+    }
+
+    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        Err(CgroupError::Unsupported {
+            path: "linux.resources.devices",
+            msg: "device rules on cgroup v2 are not supported by berth yet".into(),
+        })
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        read_pids(&self.dir().join("cgroup.procs"))
+    }
+
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        remove_dir(&self.dir())?;
+        remove_berth_parents(&self.root, &self.path);
+        Ok(())
+    }
+
+    pub fn views(&self) -> Vec<CgroupView> {
+        vec![CgroupView { name: String::new(), host_path: self.dir(), fstype: "cgroup2", options: Vec::new() }]
+    }
+
+    pub fn clone_into(&self) -> Option<OwnedFd> {
+        rustix::fs::open(self.dir(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+    }
+}

@@ -1,0 +1,69 @@
+use super::GlobalOpts;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only the ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// table or json
+    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+pub fn run(g: &GlobalOpts, a: ListArgs) -> anyhow::Result<i32> {
+    let all = crate::container::list(&g.root)?;
+    if a.quiet {
+        for (s, _) in &all {
+            println!("{}", s.id);
+        }
+    } else if a.format == "json" {
+        // runc's list fills in the owner of the state directory.
+        let items: Vec<serde_json::Value> = all
+            .iter()
+            .map(|(s, st)| {
+                let mut v = serde_json::to_value(s.oci(*st)).expect("serialises");
+                v["owner"] = "root".into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&items)?);
+    } else {
+        let rows: Vec<[String; 6]> = all
+            .iter()
+            .map(|(s, st)| {
+                let pid = if *st == crate::container::Status::Stopped { 0 } else { s.pid };
+                [s.id.clone(), pid.to_string(), st.to_string(), s.bundle.clone(), s.created.clone(), "root".into()]
+            })
+            .collect();
+        print!("{}", table(&["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows));
+    }
+    Ok(0)
+}
+
+/// Columns padded as Go's tabwriter pads runc's (min width 12, padding 3).
+fn table(head: &[&str; 6], rows: &[[String; 6]]) -> String {
+    let mut widths = head.map(|h| h.len());
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}", w = (widths[i] + 3).max(12)));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(head.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}

@@ -1,0 +1,103 @@
+//! The config.json `berth spec` writes: runc's default, so that a bundle
+//! made for one runs unchanged on the other.
+
+use serde_json::{Value, json};
+
+pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut spec = json!({
+        "ociVersion": super::SPEC_VERSION,
+        "process": {
+            "terminal": true,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": { "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps },
+            "rlimits": [{ "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 }],
+            "noNewPrivileges": true
+        },
+        "root": { "path": "rootfs", "readonly": true },
+        "hostname": "berth",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+              "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
+        ],
+        "linux": {
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] },
+            "namespaces": [
+                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
+                { "type": "uts" }, { "type": "mount" }
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    if rootless {
+        make_rootless(&mut spec, uid, gid);
+    }
+    spec
+}
+
+/// runc's `spec --rootless`: a user namespace mapping the caller to root,
+/// no network namespace (sysfs is then bound from the host), no cgroup
+/// limits, and no devpts gid the caller may not own.
+fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
+    let linux = &mut spec["linux"];
+    linux["namespaces"] = json!([
+        { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "user" }
+    ]);
+    linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
+    linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
+    if let Some(o) = linux.as_object_mut() {
+        o.remove("resources");
+    }
+    let Some(mounts) = spec["mounts"].as_array_mut() else { return };
+    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    for m in mounts.iter_mut() {
+        if m["destination"] == "/sys" {
+            *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
+                         "options": ["rbind", "nosuid", "noexec", "nodev", "ro"] });
+        }
+        if m["destination"] == "/dev/pts" {
+            if let Some(opts) = m["options"].as_array_mut() {
+                opts.retain(|o| o != "gid=5");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_spec_parses_and_validates() {
+        let text = default_spec(false, 0, 0).to_string();
+        let spec = crate::config::parse(text.as_bytes()).unwrap();
+        super::super::validate::validate(&spec).unwrap();
+    }
+
+    #[test]
+    fn rootless_spec_maps_the_caller() {
+        let v = default_spec(true, 1000, 1001);
+        assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1000);
+        assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 1001);
+        let spec = crate::config::parse(v.to_string().as_bytes()).unwrap();
+        super::super::validate::validate(&spec).unwrap();
+    }
+}

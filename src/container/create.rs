@@ -1,0 +1,282 @@
+//! `create`, berth's side: plan, state directory, cgroup, one clone, then
+//! answer the container process until it is ready. Every failure undoes
+//! what was made: the process is killed, the cgroup and state removed.
+
+use super::dir::{EXEC_FIFO, StateDir};
+use super::init::{self, InitContext};
+use super::plan::ContainerPlan;
+use super::state::{Phase, State, Status};
+use super::sync::{self, Channel, Msg};
+use super::ContainerError;
+use crate::cgroups::{self, CgroupManager};
+use crate::error::{SysContext, SysError};
+use crate::process::user::write_id_maps;
+use crate::syscall::{self, CLONE_NEWUSER};
+use rustix::fs::{Mode as FsMode, OFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `create`: the process waits on exec.fifo for a later `start`.
+    Detached,
+    /// `run`: this berth process starts it over the sync channel.
+    Foreground,
+}
+
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub mode: Mode,
+}
+
+/// A container that is created and waits to be started.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: State,
+    pub pidfd: OwnedFd,
+    /// The sync channel, kept open in Foreground mode to start the process.
+    pub channel: Option<Channel>,
+}
+
+/// What a failed create must undo, undone on drop unless disarmed.
+struct Undo {
+    dir: Option<StateDir>,
+    cgroup: Option<cgroups::Manager>,
+    child: Option<i32>,
+    /// Set when a create-time hook failed: the spec then runs poststop.
+    poststop: Option<(oci_spec::runtime::Hooks, String)>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            if let Some(pid) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+            }
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                crate::logging::warn(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some((hooks, state)) = self.poststop.take() {
+            crate::hooks::run_all_warn("poststop", hooks.poststop().as_deref().unwrap_or(&[]), &state);
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
+    super::dir::validate_id(&opts.id)?;
+    let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
+    let spec = crate::config::load(&bundle)?;
+    let mut plan = ContainerPlan::new(&spec, &opts.id, bundle.clone(), opts.no_pivot, opts.preserve_fds)?;
+    check_terminal(&plan, &opts)?;
+    let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
+
+    let dir = StateDir::create(&opts.root, &opts.id)?;
+    let mut state = State {
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        phase: Phase::Creating,
+        bundle: bundle.display().to_string(),
+        rootfs: plan.rootfs.rootfs.display().to_string(),
+        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+        annotations: plan.annotations.clone(),
+        cgroup_path: plan.cgroup_path.clone(),
+        hooks: plan.hooks.clone(),
+        pid_ns: plan.pid_ns(),
+    };
+    // Saved before the cgroup and the process exist, so that whatever a
+    // kill -9 of this berth leaves, delete --force finds and removes.
+    dir.save(&state)?;
+    let mut undo = Undo { dir: Some(dir), cgroup: None, child: None, poststop: None };
+
+    let cgroup = cgroups::manager(&plan.cgroup_path)?;
+    cgroup.create()?;
+    let cgroup = undo.cgroup.insert(cgroup);
+    cgroup.apply_devices(&plan.device_rules)?;
+    plan.rootfs.cgroup_views = cgroup.views();
+
+    let dir = undo.dir.as_ref().expect("set above");
+    let state_dir_fd = match opts.mode {
+        Mode::Detached => {
+            let fifo = dir.path.join(EXEC_FIFO);
+            rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, FsMode::from_raw_mode(0o622), 0)
+                .sys("mkfifo", fifo.display())?;
+            // mknod honours the umask; the container's user must be able to write.
+            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622)).sys("chmod", fifo.display())?;
+            Some(rustix::fs::open(&dir.path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, FsMode::empty()).sys("open", dir.path.display())?)
+        }
+        Mode::Foreground => None,
+    };
+    let console = match &opts.console_socket {
+        Some(p) => Some(connect(p)?),
+        None => None,
+    };
+    let (ours, theirs) = sync::pair()?;
+    let into = cgroup.clone_into();
+    let child = syscall::clone_fork(plan.ns.clone_flags(), into.as_ref().map(|f| f.as_fd()), false).sys("clone", "container process")?;
+    let Some(child) = child else {
+        // The container process. It never returns.
+        drop(ours);
+        init::run(InitContext {
+            plan: &plan,
+            channel: theirs,
+            lock: &dir.fd,
+            console,
+            state_dir: state_dir_fd,
+            mode: opts.mode,
+        })
+    };
+    drop(theirs);
+    drop(console);
+    undo.child = Some(child.pid);
+    let mut pid = child.pid;
+    let mut pidfd = match child.pidfd {
+        Some(fd) => fd,
+        None => pidfd_open(pid)?,
+    };
+    record_pid(&mut state, pid, dir)?;
+
+    if into.is_none() {
+        cgroup.add_process(pid)?;
+    }
+    if let Some(adj) = plan.process.oom_score_adj {
+        let f = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&f, adj.to_string()).sys("write", &f)?;
+    }
+    if plan.ns.clone_flags() & CLONE_NEWUSER != 0 {
+        write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
+    }
+    ours.send(&Msg::Go)?;
+
+    loop {
+        let msg = ours.recv()?;
+        match msg {
+            Some(Msg::MapsPlease) => {
+                write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
+                ours.send(&Msg::MapsDone)?;
+            }
+            Some(Msg::Pid(p)) => {
+                // The first process forked the real one and exits.
+                let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
+                pid = p;
+                undo.child = Some(pid);
+                pidfd = pidfd_open(pid)?;
+                record_pid(&mut state, pid, dir)?;
+            }
+            Some(Msg::RootfsReady) => {
+                let oci = state.oci(Status::Creating).json();
+                if let Some(h) = &plan.hooks {
+                    #[allow(deprecated)]
+                    let prestart = h.prestart().as_deref().unwrap_or(&[]);
+                    let result = crate::hooks::run_all("prestart", prestart, &oci)
+                        .and_then(|_| crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &oci));
+                    if let Err(e) = result {
+                        undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
+                        return Err(e.into());
+                    }
+                }
+                ours.send(&Msg::HooksDone(pid))?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error(msg)) => {
+                if msg.contains("createContainer hook") {
+                    if let Some(h) = &plan.hooks {
+                        undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
+                    }
+                }
+                return Err(ContainerError::Init { id: opts.id.clone(), msg });
+            }
+            Some(other) => return Err(ContainerError::Init { id: opts.id.clone(), msg: format!("unexpected message {other:?}") }),
+            None => {
+                return Err(ContainerError::Init { id: opts.id.clone(), msg: exit_text(pid) });
+            }
+        }
+    }
+
+    state.phase = Phase::Created;
+    dir.save(&state)?;
+    if let Some(p) = &pid_file {
+        write_pid_file(p, pid)?;
+    }
+    undo.child = None;
+    undo.cgroup = None;
+    let dir = undo.dir.take().expect("set above");
+    Ok(Created { dir, state, pidfd, channel: (opts.mode == Mode::Foreground).then_some(ours) })
+}
+
+fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), ContainerError> {
+    match (plan.process.terminal, opts.console_socket.is_some(), opts.mode) {
+        (true, false, Mode::Detached) => Err(ContainerError::Usage(
+            "process.terminal is set: create needs --console-socket to hand the terminal to".into(),
+        )),
+        (true, false, Mode::Foreground) => Err(ContainerError::Usage(
+            "process.terminal is set: run without --console-socket would relay the terminal itself, which berth does not do yet; use --console-socket or set process.terminal to false".into(),
+        )),
+        (false, true, _) => Err(ContainerError::Usage(
+            "--console-socket is given but process.terminal is false: there is no terminal to send".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
+    Ok(std::path::absolute(p).sys("resolve", p.display())?)
+}
+
+fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .sys("socket", "")?;
+    let addr = rustix::net::SocketAddrUnix::new(path).sys("console socket", path.display())?;
+    rustix::net::connect(&sock, &addr).sys("connect to console socket", path.display())?;
+    Ok(sock)
+}
+
+fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
+    rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive pid"), PidfdFlags::empty()).sys("pidfd_open", pid)
+}
+
+fn record_pid(state: &mut State, pid: i32, dir: &StateDir) -> Result<(), ContainerError> {
+    state.pid = pid;
+    state.start_time = syscall::proc_stat(pid).map(|(t, _)| t).sys("read start time of", pid)?;
+    dir.save(state)
+}
+
+/// Why the container process went away without a word.
+fn exit_text(pid: i32) -> String {
+    match rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
+        Ok(Some((_, st))) => match (st.exit_status(), st.terminating_signal()) {
+            (Some(c), _) => format!("the container process exited with status {c} before it was ready"),
+            (_, Some(s)) => format!("the container process was killed by signal {s} before it was ready"),
+            _ => "the container process ended before it was ready".into(),
+        },
+        _ => "the container process ended before it was ready".into(),
+    }
+}
+
+/// The pid file, written whole or not at all (clients read it at once).
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).sys("write pid file", tmp.display())?;
+    std::fs::rename(&tmp, path).sys("write pid file", path.display())?;
+    Ok(())
+}

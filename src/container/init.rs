@@ -1,0 +1,246 @@
+//! The container process, from the clone to the exec of the user's
+//! program. It runs berth's code (so it stays non-dumpable: nothing in the
+//! container may open its /proc/PID/exe), reports every failure to the
+//! parent over the sync channel, and never returns.
+
+use super::create::Mode;
+use super::dir::EXEC_FIFO;
+use super::plan::ContainerPlan;
+use super::state::{State, Status};
+use super::sync::{Channel, Msg};
+use crate::error::SysContext;
+use crate::mounts;
+use crate::process::{capabilities, exec, fds, namespaces, rlimits, terminal, user};
+use crate::syscall::{self, CLONE_NEWTIME, CLONE_NEWUSER};
+use rustix::fs::{Mode as FsMode, OFlags};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+pub struct InitContext<'a> {
+    pub plan: &'a ContainerPlan,
+    pub channel: Channel,
+    /// The parent's lock on the state directory, which this process must
+    /// not keep holding.
+    pub lock: &'a OwnedFd,
+    pub console: Option<OwnedFd>,
+    /// The state directory, to open exec.fifo in (create only).
+    pub state_dir: Option<OwnedFd>,
+    pub mode: Mode,
+}
+
+/// Where a failure after `start` is reported: the start side reads it.
+enum Report {
+    Channel,
+    Fifo(std::fs::File),
+}
+
+/// A process that is set up and released by `start`.
+struct Started {
+    report: Report,
+    program: std::path::PathBuf,
+    host_pid: i32,
+}
+
+pub fn run(ctx: InitContext) -> ! {
+    // A panic here must not unwind into the parent's frames and run their
+    // cleanup in this process.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("berth: container process: {info}");
+        // SAFETY: _exit ends the process at once, which is what is wanted.
+        unsafe { libc::_exit(1) }
+    }));
+    // SAFETY: the lock fd is the parent's; this process only lets go of it.
+    unsafe { libc::close(ctx.lock.as_raw_fd()) };
+    let channel = &ctx.channel;
+    let err = match setup(&ctx) {
+        Ok(started) => start_and_exec(&ctx, started),
+        Err(e) => e,
+    };
+    let _ = channel.send(&Msg::Error(err));
+    // SAFETY: see above.
+    unsafe { libc::_exit(1) }
+}
+
+type R<T> = Result<T, String>;
+
+fn s<T>(r: Result<T, impl std::fmt::Display>) -> R<T> {
+    r.map_err(|e| e.to_string())
+}
+
+fn expect(ch: &Channel, want: Msg) -> R<()> {
+    match s(ch.recv())? {
+        Some(m) if m == want => Ok(()),
+        Some(m) => Err(format!("expected {want:?}, got {m:?}")),
+        // The parent is gone: there is nobody to create this container for.
+        None => unsafe { libc::_exit(1) },
+    }
+}
+
+/// Namespaces, root filesystem and process settings, up to the point
+/// where the container waits for `start`.
+fn setup(ctx: &InitContext) -> R<Started> {
+    let plan = ctx.plan;
+    let ch = &ctx.channel;
+    rustix::process::umask(FsMode::empty());
+    expect(ch, Msg::Go)?;
+
+    let ns = &plan.ns;
+    s(ns.join_all())?;
+    let late = ns.unshare_flags();
+    if late & CLONE_NEWUSER != 0 {
+        s(namespaces::unshare(CLONE_NEWUSER))?;
+        s(ch.send(&Msg::MapsPlease))?;
+        expect(ch, Msg::MapsDone)?;
+    }
+    s(namespaces::unshare(late & !CLONE_NEWUSER))?;
+    if late & CLONE_NEWTIME != 0 {
+        s(namespaces::write_time_offsets(&ns.time_offsets))?;
+    }
+    if ns.second_fork() {
+        // Joining or making a pid or time namespace applies to children:
+        // the container process is a sibling forked from here.
+        match s(syscall::clone_fork(0, None, true).sys("fork", "container process"))? {
+            Some(child) => {
+                let _ = ch.send(&Msg::Pid(child.pid));
+                // SAFETY: this intermediate process has done its part.
+                unsafe { libc::_exit(0) }
+            }
+            None => {}
+        }
+    }
+    // Relative mount sources and overlay dirs are relative to the bundle.
+    s(std::env::set_current_dir(&plan.bundle).sys("chdir", plan.bundle.display()))?;
+    if let Some(h) = &plan.hostname {
+        s(rustix::system::sethostname(h.as_bytes()).sys("sethostname", h))?;
+    }
+    if let Some(d) = &plan.domainname {
+        s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
+    }
+    let proc = s(mounts::private_proc())?;
+    let root = s(mounts::prepare(&plan.rootfs))?;
+
+    s(ch.send(&Msg::RootfsReady))?;
+    let host_pid = match s(ch.recv())? {
+        Some(Msg::HooksDone(p)) => p,
+        Some(m) => return Err(format!("expected HooksDone, got {m:?}")),
+        None => unsafe { libc::_exit(1) },
+    };
+    if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
+        s(crate::hooks::run_all("createContainer", h, &hook_state(plan, host_pid, Status::Creating)))?;
+    }
+
+    s(mounts::pivot(&plan.rootfs, root.as_fd()))?;
+    drop(root);
+    let root = s(mounts::finish(&plan.rootfs, proc.as_fd()))?;
+    drop(proc);
+    let slave = match &ctx.console {
+        Some(sock) => Some(s(terminal::setup(sock.as_fd(), root.as_fd(), plan.process.console_size))?),
+        None => None,
+    };
+    chdir_cwd(plan, root.as_fd())?;
+    if plan.rootfs.readonly {
+        s(mounts::readonly_root(root.as_fd()))?;
+    }
+    drop(root);
+    if let Some(slave) = slave {
+        s(terminal::become_controlling(slave))?;
+    }
+
+    let p = &plan.process;
+    s(rlimits::apply(&p.rlimits))?;
+    let program = exec::find(&p.args[0], &p.env)?;
+    set_identity(plan)?;
+    if p.no_new_privileges {
+        s(syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs"))?;
+    }
+    rustix::process::umask(FsMode::from_raw_mode(p.user.umask.unwrap_or(0o022)));
+
+    s(ch.send(&Msg::Ready))?;
+    let report = match ctx.mode {
+        Mode::Foreground => {
+            expect(ch, Msg::Start)?;
+            Report::Channel
+        }
+        Mode::Detached => {
+            let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
+            // Blocks until `start` opens the fifo for reading.
+            let fifo = s(rustix::fs::openat(dir, EXEC_FIFO, OFlags::WRONLY | OFlags::CLOEXEC, FsMode::empty()).sys("open", EXEC_FIFO))?;
+            let mut fifo = std::fs::File::from(fifo);
+            s(fifo.write_all(b"0").sys("write", EXEC_FIFO))?;
+            Report::Fifo(fifo)
+        }
+    };
+    Ok(Started { report, program, host_pid })
+}
+
+/// After `start`: startContainer hooks, then exec. Returns only the error
+/// that kept the program from running, after reporting it to `start`.
+fn start_and_exec(ctx: &InitContext, started: Started) -> String {
+    let plan = ctx.plan;
+    let Started { report, program, host_pid } = started;
+    let fail = |msg: String, report: Report| -> String {
+        if let Report::Fifo(mut f) = report {
+            let _ = f.write_all(msg.as_bytes());
+        }
+        msg
+    };
+    if let Some(h) = plan.hooks.as_ref().and_then(|h| h.start_container().as_deref()) {
+        if let Err(e) = crate::hooks::run_all("startContainer", h, &hook_state(plan, host_pid, Status::Created)) {
+            return fail(e.to_string(), report);
+        }
+    }
+    syscall::reset_signals();
+    if let Err(e) = fds::close_others(plan.process.passed_fds) {
+        return fail(e.to_string(), report);
+    }
+    let env = plan.process.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
+    let msg = exec::exec(&program, &plan.process.args, &env);
+    fail(msg, report)
+}
+
+/// cwd inside the container, created if missing, and checked to really be
+/// inside its root afterwards (CVE-2024-21626: a cwd reached through a
+/// leaked host fd would read "(unreachable)/...").
+fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
+    let cwd = &plan.process.cwd;
+    let fd = s(mounts::mkdir_all(root, cwd, 0o755))?;
+    s(rustix::process::fchdir(&fd).sys("chdir", cwd.display()))?;
+    let now = s(std::env::current_dir().sys("getcwd", ""))?;
+    if !now.starts_with("/") || now.to_string_lossy().starts_with("(unreachable)") {
+        return Err(format!("process.cwd {} is outside the container's root", cwd.display()));
+    }
+    Ok(())
+}
+
+/// Bounding set, user and groups, then the other capability sets.
+fn set_identity(plan: &ContainerPlan) -> R<()> {
+    let p = &plan.process;
+    let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
+    if let Some(c) = &p.caps {
+        s(capabilities::drop_bounding(c))?;
+    }
+    s(keep(true))?;
+    s(user::set_user(&p.user))?;
+    s(keep(false))?;
+    if let Some(c) = &p.caps {
+        s(capabilities::apply(c))?;
+    }
+    Ok(())
+}
+
+fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
+    let st = State {
+        id: plan.id.clone(),
+        pid,
+        start_time: 0,
+        phase: super::state::Phase::Creating,
+        bundle: plan.bundle.display().to_string(),
+        rootfs: plan.rootfs.rootfs.display().to_string(),
+        created: String::new(),
+        annotations: plan.annotations.clone(),
+        cgroup_path: String::new(),
+        hooks: None,
+        pid_ns: false,
+    };
+    st.oci(status).json()
+}

@@ -1,0 +1,271 @@
+//! The operations on an existing container: start, kill, delete, list.
+
+use super::create::Created;
+use super::dir::{self, StateDir};
+use super::state::{Phase, State, Status};
+use super::sync::Msg;
+use super::ContainerError;
+use crate::cgroups::{self, CgroupManager};
+use crate::error::{SysContext, SysError};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{Pid, PidfdFlags, Signal};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+fn wrong(state: &State, op: &'static str, status: Status) -> ContainerError {
+    ContainerError::WrongStatus { id: state.id.clone(), op, status }
+}
+
+/// `start`: releases the process waiting on exec.fifo and returns once it
+/// has exec'd the user's program (the fifo's write end closes at exec) or
+/// reported why it could not.
+pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let dir = StateDir::open(root, id)?;
+    let mut state = dir.load()?;
+    let status = state.status();
+    if status != Status::Created {
+        return Err(wrong(&state, "start", status));
+    }
+    let fifo_path = dir.fifo();
+    let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
+        .sys("open", fifo_path.display())?;
+    let pidfd = pidfd(&state)?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Wait for the process's byte and then for the fifo to close, or for
+    // the process to die: both block in poll, nothing is polled in a loop.
+    loop {
+        let mut fds = [PollFd::new(&fifo, PollFlags::IN), PollFd::new(&pidfd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => {
+                r.sys("poll", "exec.fifo")?;
+            }
+        }
+        let fifo_ready = !fds[0].revents().is_empty();
+        let died = !fds[1].revents().is_empty();
+        if fifo_ready {
+            match rustix::io::read(&fifo, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::AGAIN) => {}
+                Err(e) => return Err(SysError::new("read", fifo_path.display(), e).into()),
+            }
+        } else if died {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    if got.is_empty() {
+        return Err(ContainerError::Init { id: id.into(), msg: "the container process exited before it was started".into() });
+    }
+    if got.len() > 1 {
+        let msg = String::from_utf8_lossy(&got[1..]).into_owned();
+        return Err(ContainerError::Init { id: id.into(), msg });
+    }
+    state.phase = Phase::Started;
+    dir.save(&state)?;
+    drop(dir);
+    poststart(&state);
+    Ok(())
+}
+
+/// `run`'s start: over the sync channel instead of exec.fifo.
+pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
+    let ch = created.channel.take().expect("run keeps the channel");
+    ch.send(&Msg::Start)?;
+    match ch.recv()? {
+        None => {}
+        Some(Msg::Error(msg)) => return Err(ContainerError::Init { id: created.state.id.clone(), msg }),
+        Some(m) => return Err(ContainerError::Init { id: created.state.id.clone(), msg: format!("unexpected message {m:?}") }),
+    }
+    created.state.phase = Phase::Started;
+    created.dir.save(&created.state)?;
+    poststart(&created.state);
+    Ok(())
+}
+
+fn poststart(state: &State) {
+    if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+        crate::hooks::run_all_warn("poststart", &h, &state.oci(Status::Running).json());
+    }
+}
+
+fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
+    let fd = rustix::process::pidfd_open(Pid::from_raw(state.pid).expect("positive pid"), PidfdFlags::empty())
+        .sys("pidfd_open", state.pid)?;
+    // The pid may have been reused between the status check and the open.
+    if !state.alive() {
+        return Err(wrong(state, "signal", Status::Stopped));
+    }
+    Ok(fd)
+}
+
+/// runc's signal names: SIGKILL, KILL or 9.
+pub fn parse_signal(s: &str) -> Result<Signal, ContainerError> {
+    let bad = || ContainerError::Usage(format!("unknown signal \"{s}\""));
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::from_named_raw(n).ok_or_else(bad);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(bad()),
+    };
+    Signal::from_named_raw(n).ok_or_else(bad)
+}
+
+/// `kill`: the container's process, or with `all` every process in its
+/// cgroup.
+pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(), ContainerError> {
+    let dir = StateDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = state.status();
+    if status == Status::Stopped && !all {
+        return Err(wrong(&state, "signal", status));
+    }
+    if all {
+        let cg = cgroups::manager(&state.cgroup_path)?;
+        for pid in cg.pids()? {
+            if let Some(p) = Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
+        }
+        return Ok(());
+    }
+    let fd = pidfd(&state)?;
+    rustix::process::pidfd_send_signal(&fd, sig).sys("signal", format!("container process {}", state.pid))?;
+    Ok(())
+}
+
+/// `delete`: a stopped container, or with `force` any, is killed with
+/// everything in its cgroup, its cgroup removed, poststop hooks run and
+/// its state removed.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    let dir = match StateDir::open(root, id) {
+        Ok(d) => d,
+        // Clients delete --force what may already be gone.
+        Err(ContainerError::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let state = match dir.load() {
+        Ok(s) => s,
+        Err(ContainerError::NoState(_) | ContainerError::Corrupt(..)) if force => return dir.remove(),
+        Err(e) => return Err(e),
+    };
+    let status = state.status();
+    if status != Status::Stopped && !force {
+        return Err(wrong(&state, "delete", status));
+    }
+    let cg = cgroups::manager(&state.cgroup_path)?;
+    kill_all(&state, &cg)?;
+    cg.destroy()?;
+    if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+        crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());
+    }
+    dir.remove()
+}
+
+/// SIGKILL to the container process and everything in its cgroup, then
+/// wait (on pidfds) until each is gone.
+fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> {
+    let mut pids = cg.pids().unwrap_or_default();
+    if state.alive() && !pids.contains(&state.pid) {
+        pids.push(state.pid);
+    }
+    let mut fds = Vec::new();
+    for pid in pids {
+        let Some(p) = Pid::from_raw(pid) else { continue };
+        if let Ok(fd) = rustix::process::pidfd_open(p, PidfdFlags::empty()) {
+            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
+            fds.push(fd);
+        }
+    }
+    for fd in fds {
+        loop {
+            let mut p = [PollFd::new(&fd, PollFlags::IN)];
+            match rustix::event::poll(&mut p, None) {
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A container's state and its status now (no lock: state.json is
+/// replaced whole).
+pub fn state(root: &Path, id: &str) -> Result<(State, Status), ContainerError> {
+    dir::validate_id(id)?;
+    let state = dir::load(&root.join(id))?;
+    let status = state.status();
+    Ok((state, status))
+}
+
+/// Every container under `root`, sorted by id, with its status now.
+pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(SysError::new("read", root.display(), e).into()),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Ok(state) = dir::load(&e.path()) {
+            let status = state.status();
+            out.push((state, status));
+        }
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names() {
+        for s in ["KILL", "SIGKILL", "9", "kill"] {
+            assert_eq!(parse_signal(s).unwrap(), Signal::KILL, "{s}");
+        }
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::TERM);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

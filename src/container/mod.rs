@@ -1,0 +1,49 @@
+//! A container's lifecycle and state: `create` (parent side in create.rs,
+//! the forked process in init.rs), `start`, `kill`, `delete`, and the
+//! state every later berth process reads back from --root/ID.
+
+mod create;
+mod dir;
+mod init;
+mod lifecycle;
+mod plan;
+mod state;
+mod sync;
+
+pub use create::{CreateOpts, Mode, create};
+pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
+pub use state::Status;
+
+use crate::cgroups::CgroupError;
+use crate::config::ConfigError;
+use crate::error::SysError;
+use crate::hooks::HookError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("container \"{0}\" does not exist")]
+    NotFound(String),
+    #[error("container \"{0}\" already exists")]
+    Exists(String),
+    #[error("invalid container id \"{0}\": use letters, digits, '_', '-', '.', '+', and no path")]
+    InvalidId(String),
+    #[error("container \"{id}\": cannot {op} a container that is {status}")]
+    WrongStatus { id: String, op: &'static str, status: Status },
+    #[error("container \"{0}\" has no state: its create was interrupted; delete --force removes it")]
+    NoState(String),
+    #[error("container \"{0}\": state.json is unreadable: {1}")]
+    Corrupt(String, String),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("{0}")]
+    Hook(#[from] HookError),
+    #[error("{0}")]
+    Sys(#[from] SysError),
+    /// What the container process reported before it could exec.
+    #[error("container \"{id}\": {msg}")]
+    Init { id: String, msg: String },
+    #[error("{0}")]
+    Usage(String),
+}

@@ -1,0 +1,58 @@
+//! Everything a container needs, worked out from config.json and the
+//! command line before anything exists: whatever can fail here fails with
+//! nothing to clean up.
+
+use crate::cgroups::{self, DeviceRule};
+use crate::config::ConfigError;
+use crate::mounts;
+use crate::process::namespaces::Namespaces;
+use crate::process::{ProcessPlan, user};
+use crate::syscall::CLONE_NEWPID;
+use oci_spec::runtime::{Hooks, Spec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub struct ContainerPlan {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub rootfs: mounts::Plan,
+    pub process: ProcessPlan,
+    pub ns: Namespaces,
+    pub uid_map: String,
+    pub gid_map: String,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub cgroup_path: String,
+    pub device_rules: Vec<DeviceRule>,
+    pub hooks: Option<Hooks>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl ContainerPlan {
+    pub fn new(spec: &Spec, id: &str, bundle: PathBuf, no_pivot: bool, preserve_fds: u32) -> Result<Self, ConfigError> {
+        let linux = spec.linux().as_ref();
+        let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot)?;
+        let process = ProcessPlan::from_spec(spec, preserve_fds)?;
+        let ns = Namespaces::from_spec(linux)?;
+        let cgroup_path = cgroups::cgroup_path(linux.and_then(|l| l.cgroups_path().as_ref()).and_then(|p| p.to_str()), id)?;
+        Ok(ContainerPlan {
+            id: id.to_string(),
+            rootfs,
+            process,
+            uid_map: linux.and_then(|l| l.uid_mappings().as_deref()).map(user::map_text).unwrap_or_default(),
+            gid_map: linux.and_then(|l| l.gid_mappings().as_deref()).map(user::map_text).unwrap_or_default(),
+            ns,
+            hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
+            domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
+            cgroup_path,
+            device_rules: cgroups::rules_from_spec(linux),
+            hooks: spec.hooks().clone(),
+            annotations: spec.annotations().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            bundle,
+        })
+    }
+
+    pub fn pid_ns(&self) -> bool {
+        self.ns.creates(CLONE_NEWPID)
+    }
+}

@@ -1,0 +1,119 @@
+//! The one channel between berth and the container process it forked: a
+//! SOCK_SEQPACKET socketpair (one message per packet), and every message
+//! either side sends, here in one place. In order:
+//!
+//! ```text
+//! parent                          child
+//!   Go (cgroup, maps, oom set) ->
+//!                              <- MapsPlease (after unshare(USER))  -> MapsDone
+//!                              <- Pid (after a second fork)
+//!                              <- RootfsReady (mounts done, before pivot_root)
+//!   HooksDone(host pid) ->          (prestart, createRuntime ran)
+//!                              <- Ready (about to wait for start)
+//!   Start (run only) ->
+//!                              <- Error(text) at any point; EOF at exec
+//! ```
+
+use crate::error::{SysContext, SysError};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use std::os::fd::OwnedFd;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Go,
+    MapsPlease,
+    MapsDone,
+    Pid(i32),
+    RootfsReady,
+    HooksDone(i32),
+    Ready,
+    Start,
+    Error(String),
+}
+
+pub struct Channel(pub OwnedFd);
+
+pub fn pair() -> Result<(Channel, Channel), SysError> {
+    let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .sys("socketpair", "")?;
+    Ok((Channel(a), Channel(b)))
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, body): (u8, Vec<u8>) = match self {
+            Msg::Go => (1, vec![]),
+            Msg::MapsPlease => (2, vec![]),
+            Msg::MapsDone => (3, vec![]),
+            Msg::Pid(p) => (4, p.to_le_bytes().to_vec()),
+            Msg::RootfsReady => (5, vec![]),
+            Msg::HooksDone(p) => (6, p.to_le_bytes().to_vec()),
+            Msg::Ready => (7, vec![]),
+            Msg::Start => (8, vec![]),
+            Msg::Error(t) => (9, t.as_bytes().iter().copied().take(MAX - 1).collect()),
+        };
+        let mut v = vec![tag];
+        v.extend(body);
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<Msg> {
+        let int = || b.get(1..5).map(|s| i32::from_le_bytes(s.try_into().expect("4 bytes")));
+        Some(match *b.first()? {
+            1 => Msg::Go,
+            2 => Msg::MapsPlease,
+            3 => Msg::MapsDone,
+            4 => Msg::Pid(int()?),
+            5 => Msg::RootfsReady,
+            6 => Msg::HooksDone(int()?),
+            7 => Msg::Ready,
+            8 => Msg::Start,
+            9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return None,
+        })
+    }
+}
+
+const MAX: usize = 16384;
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> Result<(), SysError> {
+        rustix::net::send(&self.0, &m.encode(), SendFlags::NOSIGNAL).sys("send", "to the container process")?;
+        Ok(())
+    }
+
+    /// The next message, or None when the other side is gone.
+    pub fn recv(&self) -> Result<Option<Msg>, SysError> {
+        let mut buf = vec![0u8; MAX];
+        loop {
+            match rustix::net::recv(&self.0, &mut buf, RecvFlags::empty()) {
+                Ok((0, _)) => return Ok(None),
+                Ok((n, _)) => {
+                    return Msg::decode(&buf[..n.min(MAX)])
+                        .map(Some)
+                        .ok_or_else(|| SysError::new("decode", "message", std::io::Error::other("unknown message")));
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                // The peer died: the same as a clean close.
+                Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+                Err(e) => return Err(SysError::new("recv", "from the container process", e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let (a, b) = pair().unwrap();
+        for m in [Msg::Go, Msg::Pid(42), Msg::HooksDone(-1), Msg::Error("bad \u{e9}".into()), Msg::Ready] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

@@ -1,0 +1,186 @@
+//! Lifecycle hooks: each runs with the container's state JSON on stdin, its
+//! own args and env, and its timeout, and fails the operation (or only
+//! warns, for poststart and poststop) as the runtime-spec says.
+
+use oci_spec::runtime::Hook;
+use rustix::event::{PollFd, PollFlags};
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{kind} hook #{index} ({path}): {msg}")]
+pub struct HookError {
+    pub kind: &'static str,
+    pub index: usize,
+    pub path: String,
+    pub msg: String,
+}
+
+/// Runs every hook of one kind in order; the first failure stops the rest.
+pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<(), HookError> {
+    for (index, h) in hooks.iter().enumerate() {
+        run(h, state).map_err(|msg| HookError { kind, index, path: h.path().display().to_string(), msg })?;
+    }
+    Ok(())
+}
+
+/// Runs every hook; a failure is logged as a warning and the rest still run.
+pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
+    for (index, h) in hooks.iter().enumerate() {
+        if let Err(msg) = run(h, state) {
+            crate::logging::warn(&HookError { kind, index, path: h.path().display().to_string(), msg }.to_string());
+        }
+    }
+}
+
+/// Output kept from a hook for the error message.
+const OUTPUT_LIMIT: usize = 4096;
+
+fn run(h: &Hook, state: &str) -> Result<(), String> {
+    let args = h.args().clone().unwrap_or_default();
+    let mut cmd = Command::new(h.path());
+    if let Some((first, rest)) = args.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| crate::error::errno_text(&e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is no error.
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(child.id() as i32).expect("a child has a pid"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .map_err(|e| crate::error::errno_text(&e.into()))?;
+    let deadline = h.timeout().map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let mut output = Vec::new();
+    let (mut out_open, mut err_open) = (true, true);
+    // Block on the hook's exit and its output together: no polling loop,
+    // and a hook that writes a lot never stalls on a full pipe.
+    loop {
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+                }
+                Some(rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 })
+            }
+            None => None,
+        };
+        let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
+        if out_open {
+            fds.push(PollFd::new(&out, PollFlags::IN));
+        }
+        if err_open {
+            fds.push(PollFd::new(&err, PollFlags::IN));
+        }
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(crate::error::errno_text(&e.into())),
+            Ok(_) => {}
+        }
+        let exited = !fds[0].revents().is_empty();
+        let out_ready = out_open && !fds[1].revents().is_empty();
+        let err_ready = err_open && !fds[if out_open { 2 } else { 1 }].revents().is_empty();
+        drop(fds);
+        if out_ready {
+            out_open = drain(&mut out, &mut output);
+        }
+        if err_ready {
+            err_open = drain(&mut err, &mut output);
+        }
+        if exited {
+            break;
+        }
+    }
+    let status = child.wait().map_err(|e| crate::error::errno_text(&e))?;
+    // The hook is gone; take what it left in the pipes without waiting for
+    // a process it may have left behind holding them open.
+    let _ = rustix::fs::fcntl_setfl(&out, rustix::fs::OFlags::NONBLOCK);
+    let _ = rustix::fs::fcntl_setfl(&err, rustix::fs::OFlags::NONBLOCK);
+    while out_open {
+        out_open = drain(&mut out, &mut output);
+    }
+    while err_open {
+        err_open = drain(&mut err, &mut output);
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output).trim().to_string();
+    let how = match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "failed".to_string(),
+    };
+    Err(if text.is_empty() { how } else { format!("{how}: {text}") })
+}
+
+/// Reads what is there; false once the pipe is closed or, non-blocking,
+/// empty.
+fn drain(r: &mut impl Read, output: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    match r.read(&mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            if output.len() < OUTPUT_LIMIT {
+                output.extend_from_slice(&buf[..n.min(OUTPUT_LIMIT - output.len())]);
+            }
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(json: &str) -> Hook {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn state_on_stdin_args_and_env() {
+        let dir = std::env::temp_dir().join(format!("berth-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let h = hook(&format!(
+            r#"{{"path":"/bin/sh","args":["sh","-c","cat > {0}; echo \"$0 $1 $FOO\" >> {0}","arg0","one"],"env":["FOO=bar"]}}"#,
+            out.display()
+        ));
+        run_all("prestart", &[h], r#"{"id":"x"}"#).unwrap();
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text, "{\"id\":\"x\"}arg0 one bar\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn failure_carries_status_and_output() {
+        let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo oops >&2; exit 3"]}"#);
+        let e = run_all("createRuntime", &[h], "{}").unwrap_err().to_string();
+        assert_eq!(e, "createRuntime hook #0 (/bin/sh): exited with status 3: oops");
+    }
+
+    #[test]
+    fn timeout_kills_the_hook() {
+        let h = hook(r#"{"path":"/bin/sleep","args":["sleep","10"],"timeout":1}"#);
+        let t = Instant::now();
+        let e = run_all("prestart", &[h], "{}").unwrap_err().to_string();
+        assert!(e.ends_with("timed out after 1 s"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,166 @@
+//! The few system calls neither std nor rustix wraps: clone3 used as a
+//! fork, mount_setattr, the namespace-type ioctl, close_range, prctl bits.
+//! Each is written once, here; everything else calls rustix.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+pub const CLONE_NEWTIME: u64 = 0x80;
+pub const CLONE_NEWNS: u64 = 0x0002_0000;
+pub const CLONE_NEWCGROUP: u64 = 0x0200_0000;
+pub const CLONE_NEWUTS: u64 = 0x0400_0000;
+pub const CLONE_NEWIPC: u64 = 0x0800_0000;
+pub const CLONE_NEWUSER: u64 = 0x1000_0000;
+pub const CLONE_NEWPID: u64 = 0x2000_0000;
+pub const CLONE_NEWNET: u64 = 0x4000_0000;
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_PARENT: u64 = 0x8000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+pub fn set_dumpable(on: bool) {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
+}
+
+/// What a fork-like clone returned on the parent's side.
+pub struct Child {
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Forks into new namespaces (`ns_flags`, CLONE_NEW*), optionally straight
+/// into a cgroup2 directory, and returns `None` in the child. The child runs
+/// on a copy of the caller's stack, like fork(2): berth is single-threaded,
+/// so no lock can be held by a thread that does not exist in the child.
+pub fn clone_fork(ns_flags: u64, cgroup: Option<BorrowedFd>, as_sibling: bool) -> io::Result<Option<Child>> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: ns_flags | CLONE_PIDFD | if as_sibling { CLONE_PARENT } else { 0 },
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(cg) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = cg.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 with no stack behaves like fork; `args` outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size_of::<CloneArgs>()) };
+    let r = if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() {
+        // clone3 hidden by a seccomp filter (an older Docker profile): plain clone.
+        let flags = (ns_flags | if as_sibling { CLONE_PARENT } else { 0 }) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+        pidfd = -1;
+        // SAFETY: a null stack makes clone behave like fork on x86_64 and aarch64.
+        unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
+    } else {
+        r
+    };
+    match r {
+        r if r < 0 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(Child {
+            pid: pid as i32,
+            // SAFETY: the kernel wrote a fresh pidfd that nothing else owns.
+            pidfd: (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) }),
+        })),
+    }
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+
+/// struct mount_attr of mount_setattr(2).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount an fd refers to (AT_EMPTY_PATH).
+pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    // SAFETY: the path is a valid empty C string and `attr` a valid struct of the given size.
+    let r = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, size_of::<MountAttr>())
+    };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// The CLONE_NEW* type of a namespace file (NS_GET_NSTYPE).
+pub fn ns_type(fd: BorrowedFd) -> io::Result<u64> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u64) }
+}
+
+/// Marks every fd from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+pub fn prctl(op: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: used only with integer-argument prctls.
+    let r = unsafe { libc::prctl(op, arg, 0, 0, 0) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Restores default dispositions and an empty mask, so the user's program
+/// starts as if from a clean exec (Rust ignores SIGPIPE; `run` blocks the
+/// signals it forwards).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty, initialised set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The process's start time in clock ticks since boot (field 22 of
+/// /proc/PID/stat), which tells a pid apart from a later reuse of it, and
+/// its state letter (Z for a zombie).
+pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // comm may hold spaces and parentheses: parse after the last ')'.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad /proc stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first().and_then(|f| f.chars().next()).unwrap_or('?');
+    let start = fields.get(19).and_then(|f| f.parse().ok()).ok_or_else(|| io::Error::other("bad /proc stat"))?;
+    Ok((start, state))
+}

@@ -1,0 +1,142 @@
+//! Bad input: a one-line error naming what is wrong, exit status 1, and
+//! nothing left behind.
+
+use crate::common::Bundle;
+use serde_json::json;
+
+#[track_caller]
+fn create_fails(b: &Bundle, want: &str) {
+    let id = b.id("bad");
+    let out = b.create(&id);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains(want), "expected {want:?} in {:?}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {:?}", out.stderr);
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "foo"})));
+    create_fails(&b, r#"config.json: linux.namespaces[5].type: unknown namespace type \"foo\""#);
+}
+
+#[test]
+fn invalid_json() {
+    let b = Bundle::new(&["true"]);
+    std::fs::write(b.path.join("config.json"), "{\"ociVersion\": ").unwrap();
+    create_fails(&b, "config.json: invalid JSON");
+}
+
+#[test]
+fn wrong_type() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["process"]["user"]["uid"] = "root".into());
+    create_fails(&b, "config.json: process.user.uid: invalid type: string");
+}
+
+#[test]
+fn missing_rootfs() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["root"]["path"] = "nope".into());
+    create_fails(&b, "config.json: root.path: rootfs");
+}
+
+#[test]
+fn relative_mount_destination() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "rel", "type": "tmpfs", "source": "tmpfs"})));
+    create_fails(&b, r#"config.json: mounts[7].destination: a mount destination must be an absolute path, got \"rel\""#);
+}
+
+#[test]
+fn namespace_path_of_the_wrong_type() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = "/proc/1/ns/uts".into();
+            }
+        }
+    });
+    create_fails(&b, "linux.namespaces[1].path: /proc/1/ns/uts is not a network namespace");
+}
+
+#[test]
+fn unsupported_field_is_refused() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["linux"]["resources"]["pids"] = json!({"limit": 5}));
+    create_fails(&b, "config.json: linux.resources.pids: not supported by berth yet");
+}
+
+#[test]
+fn missing_program() {
+    let b = Bundle::new(&["no-such-program"]);
+    create_fails(&b, r#"exec: \"no-such-program\": executable file not found in $PATH"#);
+}
+
+#[test]
+fn bad_mount_option_fails_after_the_clone_and_cleans_up() {
+    // Only the kernel can tell this option is wrong: the container process
+    // already exists, and must be gone with its cgroup and state.
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": ["mode=notanumber"]})));
+    create_fails(&b, "mounts[7] (/x)");
+}
+
+#[test]
+fn bind_source_missing() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "bind", "source": "/no/such/dir", "options": ["bind"]})));
+    create_fails(&b, "bind source /no/such/dir: no such file or directory");
+}
+
+#[test]
+fn systemd_cgroup_flag_is_refused() {
+    let b = Bundle::new(&["true"]);
+    let out = b.berth(&["--systemd-cgroup", "list"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("not supported yet"));
+}
+
+#[test]
+fn terminal_without_console_socket() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["process"]["terminal"] = true.into());
+    create_fails(&b, "--console-socket");
+}
+
+#[test]
+fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
+    // A createRuntime hook that blocks: berth create is then mid-way, with
+    // its state, cgroup and container process made.
+    let b = Bundle::new(&["true"]);
+    let marker = b.path.join("hook-started");
+    b.config(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}; sleep 1000", marker.display())]}]});
+    });
+    let id = b.id("killed-create");
+    let bundle = b.path.to_str().unwrap().to_string();
+    let mut child = b.cmd(&["create", "--bundle", &bundle, &id]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    for _ in 0..1000 {
+        if marker.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the hook ran");
+    let state = b.state(&id);
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+    // The container process went with it (it may linger as a zombie of this
+    // test process, the subreaper, which is "gone" all the same).
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
+    assert!(!alive, "container process {pid} still runs");
+    // The hook itself is berth's child, killed with it? It is not in the
+    // container's cgroup; kill it here so the test leaves nothing behind.
+    let _ = std::process::Command::new("pkill").args(["-f", &format!("touch {}", marker.display())]).status();
+}

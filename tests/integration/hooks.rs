@@ -1,0 +1,101 @@
+//! Hooks: when each runs, where, and with what on stdin.
+
+use crate::common::Bundle;
+use serde_json::{Value, json};
+
+fn hook(file: &std::path::Path, tag: &str) -> Value {
+    // Append the tag, then the state JSON read from stdin, as one line.
+    json!({"path": "/bin/sh", "args": ["sh", "-c", format!("printf '%s ' {tag} >> {0}; cat >> {0}; echo >> {0}", file.display())]})
+}
+
+#[test]
+fn every_hook_runs_in_order_with_the_state() {
+    let b = Bundle::new(&["true"]);
+    let log = b.path.join("hooks.log");
+    b.config(|c| {
+        c["hooks"] = json!({
+            "prestart": [hook(&log, "prestart")],
+            "createRuntime": [hook(&log, "createRuntime")],
+            "createContainer": [hook(&log, "createContainer")],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer $(hostname) >> /hooklog"]}],
+            "poststart": [hook(&log, "poststart")],
+            "poststop": [hook(&log, "poststop")]
+        });
+        c["root"]["readonly"] = false.into();
+    });
+    let id = b.id("hooks");
+    b.create(&id).ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "create runs three hooks: {text}");
+    for (line, tag) in lines.iter().zip(["prestart", "createRuntime", "createContainer"]) {
+        let (t, state) = line.split_once(' ').unwrap();
+        assert_eq!(t, tag);
+        let v: Value = serde_json::from_str(state).unwrap();
+        assert_eq!(v["id"], id.as_str());
+        assert_eq!(v["status"], "creating");
+        assert!(v["pid"].as_i64().unwrap() > 0);
+        assert_eq!(v["bundle"], b.path.to_str().unwrap());
+    }
+    b.berth(&["start", &id]).ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Vec<&str> = text.lines().collect();
+    assert_eq!(last.len(), 4, "start runs poststart: {text}");
+    assert!(last[3].starts_with("poststart {"));
+    let v: Value = serde_json::from_str(last[3].split_once(' ').unwrap().1).unwrap();
+    assert_eq!(v["status"], "running");
+    // startContainer ran inside the container: its file is in the rootfs.
+    assert_eq!(std::fs::read_to_string(b.path.join("rootfs/hooklog")).unwrap(), "startContainer berth\n");
+    for _ in 0..200 {
+        if b.status(&id) == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    b.berth(&["delete", &id]).ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with("poststop {"), "{text}");
+    let v: Value = serde_json::from_str(last.split_once(' ').unwrap().1).unwrap();
+    assert_eq!(v["status"], "stopped");
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn failing_prestart_fails_create_and_runs_poststop() {
+    let b = Bundle::new(&["true"]);
+    let log = b.path.join("hooks.log");
+    b.config(|c| {
+        c["hooks"] = json!({
+            "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 4"]}],
+            "poststop": [hook(&log, "poststop")]
+        });
+    });
+    let id = b.id("hookfail");
+    let out = b.create(&id);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("prestart hook #0 (/bin/sh): exited with status 4: no way"), "{}", out.stderr);
+    assert!(std::fs::read_to_string(&log).unwrap().starts_with("poststop "));
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn failing_poststart_only_warns() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["hooks"] = json!({"poststart": [{"path": "/bin/false"}]}));
+    let id = b.id("poststart-warn");
+    let out = b.run(&id);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("level=warning") && out.stderr.contains("poststart hook #0"), "{}", out.stderr);
+}
+
+#[test]
+fn hook_timeout_fails_create() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}));
+    let id = b.id("hook-timeout");
+    let out = b.create(&id);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("timed out after 1 s"), "{}", out.stderr);
+    b.assert_no_leftovers(&id);
+}

@@ -1,0 +1,14 @@
+//! berth against real containers, as root: each test builds a busybox
+//! bundle of its own, drives the berth binary and checks from inside the
+//! container what a user would check.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cgroups;
+mod errors;
+mod hooks;
+mod lifecycle;
+mod mounts;
+mod namespaces;
+mod process;

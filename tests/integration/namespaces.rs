@@ -1,0 +1,134 @@
+//! Each namespace type, created or joined, seen from inside.
+
+use crate::common::Bundle;
+use serde_json::json;
+
+fn ns_inode(pid: &str, t: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{t}")).unwrap().display().to_string()
+}
+
+#[test]
+fn pid_one_in_a_new_pid_namespace_with_its_own_hostname() {
+    let b = Bundle::sh("echo pid=$$; hostname; readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/mnt");
+    b.config(|c| c["hostname"] = "box-1".into());
+    let out = b.run(&b.id("pid1"));
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    assert_eq!(lines[1], "box-1");
+    for (line, t) in lines[2..].iter().zip(["pid", "net", "ipc", "uts", "mnt"]) {
+        assert_ne!(*line, ns_inode("self", t), "{t} namespace is new");
+    }
+}
+
+#[test]
+fn without_a_namespace_the_host_one_is_kept() {
+    let b = Bundle::sh("readlink /proc/self/ns/net /proc/self/ns/ipc");
+    b.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network" && n["type"] != "ipc");
+    });
+    let out = b.run(&b.id("hostns"));
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], ns_inode("1", "net"));
+    assert_eq!(lines[1], ns_inode("1", "ipc"));
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let b = Bundle::sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /");
+    b.config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        // sysfs needs a network namespace owned by the user namespace: it has one.
+    });
+    let out = b.run(&b.id("userns"));
+    out.ok();
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(&words[..6], ["0", "100000", "65536", "0", "100000", "65536"]);
+    assert_eq!(words[6], "0", "root inside");
+    // The rootfs belongs to host root, which is unmapped: nobody inside.
+    assert_eq!(words[7], "65534");
+}
+
+#[test]
+fn cgroup_namespace_root_is_the_container_cgroup() {
+    let b = Bundle::sh("cat /proc/self/cgroup");
+    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"})));
+    let out = b.run(&b.id("cgns"));
+    out.ok();
+    for line in out.stdout.lines() {
+        assert!(line.ends_with(":/"), "every hierarchy shows / inside: {line}");
+    }
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let b = Bundle::sh("cat /proc/uptime; readlink /proc/self/ns/time");
+    b.config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400 * 365}, "monotonic": {"secs": 1000}});
+    });
+    let out = b.run(&b.id("timens"));
+    out.ok();
+    let up: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(up > host + 86400.0 * 364.0, "boottime offset applies: {up} vs {host}");
+    assert_ne!(out.stdout.lines().nth(1).unwrap(), ns_inode("self", "time"));
+}
+
+#[test]
+fn join_a_namespace_by_path() {
+    // A first container's network and uts namespaces, joined by a second.
+    let first = Bundle::new(&["sleep", "1000"]);
+    first.config(|c| c["hostname"] = "joined".into());
+    let id1 = first.id("ns-owner");
+    let bundle = first.path.to_str().unwrap().to_string();
+    first.berth(&["run", "-d", "--bundle", &bundle, &id1]).ok();
+    let pid = first.state(&id1)["pid"].as_i64().unwrap().to_string();
+
+    let b = Bundle::sh("hostname; readlink /proc/self/ns/net; echo $$");
+    b.config(|c| {
+        c["hostname"] = serde_json::Value::Null;
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "network" {
+                n["path"] = format!("/proc/{pid}/ns/net").into();
+            }
+            if n["type"] == "uts" {
+                n["path"] = format!("/proc/{pid}/ns/uts").into();
+            }
+        }
+    });
+    let out = b.run(&b.id("ns-joiner"));
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "joined");
+    assert_eq!(lines[1], ns_inode(&pid, "net"));
+    assert_eq!(lines[2], "1", "still pid 1 in its own pid namespace, after a second fork");
+}
+
+#[test]
+fn join_an_existing_pid_namespace() {
+    let first = Bundle::new(&["sleep", "1000"]);
+    let id1 = first.id("pidns-owner");
+    let bundle = first.path.to_str().unwrap().to_string();
+    first.berth(&["run", "-d", "--bundle", &bundle, &id1]).ok();
+    let pid = first.state(&id1)["pid"].as_i64().unwrap().to_string();
+
+    let b = Bundle::sh("echo $$; readlink /proc/self/ns/pid");
+    b.config(|c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap().iter_mut() {
+            if n["type"] == "pid" {
+                n["path"] = format!("/proc/{pid}/ns/pid").into();
+            }
+        }
+    });
+    let out = b.run(&b.id("pidns-joiner"));
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_ne!(lines[0], "1", "the first container's sleep is pid 1 there");
+    assert_eq!(lines[1], ns_inode(&pid, "pid"));
+}

@@ -1,0 +1,210 @@
+//! process: args, env, cwd, user, capabilities, rlimits, fds, terminal.
+
+use crate::common::Bundle;
+use serde_json::json;
+
+fn status_field(out: &str, key: &str) -> String {
+    out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {out}")).split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn env_cwd_and_path_lookup() {
+    let b = Bundle::sh("echo $FOO; pwd; echo $PATH");
+    b.config(|c| {
+        c["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
+        c["process"]["cwd"] = "/made/for/you".into();
+        c["root"]["readonly"] = false.into();
+    });
+    let out = b.run(&b.id("env"));
+    out.ok();
+    assert_eq!(out.stdout, "bar baz\n/made/for/you\n/bin\n");
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let b = Bundle::sh("id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f");
+    b.config(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [2000, 2001], "umask": 0o077});
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["mode=1777"]}));
+    });
+    let out = b.run(&b.id("user"));
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l[0], "1000");
+    assert_eq!(l[1], "1001");
+    assert_eq!(l[2].split_whitespace().collect::<Vec<_>>(), ["1001", "2000", "2001"]);
+    assert_eq!(l[3], "0077");
+    assert_eq!(l[4], "600");
+}
+
+#[test]
+fn capabilities_are_exactly_the_configured_sets() {
+    let b = Bundle::new(&["cat", "/proc/self/status"]);
+    b.config(|c| {
+        c["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"]
+        });
+    });
+    let out = b.run(&b.id("caps"));
+    out.ok();
+    assert_eq!(status_field(&out.stdout, "CapBnd"), format!("{:016x}", (1u64 << 0) | (1 << 5) | (1 << 13)));
+    assert_eq!(status_field(&out.stdout, "CapEff"), format!("{:016x}", (1u64 << 0) | (1 << 5)));
+    assert_eq!(status_field(&out.stdout, "CapPrm"), format!("{:016x}", (1u64 << 0) | (1 << 5)));
+    assert_eq!(status_field(&out.stdout, "CapInh"), format!("{:016x}", 1u64 << 5));
+    assert_eq!(status_field(&out.stdout, "CapAmb"), format!("{:016x}", 1u64 << 5));
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "1");
+}
+
+#[test]
+fn a_dropped_capability_really_is_gone() {
+    // Default caps lack CAP_CHOWN and CAP_SYS_ADMIN: chown and mount fail.
+    let b = Bundle::sh("touch /tmp/f; chown 1:1 /tmp/f 2>&1; mount -t tmpfs t /mnt 2>&1; echo end");
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    let out = b.run(&b.id("nocap"));
+    assert!(out.stdout.contains("Operation not permitted"), "{}", out.stdout);
+    assert!(out.stdout.matches("Operation not permitted").count() >= 2 || out.stdout.contains("Permission denied"), "{}", out.stdout);
+}
+
+#[test]
+fn rlimits_are_set() {
+    let b = Bundle::sh("ulimit -n; ulimit -Hn; ulimit -c");
+    b.config(|c| {
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 777},
+            {"type": "RLIMIT_CORE", "soft": 4096, "hard": 8192}
+        ]);
+    });
+    let out = b.run(&b.id("rlimits"));
+    out.ok();
+    assert_eq!(out.stdout, "512\n777\n8\n", "core is in 512-byte blocks");
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    let b = Bundle::sh("ls /proc/self/fd");
+    let out = b.run(&b.id("fds"));
+    out.ok();
+    // 0, 1, 2 and the fd ls itself opens to read the directory.
+    let fds: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{}", out.stdout);
+}
+
+#[test]
+fn preserve_fds_passes_exactly_those() {
+    use std::os::unix::process::CommandExt;
+    let b = Bundle::sh("ls /proc/self/fd; cat <&3; cat <&4");
+    let f3 = b.path.join("three");
+    let f4 = b.path.join("four");
+    std::fs::write(&f3, "three\n").unwrap();
+    std::fs::write(&f4, "four\n").unwrap();
+    let id = b.id("preserve");
+    let bundle = b.path.to_str().unwrap().to_string();
+    let a = std::fs::File::open(&f3).unwrap();
+    let c = std::fs::File::open(&f4).unwrap();
+    let mut cmd = b.cmd(&["run", "--preserve-fds", "2", "--bundle", &bundle, &id]);
+    let (ra, rc) = (std::os::fd::AsRawFd::as_raw_fd(&a), std::os::fd::AsRawFd::as_raw_fd(&c));
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::dup2(ra, 3);
+            libc::dup2(rc, 4);
+            Ok(())
+        });
+    }
+    let out = crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
+    out.ok();
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(&words[..5], ["0", "1", "2", "3", "4"], "{}", out.stdout);
+    assert!(!words.contains(&"6"), "nothing past the preserved fds and ls's own: {}", out.stdout);
+    assert!(out.stdout.ends_with("three\nfour\n"));
+}
+
+#[test]
+fn oom_score_adj_is_set() {
+    let b = Bundle::new(&["cat", "/proc/self/oom_score_adj"]);
+    b.config(|c| c["process"]["oomScoreAdj"] = 500.into());
+    let out = b.run(&b.id("oomadj"));
+    out.ok();
+    assert_eq!(out.stdout, "500\n");
+}
+
+#[test]
+fn berth_code_in_the_container_is_not_dumpable() {
+    // While created, the container process still runs berth's code, already
+    // as uid 1000. A dumpable process's /proc/PID files belong to its uid;
+    // berth's stay root's, so no process in the container can open its
+    // /proc/PID/exe (CVE-2019-5736).
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.config(|c| c["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
+    let id = b.id("dumpable");
+    b.create(&id).ok();
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("Uid:\t1000")), "{status}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(), 0);
+    // After exec the user's program is dumpable again, as any program.
+    b.berth(&["start", &id]).ok();
+    assert_eq!(std::fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(), 1000);
+}
+
+#[test]
+fn terminal_through_the_console_socket() {
+    use std::os::unix::net::UnixListener;
+    let b = Bundle::sh("tty; stty size; ls -l /dev/console | cut -c1");
+    b.config(|c| {
+        c["process"]["terminal"] = true.into();
+        c["process"]["consoleSize"] = json!({"height": 33, "width": 77});
+    });
+    let sock = b.path.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = b.id("tty");
+    let bundle = b.path.to_str().unwrap().to_string();
+    let receiver = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        recv_fd(&conn)
+    });
+    let mut child = b
+        .cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let master = receiver.join().unwrap();
+    let mut text = String::new();
+    use std::io::Read;
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("33 77"), "{text}");
+}
+
+fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut data = [0u8; 256];
+    let mut cmsg = [0u8; 64];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut _, iov_len: data.len() };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr() as *mut _;
+    msg.msg_controllen = cmsg.len();
+    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+    assert!(n > 0);
+    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    assert!(!c.is_null());
+    let fd = unsafe { *(libc::CMSG_DATA(c) as *const i32) };
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
