@@ -28,7 +28,7 @@ fn main() {
     let code = match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            logging::error(&format!("{e:#}"));
+            logging::error(&e.to_string());
             1
         }
     };

@@ -53,7 +53,9 @@ pub fn clone_fork(ns_flags: u64, cgroup: Option<BorrowedFd>, as_sibling: bool) -
     let mut args = CloneArgs {
         flags: ns_flags | CLONE_PIDFD | if as_sibling { CLONE_PARENT } else { 0 },
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 wants no exit signal with CLONE_PARENT: the sibling takes
+        // the caller's, SIGCHLD, so the parent can wait for it as usual.
+        exit_signal: if as_sibling { 0 } else { libc::SIGCHLD as u64 },
         ..Default::default()
     };
     if let Some(cg) = cgroup {

@@ -85,12 +85,16 @@ fn setup(ctx: &InitContext) -> R<Started> {
     expect(ch, Msg::Go)?;
 
     let ns = &plan.ns;
+    if ns.clone_flags() & CLONE_NEWUSER != 0 {
+        s(become_ns_root())?;
+    }
     s(ns.join_all())?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
         s(namespaces::unshare(CLONE_NEWUSER))?;
         s(ch.send(&Msg::MapsPlease))?;
         expect(ch, Msg::MapsDone)?;
+        s(become_ns_root())?;
     }
     s(namespaces::unshare(late & !CLONE_NEWUSER))?;
     if late & CLONE_NEWTIME != 0 {
@@ -210,6 +214,13 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
         return Err(format!("process.cwd {} is outside the container's root", cwd.display()));
     }
     Ok(())
+}
+
+/// In a new user namespace this process still has the host's ids, which
+/// are unmapped there: once the maps exist, it becomes the namespace's
+/// root, so that what it creates belongs to a mapped id.
+fn become_ns_root() -> Result<(), crate::error::SysError> {
+    user::set_user(&user::User { uid: 0, gid: 0, additional_gids: Vec::new(), umask: None })
 }
 
 /// Bounding set, user and groups, then the other capability sets.

@@ -33,13 +33,13 @@ pub enum ContainerError {
     NoState(String),
     #[error("container \"{0}\": state.json is unreadable: {1}")]
     Corrupt(String, String),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    #[error("{0}")]
+    #[error(transparent)]
     Hook(#[from] HookError),
-    #[error("{0}")]
+    #[error(transparent)]
     Sys(#[from] SysError),
     /// What the container process reported before it could exec.
     #[error("container \"{id}\": {msg}")]

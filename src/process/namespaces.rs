@@ -80,14 +80,13 @@ impl Namespaces {
     /// unshared by the child once it is in its cgroup, so that its root
     /// is the container's cgroup.
     pub fn clone_flags(&self) -> u64 {
-        if !self.join.is_empty() {
+        // The process that forks the container's must not be the init of
+        // a new pid namespace (an init cannot fork a sibling): if a second
+        // fork is coming, everything is unshared after the clone.
+        if !self.join.is_empty() || !self.time_offsets.is_empty() {
             return 0;
         }
-        let mut f = self.new & !CLONE_NEWCGROUP;
-        if !self.time_offsets.is_empty() {
-            f &= !CLONE_NEWTIME;
-        }
-        f
+        self.new & !CLONE_NEWCGROUP
     }
 
     /// Namespaces the child still has to unshare after the clone.
@@ -161,8 +160,9 @@ mod tests {
 
     #[test]
     fn time_offsets_need_a_second_fork() {
-        let n = ns(r#"{"namespaces":[{"type":"time"}],"timeOffsets":{"monotonic":{"secs":10}}}"#);
+        let n = ns(r#"{"namespaces":[{"type":"time"},{"type":"pid"}],"timeOffsets":{"monotonic":{"secs":10}}}"#);
         assert_eq!(n.clone_flags(), 0);
+        assert_eq!(n.unshare_flags(), CLONE_NEWTIME | CLONE_NEWPID);
         assert!(n.second_fork());
         assert_eq!(n.time_offsets, ["monotonic 10 0"]);
         let n = ns(r#"{"namespaces":[{"type":"time"}]}"#);

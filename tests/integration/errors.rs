@@ -55,11 +55,11 @@ fn namespace_path_of_the_wrong_type() {
     b.config(|c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
             if n["type"] == "network" {
-                n["path"] = "/proc/1/ns/uts".into();
+                n["path"] = format!("/proc/{}/ns/uts", std::process::id()).into();
             }
         }
     });
-    create_fails(&b, "linux.namespaces[1].path: /proc/1/ns/uts is not a network namespace");
+    create_fails(&b, &format!("linux.namespaces[1].path: /proc/{}/ns/uts is not a network namespace", std::process::id()));
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn no_pivot_moves_and_chroots() {
 
 #[test]
 fn default_devices_and_links() {
-    let b = Bundle::sh("ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; readlink /dev/ptmx /dev/fd /dev/stdin /dev/stdout /dev/stderr; head -c 4 /dev/zero | wc -c");
+    let b = Bundle::sh("ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; head -c 4 /dev/zero | wc -c");
     let out = b.run(&b.id("devices"));
     out.ok();
     for (name, nums) in [("null", "1,   3"), ("zero", "1,   5"), ("full", "1,   7"), ("random", "1,   8"), ("urandom", "1,   9"), ("tty", "5,   0")] {

@@ -9,7 +9,7 @@ fn ns_inode(pid: &str, t: &str) -> String {
 
 #[test]
 fn pid_one_in_a_new_pid_namespace_with_its_own_hostname() {
-    let b = Bundle::sh("echo pid=$$; hostname; readlink /proc/self/ns/pid /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts /proc/self/ns/mnt");
+    let b = Bundle::sh("echo pid=$$; hostname; for t in pid net ipc uts mnt; do readlink /proc/self/ns/$t; done");
     b.config(|c| c["hostname"] = "box-1".into());
     let out = b.run(&b.id("pid1"));
     out.ok();
@@ -23,7 +23,7 @@ fn pid_one_in_a_new_pid_namespace_with_its_own_hostname() {
 
 #[test]
 fn without_a_namespace_the_host_one_is_kept() {
-    let b = Bundle::sh("readlink /proc/self/ns/net /proc/self/ns/ipc");
+    let b = Bundle::sh("readlink /proc/self/ns/net; readlink /proc/self/ns/ipc");
     b.config(|c| {
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| n["type"] != "network" && n["type"] != "ipc");
@@ -31,8 +31,8 @@ fn without_a_namespace_the_host_one_is_kept() {
     let out = b.run(&b.id("hostns"));
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], ns_inode("1", "net"));
-    assert_eq!(lines[1], ns_inode("1", "ipc"));
+    assert_eq!(lines[0], ns_inode("self", "net"));
+    assert_eq!(lines[1], ns_inode("self", "ipc"));
 }
 
 #[test]
