@@ -1,16 +1,18 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build test unit install demo clean
+.PHONY: build deps test unit install demo clean
 
-build:
+build: deps
 	$(CARGO) build --release
+
+deps:
+	./scripts/deps.sh
 
 # The whole suite: unit tests, then the integration and conformance tests,
 # which run real containers and need root.
-test:
+test: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs containers: run it as root" >&2; exit 1; }
-	./scripts/deps.sh
 	$(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}
 
 unit:
@@ -20,7 +22,6 @@ install: build
 	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
 
 demo: build
-	./scripts/deps.sh
 	./scripts/demo.sh
 
 clean:

@@ -11,6 +11,7 @@ mod hooks;
 mod logging;
 mod mounts;
 mod process;
+mod seccomp;
 mod syscall;
 
 use clap::Parser;

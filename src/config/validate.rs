@@ -238,9 +238,6 @@ fn unsupported(spec: &Spec) -> R {
         }
     }
     let Some(linux) = spec.linux() else { return Ok(()) };
-    if linux.seccomp().is_some() {
-        return no("linux.seccomp");
-    }
     if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
         return no("linux.mountLabel");
     }
@@ -342,8 +339,8 @@ mod tests {
     fn unsupported_fields_are_refused() {
         let e = check(r#","linux":{"resources":{"memory":{"limit":1000000}}}"#).unwrap_err();
         assert_eq!(e, "config.json: linux.resources.memory: not supported by berth yet");
-        let e = check(r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW"}}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.seccomp: not supported by berth yet");
+        let e = check(r#","linux":{"intelRdt":{"closID":"x"}}"#).unwrap_err();
+        assert_eq!(e, "config.json: linux.intelRdt: not supported by berth yet");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use super::sync::{Channel, Msg};
 use crate::error::SysContext;
 use crate::mounts;
 use crate::process::{capabilities, exec, fds, namespaces, rlimits, terminal, user};
+use crate::seccomp;
 use crate::syscall::{self, CLONE_NEWTIME, CLONE_NEWUSER};
 use rustix::fs::{Mode as FsMode, OFlags};
 use std::io::Write;
@@ -153,6 +154,13 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let p = &plan.process;
     s(rlimits::apply(&p.rlimits))?;
     let program = exec::find(&p.args[0], &p.env)?;
+    // From here on nothing may open an fd that the program should not get,
+    // or rely on a signal disposition berth set.
+    syscall::reset_signals();
+    s(fds::close_others(p.passed_fds))?;
+    if plan.seccomp_early() {
+        s(seccomp::install(plan.seccomp.as_ref().expect("checked")))?;
+    }
     set_identity(plan)?;
     if p.no_new_privileges {
         s(syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs"))?;
@@ -193,9 +201,10 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
             return fail(e.to_string(), report);
         }
     }
-    syscall::reset_signals();
-    if let Err(e) = fds::close_others(plan.process.passed_fds) {
-        return fail(e.to_string(), report);
+    if let Some(filter) = plan.seccomp.as_ref().filter(|_| !plan.seccomp_early()) {
+        if let Err(e) = seccomp::install(filter) {
+            return fail(e.to_string(), report);
+        }
     }
     let env = plan.process.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
     let msg = exec::exec(&program, &plan.process.args, &env);

@@ -5,6 +5,7 @@
 use crate::cgroups::{self, DeviceRule};
 use crate::config::ConfigError;
 use crate::mounts;
+use crate::seccomp;
 use crate::process::namespaces::Namespaces;
 use crate::process::{ProcessPlan, user};
 use crate::syscall::CLONE_NEWPID;
@@ -25,6 +26,7 @@ pub struct ContainerPlan {
     pub cgroup_path: String,
     pub device_rules: Vec<DeviceRule>,
     pub hooks: Option<Hooks>,
+    pub seccomp: Option<seccomp::Program>,
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -47,9 +49,23 @@ impl ContainerPlan {
             cgroup_path,
             device_rules: cgroups::rules_from_spec(linux),
             hooks: spec.hooks().clone(),
+            seccomp: linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?,
             annotations: spec.annotations().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
             bundle,
         })
+    }
+
+    /// Installing a filter needs no_new_privs or CAP_SYS_ADMIN. If the
+    /// process will have neither, the filter goes in before the user and
+    /// capabilities change, and must then allow what berth does after it.
+    pub fn seccomp_early(&self) -> bool {
+        const CAP_SYS_ADMIN: u64 = 1 << 21;
+        let p = &self.process;
+        let admin = match &p.caps {
+            Some(c) => c.effective & CAP_SYS_ADMIN != 0,
+            None => p.user.uid == 0,
+        };
+        self.seccomp.is_some() && !p.no_new_privileges && !admin
     }
 
     pub fn pid_ns(&self) -> bool {
