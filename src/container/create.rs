@@ -53,6 +53,8 @@ struct Undo {
     child: Option<i32>,
     /// Set when a create-time hook failed: the spec then runs poststop.
     poststop: Option<(oci_spec::runtime::Hooks, String)>,
+    /// The rootfs and its mount id, when the mounts land on the host.
+    host_mounts: Option<(PathBuf, u64)>,
 }
 
 impl Drop for Undo {
@@ -62,6 +64,9 @@ impl Drop for Undo {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
                 let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
             }
+        }
+        if let Some((rootfs, before)) = self.host_mounts.take() {
+            crate::mounts::detach_from_host(&rootfs, before);
         }
         if let Some(cg) = self.cgroup.take() {
             if let Err(e) = cg.destroy() {
@@ -98,11 +103,12 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         cgroup_path: plan.cgroup_path.clone(),
         hooks: plan.hooks.clone(),
         pid_ns: plan.pid_ns(),
+        host_mounts: if plan.rootfs.mount_ns { None } else { crate::mounts::mount_id(&plan.rootfs.rootfs) },
     };
     // Saved before the cgroup and the process exist, so that whatever a
     // kill -9 of this berth leaves, delete --force finds and removes.
     dir.save(&state)?;
-    let mut undo = Undo { dir: Some(dir), cgroup: None, child: None, poststop: None };
+    let mut undo = Undo { dir: Some(dir), cgroup: None, child: None, poststop: None, host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)) };
 
     let cgroup = cgroups::manager(&plan.cgroup_path)?;
     cgroup.create()?;
@@ -215,6 +221,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     }
     undo.child = None;
     undo.cgroup = None;
+    undo.host_mounts = None;
     let dir = undo.dir.take().expect("set above");
     Ok(Created { dir, state, pidfd, channel: (opts.mode == Mode::Foreground).then_some(ours) })
 }

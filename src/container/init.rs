@@ -261,6 +261,7 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         cgroup_path: String::new(),
         hooks: None,
         pid_ns: false,
+        host_mounts: None,
     };
     st.oci(status).json()
 }

@@ -191,6 +191,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     }
     let cg = cgroups::manager(&state.cgroup_path)?;
     kill_all(&state, &cg)?;
+    if let Some(before) = state.host_mounts {
+        crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
+    }
     cg.destroy()?;
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());

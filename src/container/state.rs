@@ -65,6 +65,10 @@ pub struct State {
     /// death ends every process in it).
     #[serde(default)]
     pub pid_ns: bool,
+    /// Without a mount namespace: the mount id at the rootfs before berth
+    /// bound it, so delete can take berth's mounts off the host.
+    #[serde(default)]
+    pub host_mounts: Option<u64>,
 }
 
 impl State {
@@ -147,6 +151,7 @@ mod tests {
             cgroup_path: "/berth/c".into(),
             hooks: None,
             pid_ns: true,
+            host_mounts: None,
         }
     }
 

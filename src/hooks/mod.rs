@@ -51,6 +51,14 @@ fn run(h: &Hook, state: &str) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // A hook outlives no berth: if berth is killed, so is the hook.
+    // SAFETY: prctl is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            Ok(())
+        })
+    };
     let mut child = cmd.spawn().map_err(|e| crate::error::errno_text(&e))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is no error.

@@ -14,7 +14,7 @@ pub use devices::Device;
 pub use mount::{attach, clone_fd};
 pub use options::{MountOptions, Propagation, propagation_flag};
 pub use resolve::{mkdir_all, open_in_root};
-pub use rootfs::{finish, pivot, prepare, private_proc, readonly_root};
+pub use rootfs::{detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root};
 
 use crate::config::ConfigError;
 use oci_spec::runtime::Spec;

@@ -35,22 +35,20 @@ pub fn private_proc() -> Result<OwnedFd, SysError> {
 /// root of the new tree.
 pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
     let root_err = |source| RootfsError::Root { path: plan.rootfs.display().to_string(), source };
-    let root = if plan.mount_ns {
+    if plan.mount_ns {
         // Nothing mounted from here on may propagate back to the host.
         let private = plan.propagation.is_some_and(|p| p.flag == super::options::propagation_flag("private").unwrap().flag);
         let flags = if private { MountPropagationFlags::PRIVATE } else { MountPropagationFlags::DOWNSTREAM };
         rustix::mount::mount_change("/", flags | MountPropagationFlags::REC).sys("make / rslave", "").map_err(root_err)?;
-        let tree = clone_tree(&plan.rootfs, true).map_err(root_err)?;
-        let target = rustix::fs::open(&plan.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", "")
-            .map_err(root_err)?;
-        attach(tree.as_fd(), target.as_fd()).map_err(root_err)?;
-        tree
-    } else {
-        rustix::fs::open(&plan.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", "")
-            .map_err(root_err)?
-    };
+    }
+    // The rootfs bound onto itself: a mount of the container's own, which
+    // pivot_root needs, root.readonly may change, and (without a mount
+    // namespace) delete detaches with everything on it.
+    let root = clone_tree(&plan.rootfs, true).map_err(root_err)?;
+    let target = rustix::fs::open(&plan.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .sys("open", "")
+        .map_err(root_err)?;
+    attach(root.as_fd(), target.as_fd()).map_err(root_err)?;
     for m in &plan.mounts {
         mount_one(root.as_fd(), m, plan).map_err(|source| RootfsError::Mount {
             index: m.index,
@@ -184,6 +182,29 @@ pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
     paths::readonly_paths(root.as_fd(), &plan.readonly_paths)?;
     paths::mask_paths(root.as_fd(), &plan.masked)?;
     Ok(root)
+}
+
+/// The mount id of whatever is mounted at `path` now.
+pub fn mount_id(path: &Path) -> Option<u64> {
+    rustix::fs::statx(rustix::fs::CWD, path, rustix::fs::AtFlags::empty(), rustix::fs::StatxFlags::MNT_ID)
+        .ok()
+        .map(|s| s.stx_mnt_id)
+}
+
+/// Without a mount namespace the container's mounts are the host's: this
+/// detaches what berth stacked on the rootfs (its bind of the rootfs, with
+/// everything on it) until the mount that was there before shows again.
+pub fn detach_from_host(rootfs: &Path, before: u64) {
+    for _ in 0..8 {
+        match mount_id(rootfs) {
+            Some(id) if id != before => {
+                if rustix::mount::unmount(rootfs, UnmountFlags::DETACH).is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 /// root.readonly: "/" itself read-only, the mounts on it as they are.

@@ -111,9 +111,9 @@ fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
     // A createRuntime hook that blocks: berth create is then mid-way, with
     // its state, cgroup and container process made.
     let b = Bundle::new(&["true"]);
-    let marker = b.path.join("hook-started");
+    let marker = b.path.join("hook-pid");
     b.config(|c| {
-        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}; sleep 1000", marker.display())]}]});
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 1000", marker.display())]}]});
     });
     let id = b.id("killed-create");
     let bundle = b.path.to_str().unwrap().to_string();
@@ -124,19 +124,26 @@ fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert!(marker.exists(), "the hook ran");
+    let hook: i32 = std::fs::read_to_string(&marker).expect("the hook ran").trim().parse().unwrap();
     let state = b.state(&id);
+    assert_eq!(state["status"], "creating");
     let pid = state["pid"].as_i64().unwrap();
     assert!(pid > 0);
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
-    // The container process went with it (it may linger as a zombie of this
-    // test process, the subreaper, which is "gone" all the same).
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
-    assert!(!alive, "container process {pid} still runs");
-    // The hook itself is berth's child, killed with it? It is not in the
-    // container's cgroup; kill it here so the test leaves nothing behind.
-    let _ = std::process::Command::new("pkill").args(["-f", &format!("touch {}", marker.display())]).status();
+    // The container process and the hook went with it (either may linger
+    // as a zombie of this test process, the subreaper: gone all the same).
+    for p in [pid as i32, hook] {
+        let mut alive = false;
+        for _ in 0..100 {
+            alive = std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
+            if !alive {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!alive, "process {p} still runs");
+    }
 }

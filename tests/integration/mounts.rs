@@ -233,3 +233,18 @@ fn cgroup_mount_shows_the_container_cgroups_read_only() {
     assert!(out.stdout.contains("\n1\n"), "the container's own cgroup: {}", out.stdout);
     assert!(out.stdout.ends_with("refused\n"));
 }
+
+#[test]
+fn without_a_mount_namespace_the_host_gets_its_mounts_back() {
+    let b = Bundle::sh("grep -c . /proc/self/mountinfo; touch /x 2>/dev/null || echo root-ro");
+    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "mount"));
+    let id = b.id("no-mntns");
+    let out = b.run(&id);
+    out.ok();
+    assert!(out.stdout.contains("root-ro"), "{}", out.stdout);
+    // The container's mounts were the host's; delete (run's) took them all off,
+    // and root.readonly applied to berth's bind of the rootfs, not to the
+    // host's filesystem under it.
+    b.assert_no_leftovers(&id);
+    std::fs::write(b.path.join("rootfs/writable"), "x").expect("the host's filesystem stays writable");
+}
