@@ -115,6 +115,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let cgroup = undo.cgroup.insert(cgroup);
     cgroup.apply_devices(&plan.device_rules)?;
     plan.rootfs.cgroup_views = cgroup.views();
+    plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
 
     let dir = undo.dir.as_ref().expect("set above");
     let state_dir_fd = match opts.mode {
@@ -216,6 +217,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
 
     state.phase = Phase::Created;
     dir.save(&state)?;
+    crate::logging::debug(&format!("container {} created: pid {pid}, cgroup {}", state.id, state.cgroup_path));
     if let Some(p) = &pid_file {
         write_pid_file(p, pid)?;
     }

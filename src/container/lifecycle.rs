@@ -67,6 +67,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     state.phase = Phase::Started;
     dir.save(&state)?;
     drop(dir);
+    crate::logging::debug(&format!("container {id} started"));
     poststart(&state);
     Ok(())
 }
@@ -82,6 +83,7 @@ pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     }
     created.state.phase = Phase::Started;
     created.dir.save(&created.state)?;
+    crate::logging::debug(&format!("container {} started", created.state.id));
     poststart(&created.state);
     Ok(())
 }
@@ -198,6 +200,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());
     }
+    crate::logging::debug(&format!("container {id} deleted"));
     dir.remove()
 }
 

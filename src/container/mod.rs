@@ -41,6 +41,8 @@ pub enum ContainerError {
     Hook(#[from] HookError),
     #[error(transparent)]
     Sys(#[from] SysError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::mounts::RootfsError),
     /// What the container process reported before it could exec.
     #[error("container \"{id}\": {msg}")]
     Init { id: String, msg: String },

@@ -4,6 +4,7 @@
 //! mount made by `mount`, both by file descriptor.
 
 mod devices;
+mod idmap;
 mod mount;
 mod options;
 mod paths;
@@ -14,10 +15,11 @@ pub use devices::Device;
 pub use mount::{attach, clone_fd};
 pub use options::{MountOptions, Propagation, propagation_flag};
 pub use resolve::{mkdir_all, open_in_root};
-pub use rootfs::{detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root};
+pub use rootfs::{RootfsError, detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root};
 
 use crate::config::ConfigError;
 use oci_spec::runtime::Spec;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,11 @@ pub struct MountPlan {
     pub destination: PathBuf,
     pub kind: MountKind,
     pub options: MountOptions,
+    /// idmap/ridmap: the mount's own uid and gid map texts, if it has them.
+    pub id_maps: Option<(String, String)>,
+    /// A detached mount berth made before the clone (an idmapped bind),
+    /// which the container process only attaches.
+    pub prepared: Option<std::rc::Rc<OwnedFd>>,
 }
 
 /// One hierarchy as a `cgroup` mount shows it inside the container.
@@ -122,12 +129,6 @@ impl Plan {
 
 fn plan_mount(i: usize, m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<MountPlan, ConfigError> {
     let options = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
-    if options.idmap || options.ridmap {
-        return Err(ConfigError::invalid(format!("mounts[{i}].options"), "idmap mounts are not supported by berth yet"));
-    }
-    if options.tmpcopyup {
-        return Err(ConfigError::invalid(format!("mounts[{i}].options"), "tmpcopyup is not supported by berth yet"));
-    }
     let fstype = m.typ().as_deref().unwrap_or("");
     let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let kind = if fstype == "bind" || options.bind {
@@ -142,5 +143,39 @@ fn plan_mount(i: usize, m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<M
     } else {
         MountKind::Fs { fstype: fstype.to_string(), source }
     };
-    Ok(MountPlan { index: i, destination: m.destination().clone(), kind, options })
+    if (options.idmap || options.ridmap) && !matches!(kind, MountKind::Bind { .. }) {
+        return Err(ConfigError::invalid(format!("mounts[{i}].options"), "idmap and ridmap apply to bind mounts only"));
+    }
+    let id_maps = m.uid_mappings().as_deref().map(|u| {
+        (crate::process::user::map_text(u), crate::process::user::map_text(m.gid_mappings().as_deref().unwrap_or(&[])))
+    });
+    Ok(MountPlan { index: i, destination: m.destination().clone(), kind, options, id_maps, prepared: None })
+}
+
+impl Plan {
+    /// Makes the idmapped binds, in berth's own process before the clone.
+    /// A mount without maps of its own takes the container's (linux.uidMappings).
+    pub fn prepare_idmaps(&mut self, uid_map: &str, gid_map: &str) -> Result<(), rootfs::RootfsError> {
+        let mut namespaces: Vec<((String, String), std::rc::Rc<OwnedFd>)> = Vec::new();
+        for m in self.mounts.iter_mut().filter(|m| m.options.idmap || m.options.ridmap) {
+            let err = |source| rootfs::RootfsError::Mount { index: m.index, dest: m.destination.display().to_string(), source };
+            let maps = m.id_maps.clone().unwrap_or_else(|| (uid_map.to_string(), gid_map.to_string()));
+            if maps.0.is_empty() {
+                return Err(err(crate::error::SysError::new("idmap", "", std::io::Error::other(
+                    "needs uidMappings on the mount or a user namespace with mappings"))));
+            }
+            let userns = match namespaces.iter().find(|(k, _)| *k == maps) {
+                Some((_, fd)) => fd.clone(),
+                None => {
+                    let fd = std::rc::Rc::new(idmap::userns_with_maps(&maps.0, &maps.1).map_err(err)?);
+                    namespaces.push((maps, fd.clone()));
+                    fd
+                }
+            };
+            let MountKind::Bind { source } = &m.kind else { unreachable!("checked in plan_mount") };
+            let tree = idmap::idmapped_tree(source, m.options.recursive_bind || m.options.ridmap, &userns).map_err(err)?;
+            m.prepared = Some(std::rc::Rc::new(tree));
+        }
+        Ok(())
+    }
 }

@@ -77,10 +77,17 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysErro
             } else {
                 create_file(root, &m.destination, 0o644)?
             };
-            let tree = clone_tree(source, o.recursive_bind)?;
-            set_bind_attrs(tree.as_fd(), o)?;
-            attach(tree.as_fd(), target.as_fd())?;
-            set_propagation(tree.as_fd(), &o.propagation)
+            let cloned;
+            let tree = match &m.prepared {
+                Some(t) => t.as_fd(),
+                None => {
+                    cloned = clone_tree(source, o.recursive_bind)?;
+                    cloned.as_fd()
+                }
+            };
+            set_bind_attrs(tree, o)?;
+            attach(tree, target.as_fd())?;
+            set_propagation(tree, &o.propagation)
         }
         MountKind::Fs { fstype, source } => {
             let target = mkdir_all(root, &m.destination, 0o755)?;
@@ -94,11 +101,45 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysErro
                 }
                 r => r?,
             };
+            if o.tmpcopyup {
+                copy_up(target.as_fd(), mnt.as_fd())?;
+            }
             attach(mnt.as_fd(), target.as_fd())?;
             set_propagation(mnt.as_fd(), &o.propagation)
         }
         MountKind::Cgroup => cgroup_mount(root, m, plan),
     }
+}
+
+/// tmpcopyup: what the rootfs has at the destination is copied into the
+/// new tmpfs before it covers it (files, directories and symlinks, with
+/// their modes and owners).
+fn copy_up(from: BorrowedFd, to: BorrowedFd) -> Result<(), SysError> {
+    let fd_path = |fd: BorrowedFd| std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+    copy_tree(&fd_path(from), &fd_path(to))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), SysError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from).sys("read", from.display())? {
+        let entry = entry.sys("read", from.display())?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src).sys("stat", src.display())?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir(&dst).sys("mkdir", dst.display())?;
+            copy_tree(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777)).sys("chmod", dst.display())?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).sys("readlink", src.display())?, &dst).sys("symlink", dst.display())?;
+        } else if kind.is_file() {
+            std::fs::copy(&src, &dst).sys("copy", src.display())?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid())).sys("chown", dst.display())?;
+    }
+    Ok(())
 }
 
 /// runc's `cgroup` mount: on cgroup v2 the container's cgroup itself; on v1

@@ -230,3 +230,16 @@ fn version_names_berth_commit_and_spec() {
     assert!(out.stdout.contains("\ncommit: "));
     assert!(out.stdout.contains("\nspec: 1."));
 }
+
+#[test]
+fn log_file_in_text_with_debug() {
+    let b = Bundle::new(&["true"]);
+    let log = b.path.join("log.txt");
+    let id = b.id("debuglog");
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["--log", log.to_str().unwrap(), "--debug", "run", "--bundle", &bundle, &id]).ok();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().all(|l| l.starts_with("time=\"") && l.contains(" level=")), "{text}");
+    assert!(text.contains("level=debug"), "{text}");
+    assert!(text.contains(&id), "{text}");
+}

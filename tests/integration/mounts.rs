@@ -248,3 +248,67 @@ fn without_a_mount_namespace_the_host_gets_its_mounts_back() {
     b.assert_no_leftovers(&id);
     std::fs::write(b.path.join("rootfs/writable"), "x").expect("the host's filesystem stays writable");
 }
+
+#[test]
+fn idmapped_bind_mounts() {
+    // Files owned by host root, seen from a user namespace mapping 0 to
+    // 100000: a plain bind shows them as nobody, an idmap bind as root, and
+    // a bind with its own mappings as whoever those say.
+    let b = Bundle::sh("stat -c %u /plain/f /idmap/f /own/f; touch /idmap/new && stat -c %u /idmap/new");
+    let data = b.path.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "x").unwrap();
+    let own = b.path.join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("f"), "x").unwrap();
+    // Container root is unmapped host-side: it cannot make these itself.
+    for d in ["plain", "idmap", "own"] {
+        std::fs::create_dir_all(b.path.join("rootfs").join(d)).unwrap();
+    }
+    b.config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let m = c["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/plain", "type": "bind", "source": data, "options": ["bind"]}));
+        m.push(json!({"destination": "/idmap", "type": "bind", "source": data, "options": ["bind", "idmap"]}));
+        m.push(json!({"destination": "/own", "type": "bind", "source": own, "options": ["rbind", "ridmap"],
+                      "uidMappings": [{"containerID": 0, "hostID": 101000, "size": 1}],
+                      "gidMappings": [{"containerID": 0, "hostID": 101000, "size": 1}]}));
+    });
+    let out = b.run(&b.id("idmap"));
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l, ["65534", "0", "1000", "0"], "{}", out.stdout);
+    // What container root creates through the idmapped mount is host root's.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(data.join("new")).unwrap().uid(), 0);
+}
+
+#[test]
+fn idmap_on_a_non_bind_mount_is_refused() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]})));
+    let out = b.create(&b.id("idmap-tmpfs"));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("mounts[7].options: idmap and ridmap apply to bind mounts only"), "{}", out.stderr);
+}
+
+#[test]
+fn tmpcopyup_brings_the_rootfs_content_into_the_tmpfs() {
+    let b = Bundle::sh("cat /etc/app/conf /etc/app/sub/deep; readlink /etc/app/link; stat -c '%a %u' /etc/app/sub; echo new > /etc/app/added; cat /proc/self/mountinfo");
+    let app = b.path.join("rootfs/etc/app");
+    std::fs::create_dir_all(app.join("sub")).unwrap();
+    std::fs::write(app.join("conf"), "conf\n").unwrap();
+    std::fs::write(app.join("sub/deep"), "deep\n").unwrap();
+    std::os::unix::fs::symlink("conf", app.join("link")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(app.join("sub"), std::fs::Permissions::from_mode(0o751)).unwrap();
+    std::os::unix::fs::chown(app.join("sub"), Some(7), Some(7)).unwrap();
+    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/app", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]})));
+    let out = b.run(&b.id("copyup"));
+    out.ok();
+    assert!(out.stdout.starts_with("conf\ndeep\nconf\n751 7\n"), "{}", out.stdout);
+    assert!(find(&mounts(&out.stdout), "/etc/app").2.contains(" - tmpfs "));
+    assert!(!app.join("added").exists(), "writes go to the tmpfs, not the rootfs");
+}

@@ -132,3 +132,29 @@ fn join_an_existing_pid_namespace() {
     assert_ne!(lines[0], "1", "the first container's sleep is pid 1 there");
     assert_eq!(lines[1], ns_inode(&pid, "pid"));
 }
+
+#[test]
+fn domainname_in_the_uts_namespace() {
+    let b = Bundle::new(&["cat", "/proc/sys/kernel/domainname"]);
+    b.config(|c| c["domainname"] = "example.org".into());
+    let out = b.run(&b.id("domain"));
+    out.ok();
+    assert_eq!(out.stdout, "example.org\n");
+}
+
+#[test]
+fn rootless_spec_runs() {
+    // `spec --rootless`: a user namespace mapping the caller (root here) to
+    // root, no network namespace, /sys bound from the host.
+    let b = Bundle::new(&["true"]);
+    std::fs::remove_file(b.path.join("config.json")).unwrap();
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["spec", "--rootless", "--bundle", &bundle]).ok();
+    b.config(|c| {
+        c["process"]["terminal"] = false.into();
+        c["process"]["args"] = json!(["sh", "-c", "cat /proc/self/uid_map; ls /sys/kernel >/dev/null && echo sys-ok"]);
+    });
+    let out = b.run(&b.id("rootless"));
+    out.ok();
+    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "0", "1", "sys-ok"], "{}", out.stdout);
+}

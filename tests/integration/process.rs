@@ -211,3 +211,59 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     let fd = unsafe { *(libc::CMSG_DATA(c) as *const i32) };
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+#[test]
+fn socket_activation_fds_pass_with_listen_env() {
+    let b = Bundle::sh("echo $LISTEN_FDS $LISTEN_PID; cat <&3; ls /proc/self/fd | tr '\\n' ' '");
+    let f = b.path.join("sock-standin");
+    std::fs::write(&f, "activated\n").unwrap();
+    let id = b.id("listen");
+    let bundle = b.path.to_str().unwrap().to_string();
+    // LISTEN_PID must name berth itself: exec from a shell that sets it.
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "exec 3<{}; export LISTEN_FDS=1 LISTEN_PID=$$; exec {} --root {} run --bundle {} {}",
+            f.display(),
+            crate::common::berth_bin(),
+            b.root.display(),
+            bundle,
+            id
+        ))
+        .stdin(std::process::Stdio::null());
+    let out = crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l[0], "1 1", "LISTEN_PID is the program's own pid: {}", out.stdout);
+    assert_eq!(l[1], "activated");
+    assert_eq!(l[2].split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3", "4"], "{}", out.stdout);
+}
+
+#[test]
+fn runc_default_spec_runs_as_is_with_a_console_socket() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    let b = Bundle::new(&["sh"]);
+    // Back to exactly what `berth spec` wrote: terminal true, args ["sh"].
+    std::fs::remove_file(b.path.join("config.json")).unwrap();
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["spec", "--bundle", &bundle]).ok();
+    assert_eq!(b.read_config()["process"]["terminal"], true);
+    let sock = b.path.join("tty.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = b.id("asis");
+    let mut child = b.cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id]).spawn().unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let mut master = std::fs::File::from(recv_fd(&conn));
+    master.write_all(b"echo hi from $(hostname); exit 3\n").unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = master.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert!(text.contains("hi from berth"), "{text}");
+}
