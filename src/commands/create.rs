@@ -19,7 +19,7 @@ pub struct CreateArgs {
     /// Use MS_MOVE and chroot instead of pivot_root
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Accepted for runc compatibility: berth never makes a session keyring
+    /// Keep berth's session keyring instead of a new one for the container
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
     /// Pass this many fds from 3 up to the container
@@ -36,6 +36,7 @@ impl CreateArgs {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             mode,
         }

@@ -33,6 +33,7 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
+    pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub mode: Mode,
 }
@@ -146,6 +147,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
             console,
             state_dir: state_dir_fd,
             mode: opts.mode,
+            new_keyring: !opts.no_new_keyring,
         })
     };
     drop(theirs);

@@ -27,6 +27,8 @@ pub struct InitContext<'a> {
     /// The state directory, to open exec.fifo in (create only).
     pub state_dir: Option<OwnedFd>,
     pub mode: Mode,
+    /// Join a session keyring of the container's own.
+    pub new_keyring: bool,
 }
 
 /// Where a failure after `start` is reported: the start side reads it.
@@ -115,6 +117,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
     }
     // Relative mount sources and overlay dirs are relative to the bundle.
     s(std::env::set_current_dir(&plan.bundle).sys("chdir", plan.bundle.display()))?;
+    if ctx.new_keyring {
+        s(crate::process::keyring::join_new(&plan.id))?;
+    }
     if let Some(h) = &plan.hostname {
         s(rustix::system::sethostname(h.as_bytes()).sys("sethostname", h))?;
     }

@@ -5,6 +5,7 @@
 pub mod capabilities;
 pub mod exec;
 pub mod fds;
+pub mod keyring;
 pub mod namespaces;
 pub mod rlimits;
 pub mod signals;

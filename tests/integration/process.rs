@@ -267,3 +267,19 @@ fn runc_default_spec_runs_as_is_with_a_console_socket() {
     assert_eq!(child.wait().unwrap().code(), Some(3));
     assert!(text.contains("hi from berth"), "{text}");
 }
+
+#[test]
+fn the_container_gets_its_own_session_keyring() {
+    // /proc/keys is masked in the container; look from the host while it
+    // runs: its session keyring is named after the container.
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = b.id("keyring");
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(keys.lines().any(|l| l.contains("keyring") && l.ends_with(&format!("{id}: empty"))), "{keys}");
+    let id2 = b.id("nokeyring");
+    b.berth(&["run", "-d", "--no-new-keyring", "--bundle", &bundle, &id2]).ok();
+    let keys = std::fs::read_to_string("/proc/keys").unwrap();
+    assert!(!keys.contains(&id2), "{keys}");
+}
