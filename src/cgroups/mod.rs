@@ -8,12 +8,14 @@ mod devices;
 mod path;
 mod v1;
 mod v2;
+mod write;
 
 pub use devices::{DeviceRule, rules_from_spec};
 pub use path::cgroup_path;
 
 use crate::error::SysError;
 use crate::mounts::CgroupView;
+use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +23,10 @@ pub enum CgroupError {
     #[error("cgroup: {0}")]
     Sys(#[from] SysError),
     #[error("{path}: {msg}")]
-    Unsupported { path: &'static str, msg: String },
+    Unsupported { path: String, msg: String },
+    /// The kernel refused a value: the config field it came from, and why.
+    #[error("{path}: {source}")]
+    Write { path: String, source: SysError },
 }
 
 pub trait CgroupManager {
@@ -29,8 +34,11 @@ pub trait CgroupManager {
     fn create(&self) -> Result<(), CgroupError>;
     /// Moves a process (and so everything it forks) into the cgroup.
     fn add_process(&self, pid: i32) -> Result<(), CgroupError>;
-    /// Applies linux.resources.devices, the rules in their order.
-    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError>;
+    /// Checks, before the container exists, that this host can apply every
+    /// resource the config sets (controller there, file there).
+    fn check(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError>;
+    /// Applies linux.resources: device rules in their order, then the limits.
+    fn apply(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError>;
     /// The pids of every process in the cgroup.
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     /// Removes the container's cgroup directories.
@@ -71,10 +79,16 @@ impl CgroupManager for Manager {
             Manager::V2(m) => m.add_process(pid),
         }
     }
-    fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+    fn check(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError> {
         match self {
-            Manager::V1(m) => m.apply_devices(rules),
-            Manager::V2(m) => m.apply_devices(rules),
+            Manager::V1(m) => m.check(r, devices),
+            Manager::V2(m) => m.check(r, devices),
+        }
+    }
+    fn apply(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.apply(r, devices),
+            Manager::V2(m) => m.apply(r, devices),
         }
     }
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {

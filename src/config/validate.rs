@@ -253,21 +253,6 @@ fn unsupported(spec: &Spec) -> R {
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return no("linux.netDevices");
     }
-    if let Some(r) = linux.resources() {
-        let set = [
-            ("memory", r.memory().is_some()),
-            ("cpu", r.cpu().is_some()),
-            ("pids", r.pids().is_some()),
-            ("blockIO", r.block_io().is_some()),
-            ("hugepageLimits", r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty())),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
-            ("unified", r.unified().as_ref().is_some_and(|v| !v.is_empty())),
-        ];
-        if let Some((name, _)) = set.iter().find(|(_, on)| *on) {
-            return no(&format!("linux.resources.{name}"));
-        }
-    }
     Ok(())
 }
 
@@ -337,8 +322,6 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"resources":{"memory":{"limit":1000000}}}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.resources.memory: not supported by berth yet");
         let e = check(r#","linux":{"intelRdt":{"closID":"x"}}"#).unwrap_err();
         assert_eq!(e, "config.json: linux.intelRdt: not supported by berth yet");
     }

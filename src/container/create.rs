@@ -114,7 +114,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let cgroup = cgroups::manager(&plan.cgroup_path)?;
     cgroup.create()?;
     let cgroup = undo.cgroup.insert(cgroup);
-    cgroup.apply_devices(&plan.device_rules)?;
+    cgroup.check(&plan.resources, &plan.device_rules)?;
     plan.rootfs.cgroup_views = cgroup.views();
     plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
 
@@ -201,7 +201,14 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 }
                 ours.send(&Msg::HooksDone(pid))?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                // Limits go on now that berth's own work in the container is
+                // done: what it used while setting up (a page here, a fork
+                // there) counts against nothing the user asked for, and the
+                // user's program starts under every limit.
+                cgroup.apply(&plan.resources, &plan.device_rules)?;
+                break;
+            }
             Some(Msg::Error(msg)) => {
                 if msg.contains("createContainer hook") {
                     if let Some(h) = &plan.hooks {

@@ -9,7 +9,7 @@ use crate::seccomp;
 use crate::process::namespaces::Namespaces;
 use crate::process::{ProcessPlan, user};
 use crate::syscall::CLONE_NEWPID;
-use oci_spec::runtime::{Hooks, Spec};
+use oci_spec::runtime::{Hooks, LinuxResources, Spec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -25,6 +25,7 @@ pub struct ContainerPlan {
     pub domainname: Option<String>,
     pub cgroup_path: String,
     pub device_rules: Vec<DeviceRule>,
+    pub resources: LinuxResources,
     pub hooks: Option<Hooks>,
     pub seccomp: Option<seccomp::Program>,
     pub annotations: BTreeMap<String, String>,
@@ -48,6 +49,7 @@ impl ContainerPlan {
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             cgroup_path,
             device_rules: cgroups::rules_from_spec(linux),
+            resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
             hooks: spec.hooks().clone(),
             seccomp: linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?,
             annotations: spec.annotations().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -59,3 +59,106 @@ fn device_rules_are_written_in_order_and_enforced() {
     assert!(!out.stdout.contains("a *:* rwm"), "{}", out.stdout);
     b.assert_no_leftovers(&id);
 }
+
+/// Runs `script` in a container with these linux.resources; returns its output.
+fn with_resources(name: &str, resources: serde_json::Value, script: &str) -> (crate::common::Out, String) {
+    let b = Bundle::sh(script);
+    b.config(|c| {
+        for (k, v) in resources.as_object().unwrap() {
+            c["linux"]["resources"][k] = v.clone();
+        }
+    });
+    let id = b.id(name);
+    let out = b.run(&id);
+    b.assert_no_leftovers(&id);
+    (out, id)
+}
+
+#[test]
+fn memory_limit_is_in_the_file_and_stops_an_allocation() {
+    let (out, _) = with_resources(
+        "mem",
+        json!({"memory": {"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024, "reservation": 8 * 1024 * 1024, "kernelTCP": 4 * 1024 * 1024, "swappiness": 0}}),
+        "cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes memory.kmem.tcp.limit_in_bytes memory.swappiness; \
+         sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived ${#x}'; echo alloc-status=$?; grep oom_kill memory.oom_control",
+    );
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&l[..5], ["16777216", "16777216", "8388608", "4194304", "0"], "{}", out.stdout);
+    assert!(!out.stdout.contains("survived"), "{}", out.stdout);
+    assert!(out.stdout.contains("alloc-status=137"), "the allocating shell was OOM-killed: {}", out.stdout);
+    let kills: u64 = l.iter().find(|l| l.starts_with("oom_kill ")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(kills >= 1, "{}", out.stdout);
+}
+
+#[test]
+fn pids_limit_stops_a_fork_bomb() {
+    let (out, _) = with_resources(
+        "pids",
+        json!({"pids": {"limit": 5}}),
+        // A shell that forks until it cannot: it dies at the fifth task.
+        "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all-forked' 2>/dev/null; echo inner=$?; \
+         cd /sys/fs/cgroup/pids; cat pids.max pids.current; grep max pids.events; kill $(pidof sleep)",
+    );
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(l[0], "inner=2", "the forking shell failed to fork: {}", out.stdout);
+    assert_eq!(l[1], "5");
+    assert_eq!(l[2], "5", "this shell, three sleeps and cat: {}", out.stdout);
+    let denied: u64 = l[3].split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(denied >= 1, "{}", out.stdout);
+}
+
+#[test]
+fn cpu_quota_throttles() {
+    let (out, _) = with_resources(
+        "cpu",
+        json!({"cpu": {"quota": 10000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"}}),
+        "cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus; grep Cpus_allowed_list /proc/self/status; \
+         timeout 1 sh -c 'while :; do :; done'; grep nr_throttled cpu/cpu.stat",
+    );
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&l[..4], ["10000", "100000", "512", "0"], "{}", out.stdout);
+    assert!(l[4].ends_with("\t0"), "{}", l[4]);
+    let throttled: u64 = l[5].split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(throttled > 0, "a busy loop at 10% of a cpu is throttled: {}", out.stdout);
+}
+
+#[test]
+fn tiny_limits_leave_room_for_the_program_alone() {
+    // Nothing of berth's stays in the cgroup once the program execs: 1 MiB
+    // and a single task are enough for /bin/true.
+    let (out, _) = with_resources("tiny", json!({"memory": {"limit": 1024 * 1024}, "pids": {"limit": 1}}), "exec /bin/true");
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn block_io_throttle_on_a_real_device() {
+    // The root filesystem's device; throttling needs no blkio.weight.
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata("/").unwrap().dev();
+    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    let (out, _) = with_resources(
+        "blkio",
+        json!({"blockIO": {"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+                            "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 100}]}}),
+        "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device",
+    );
+    out.ok();
+    assert_eq!(out.stdout, format!("{maj}:{min} 1048576\n{maj}:{min} 100\n"));
+}
+
+#[test]
+fn what_the_host_cannot_honour_is_an_error_naming_the_field() {
+    // This host has no blkio.weight, no hugetlb or net_cls/net_prio v1
+    // hierarchies, and runs cgroup v1 (no unified resources).
+    for (res, want) in [
+        (json!({"blockIO": {"weight": 500}}), "linux.resources.blockIO.weight: this kernel's blkio controller has no blkio.weight"),
+        (json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}), "linux.resources.hugepageLimits[0]: the hugetlb cgroup controller is not mounted"),
+        (json!({"network": {"classID": 1048577}}), "linux.resources.network.classID: the net_cls cgroup controller is not mounted"),
+        (json!({"unified": {"memory.high": "1000000"}}), "linux.resources.unified: unified resources need a cgroup v2 host"),
+    ] {
+        let (out, _) = with_resources("cannot", res, "true");
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains(want), "expected {want:?} in {}", out.stderr);
+    }
+}

@@ -2,9 +2,14 @@
 //! ..., name=systemd) and, on a hybrid host, the unified cgroup2 tree too,
 //! as runc does. Controllers get a file each beside `devices.rs`.
 
+mod cpu;
 mod devices;
+mod memory;
+mod other;
 
+use super::write::Write;
 use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
+use oci_spec::runtime::LinuxResources;
 use crate::error::SysError;
 use crate::mounts::CgroupView;
 use std::os::fd::OwnedFd;
@@ -70,17 +75,65 @@ impl Manager {
         Ok(())
     }
 
-    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        if rules.is_empty() {
-            return Ok(());
-        }
-        let Some(h) = self.controller("devices") else {
+    fn writes(r: &LinuxResources) -> Result<Vec<Write>, CgroupError> {
+        if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(CgroupError::Unsupported {
-                path: "linux.resources.devices",
+                path: "linux.resources.unified".into(),
+                msg: "unified resources need a cgroup v2 host; this one runs cgroup v1".into(),
+            });
+        }
+        let mut out = Vec::new();
+        memory::writes(r, &mut out);
+        cpu::writes(r, &mut out);
+        other::writes(r, &mut out);
+        Ok(out)
+    }
+
+    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if !rules.is_empty() && self.controller("devices").is_none() {
+            return Err(CgroupError::Unsupported {
+                path: "linux.resources.devices".into(),
                 msg: "the devices cgroup controller is not mounted on this host".into(),
             });
-        };
-        devices::apply(&self.dir(h), rules)
+        }
+        for w in Self::writes(r)? {
+            let Some(h) = self.controller(w.controller) else {
+                return Err(w.missing(&format!("the {} cgroup controller is not mounted on this host", w.controller)));
+            };
+            if !self.dir(h).join(&w.file).exists() {
+                return Err(w.missing(&format!("this kernel's {} controller has no {}", w.controller, w.file)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if !rules.is_empty() {
+            let h = self.controller("devices").expect("checked");
+            devices::apply(&self.dir(h), rules)?;
+        }
+        let writes = Self::writes(r)?;
+        let mut i = 0;
+        while i < writes.len() {
+            let w = &writes[i];
+            let dir = self.dir(self.controller(w.controller).expect("checked"));
+            match w.apply(&dir) {
+                // A limit above the current memory+swap limit: raise that first.
+                Err(e) if w.file == "memory.limit_in_bytes" && is_einval(&e) => {
+                    match writes.get(i + 1).filter(|n| n.file == "memory.memsw.limit_in_bytes") {
+                        Some(swap) => {
+                            swap.apply(&dir)?;
+                            w.apply(&dir)?;
+                            i += 1;
+                        }
+                        None => return Err(e),
+                    }
+                }
+                r => r?,
+            }
+            i += 1;
+        }
+        Ok(())
     }
 
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
@@ -132,6 +185,10 @@ impl Manager {
     pub fn clone_into(&self) -> Option<OwnedFd> {
         None
     }
+}
+
+fn is_einval(e: &CgroupError) -> bool {
+    matches!(e, CgroupError::Write { source, .. } if source.errno() == Some(libc::EINVAL))
 }
 
 /// A new cpuset cgroup starts with no cpus and no mems, and no process can

@@ -5,6 +5,7 @@ use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir
 use crate::error::SysError;
 use crate::mounts::CgroupView;
 use rustix::fs::{Mode, OFlags};
+use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -30,14 +31,26 @@ impl Manager {
         write(&self.dir().join("cgroup.procs"), &pid.to_string())
     }
 
-    pub fn apply_devices(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        if rules.is_empty() {
-            return Ok(());
+    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if !rules.is_empty() {
+            return Err(CgroupError::Unsupported {
+                path: "linux.resources.devices".into(),
+                msg: "device rules on cgroup v2 are not supported by berth yet".into(),
+            });
         }
-        Err(CgroupError::Unsupported {
-            path: "linux.resources.devices",
-            msg: "device rules on cgroup v2 are not supported by berth yet".into(),
-        })
+        let set = r.memory().is_some() || r.cpu().is_some() || r.pids().is_some() || r.block_io().is_some()
+            || r.hugepage_limits().is_some() || r.network().is_some() || r.rdma().is_some() || r.unified().is_some();
+        if set {
+            return Err(CgroupError::Unsupported {
+                path: "linux.resources".into(),
+                msg: "cgroup v2 limits are not supported by berth yet".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        self.check(r, rules)
     }
 
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {

@@ -1,0 +1,37 @@
+//! Resources become an ordered list of writes, each naming the config
+//! field it comes from: checked against the host before the clone (is the
+//! controller there, does it have that file), applied once the container
+//! process is ready, and reported by JSON path when the kernel refuses.
+
+use super::CgroupError;
+use crate::error::SysError;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The config field, e.g. linux.resources.memory.limit.
+    pub json: String,
+    /// The controller (v1 hierarchy) the file belongs to; "" on v2.
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+}
+
+pub fn w(json: impl Into<String>, controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
+    Write { json: json.into(), controller, file: file.into(), value: value.to_string() }
+}
+
+impl Write {
+    /// Writes the value into `dir`, naming the config field on failure.
+    pub fn apply(&self, dir: &Path) -> Result<(), CgroupError> {
+        let file = dir.join(&self.file);
+        std::fs::write(&file, &self.value).map_err(|e| CgroupError::Write {
+            path: self.json.clone(),
+            source: SysError::new("write", format!("{:?} to {}", self.value, file.display()), e),
+        })
+    }
+
+    pub fn missing(&self, why: &str) -> CgroupError {
+        CgroupError::Unsupported { path: self.json.clone(), msg: why.to_string() }
+    }
+}
