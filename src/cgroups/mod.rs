@@ -5,10 +5,14 @@
 //! resources come as one file per controller beside `devices.rs`.
 
 mod devices;
+mod oom;
 mod path;
+pub mod stats;
 mod v1;
 mod v2;
 mod write;
+
+pub use oom::OomWatch;
 
 pub use devices::{DeviceRule, rules_from_spec};
 pub use path::cgroup_path;
@@ -47,6 +51,20 @@ pub trait CgroupManager {
     fn views(&self) -> Vec<CgroupView>;
     /// An fd on the cgroup2 directory, for clone3(CLONE_INTO_CGROUP).
     fn clone_into(&self) -> Option<OwnedFd>;
+    /// Stops (true) or resumes (false) every process, and waits until done.
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
+    fn stats(&self) -> Result<stats::Stats, CgroupError>;
+    fn oom_watch(&self) -> Result<OomWatch, CgroupError>;
+}
+
+/// Whether the cgroup at `path` is frozen, read straight from the freezer
+/// file (state and list ask this of every container, so no discovery).
+pub fn is_frozen(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    if let Ok(s) = std::fs::read_to_string(std::path::Path::new("/sys/fs/cgroup/freezer").join(rel).join("freezer.state")) {
+        return s.trim() == "FROZEN";
+    }
+    std::fs::read_to_string(std::path::Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
 }
 
 pub enum Manager {
@@ -113,6 +131,24 @@ impl CgroupManager for Manager {
         match self {
             Manager::V1(m) => m.clone_into(),
             Manager::V2(m) => m.clone_into(),
+        }
+    }
+    fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        match self {
+            Manager::V1(m) => m.freeze(frozen),
+            Manager::V2(m) => m.freeze(frozen),
+        }
+    }
+    fn stats(&self) -> Result<stats::Stats, CgroupError> {
+        match self {
+            Manager::V1(m) => m.stats(),
+            Manager::V2(m) => m.stats(),
+        }
+    }
+    fn oom_watch(&self) -> Result<OomWatch, CgroupError> {
+        match self {
+            Manager::V1(m) => m.oom_watch(),
+            Manager::V2(m) => m.oom_watch(),
         }
     }
 }

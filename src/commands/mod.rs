@@ -4,12 +4,16 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -64,6 +68,16 @@ pub enum Command {
     List(list::ListArgs),
     /// Write a default config.json into a bundle
     Spec(spec::SpecArgs),
+    /// Freeze every process of a container
+    Pause(pause::PauseArgs),
+    /// Thaw a paused container
+    Resume(pause::PauseArgs),
+    /// List a container's processes
+    Ps(ps::PsArgs),
+    /// Print a container's statistics and OOM events
+    Events(events::EventsArgs),
+    /// Change a running container's resource limits
+    Update(update::UpdateArgs),
 }
 
 /// Runs the command and returns berth's exit status.
@@ -90,6 +104,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Run(a)) => run::run(g, a),
         Some(Command::List(a)) => list::run(g, a),
         Some(Command::Spec(a)) => spec::run(g, a),
+        Some(Command::Pause(a)) => pause::run(g, a),
+        Some(Command::Resume(a)) => pause::resume(g, a),
+        Some(Command::Ps(a)) => ps::run(g, a),
+        Some(Command::Events(a)) => events::run(g, a),
+        Some(Command::Update(a)) => update::run(g, a),
     }
 }
 

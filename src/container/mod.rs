@@ -7,11 +7,13 @@ mod dir;
 mod init;
 mod lifecycle;
 mod plan;
+mod resources;
 mod state;
 mod sync;
 
 pub use create::{CreateOpts, Mode, create};
 pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
+pub use resources::{events, pause, pids, update};
 pub use state::Status;
 
 use crate::cgroups::CgroupError;

@@ -22,6 +22,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -31,6 +32,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -82,6 +84,7 @@ impl State {
         }
         match self.phase {
             Phase::Creating => Status::Creating,
+            _ if crate::cgroups::is_frozen(&self.cgroup_path) => Status::Paused,
             Phase::Created => Status::Created,
             Phase::Started => Status::Running,
         }

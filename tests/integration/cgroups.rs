@@ -162,3 +162,126 @@ fn what_the_host_cannot_honour_is_an_error_naming_the_field() {
         assert!(out.stderr.contains(want), "expected {want:?} in {}", out.stderr);
     }
 }
+
+/// A detached container whose /data is a host directory of the test's.
+fn detached(name: &str, script: &str, resources: serde_json::Value) -> (Bundle, String, std::path::PathBuf) {
+    let b = Bundle::sh(script);
+    let data = b.path.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind"]}));
+        for (k, v) in resources.as_object().unwrap() {
+            c["linux"]["resources"][k] = v.clone();
+        }
+    });
+    let id = b.id(name);
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    (b, id, data)
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn count(data: &std::path::Path) -> u64 {
+    std::fs::read_to_string(data.join("count")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn pause_stops_the_counter_until_resume() {
+    let (b, id, data) = detached("pause", "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.01; done", json!({}));
+    wait_for("the counter", || count(&data) > 3);
+    b.berth(&["pause", &id]).ok();
+    assert_eq!(b.status(&id), "paused");
+    assert!(b.berth(&["list"]).stdout.lines().any(|l| l.starts_with(&id) && l.contains("paused")));
+    let frozen = count(&data);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(count(&data), frozen, "a paused container's counter does not advance");
+    assert_ne!(b.berth(&["pause", &id]).code, 0, "pausing twice is an error");
+    b.berth(&["resume", &id]).ok();
+    assert_eq!(b.status(&id), "running");
+    wait_for("the counter to move again", || count(&data) > frozen);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let (b, id, _) = detached("ps", "sleep 1000 & sleep 1000; wait", json!({}));
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    wait_for("two processes", || {
+        let out = b.berth(&["ps", "--format", "json", &id]);
+        serde_json::from_str::<Vec<i64>>(&out.stdout).map(|v| v.len() == 3).unwrap_or(false)
+    });
+    let pids: Vec<i64> = serde_json::from_str(&b.berth(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert!(pids.contains(&pid));
+    let out = b.berth(&["ps", &id]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].contains("PID"), "{}", out.stdout);
+    assert_eq!(lines.len(), 4, "header, sh and two sleeps: {}", out.stdout);
+    let out = b.berth(&["ps", &id, "--", "-o", "pid,comm"]);
+    assert!(out.stdout.lines().filter(|l| l.contains("sleep")).count() == 2, "{}", out.stdout);
+}
+
+#[test]
+fn events_report_stats_and_oom_kills() {
+    let (b, id, data) = detached(
+        "events",
+        "while [ ! -e /data/go ]; do sleep 0.02; done; sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a)'; sleep 1000",
+        json!({"memory": {"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024}}),
+    );
+    let out = b.berth(&["events", "--stats", &id]);
+    out.ok();
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["data"]["memory"]["usage"]["limit"], 16 * 1024 * 1024);
+    assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{v}");
+
+    let log = b.path.join("events.log");
+    let mut watcher = b.cmd(&["events", "--interval", "100ms", &id]).stdout(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    wait_for("a stats event", || std::fs::read_to_string(&log).unwrap().contains("\"type\":\"stats\""));
+    std::fs::write(data.join("go"), "").unwrap();
+    wait_for("an oom event", || std::fs::read_to_string(&log).unwrap().lines().any(|l| l == format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}")));
+    b.berth(&["delete", "--force", &id]).ok();
+    // events ends by itself once the container is gone.
+    let status = watcher.wait().unwrap();
+    assert!(status.success());
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn update_changes_a_running_container() {
+    let (b, id, _) = detached("update", "sleep 1000", json!({"memory": {"limit": 64 * 1024 * 1024}}));
+    let dir = |c: &str| format!("/sys/fs/cgroup/{c}/berth/{id}");
+    let read = |f: String| std::fs::read_to_string(f).unwrap().trim().to_string();
+    b.berth(&["update", "--memory", "32m", "--pids-limit", "10", "--cpu-quota", "20000", "--cpu-period", "100000", &id]).ok();
+    assert_eq!(read(format!("{}/memory.limit_in_bytes", dir("memory"))), (32 * 1024 * 1024).to_string());
+    assert_eq!(read(format!("{}/pids.max", dir("pids"))), "10");
+    assert_eq!(read(format!("{}/cpu.cfs_quota_us", dir("cpu"))), "20000");
+    // docker's update: zeros mean "leave it", the rest applies (memory+swap
+    // above the current limit is raised first).
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/docker-update.resources.json");
+    let mut cmd = b.cmd(&["update", "--resources", "-", &id]);
+    cmd.stdin(std::fs::File::open(&fixture).unwrap());
+    assert!(crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(30)).code == 0);
+    assert_eq!(read(format!("{}/memory.limit_in_bytes", dir("memory"))), "100663296");
+    assert_eq!(read(format!("{}/memory.memsw.limit_in_bytes", dir("memory"))), "209715200");
+    assert_eq!(read(format!("{}/pids.max", dir("pids"))), "99");
+    assert_eq!(read(format!("{}/cpu.cfs_quota_us", dir("cpu"))), "20000", "quota 0 leaves it");
+    let out = b.berth(&["update", "--blkio-weight", "300", &id]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("linux.resources.blockIO.weight"), "{}", out.stderr);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}

@@ -4,8 +4,10 @@
 
 mod cpu;
 mod devices;
+mod freezer;
 mod memory;
 mod other;
+mod stats;
 
 use super::write::Write;
 use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
@@ -131,6 +133,14 @@ impl Manager {
                 }
                 r => r?,
             }
+            // Since Linux 6.1 the kernel takes a kernel memory limit and
+            // ignores it: say so rather than pretend.
+            if w.file == "memory.kmem.limit_in_bytes" {
+                let now = std::fs::read_to_string(dir.join(&w.file)).unwrap_or_default();
+                if now.trim() != w.value {
+                    crate::logging::warn(&format!("{}: this kernel does not enforce kernel memory limits; {} is ignored", w.json, w.value));
+                }
+            }
             i += 1;
         }
         Ok(())
@@ -184,6 +194,42 @@ impl Manager {
 
     pub fn clone_into(&self) -> Option<OwnedFd> {
         None
+    }
+
+    fn controller_dir(&self, name: &str) -> Option<PathBuf> {
+        self.controller(name).map(|h| self.dir(h))
+    }
+
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let Some(dir) = self.controller_dir("freezer") else {
+            return Err(CgroupError::Unsupported { path: "pause".into(), msg: "the freezer cgroup controller is not mounted on this host".into() });
+        };
+        freezer::set(&dir, if frozen { "FROZEN" } else { "THAWED" })
+    }
+
+    pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {
+        let mut s = crate::cgroups::stats::Stats::default();
+        stats::cpu(self.controller_dir("cpuacct").as_deref(), self.controller_dir("cpu").as_deref(), &mut s);
+        if let Some(d) = self.controller_dir("memory") {
+            stats::memory(&d, &mut s);
+        }
+        if let Some(d) = self.controller_dir("pids") {
+            stats::pids(&d, &mut s);
+        }
+        if let Some(d) = self.controller_dir("blkio") {
+            stats::blkio(&d, &mut s);
+        }
+        if let Some(d) = self.controller_dir("hugetlb") {
+            stats::hugetlb(&d, &mut s);
+        }
+        Ok(s)
+    }
+
+    pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, CgroupError> {
+        let Some(d) = self.controller_dir("memory") else {
+            return Err(CgroupError::Unsupported { path: "events".into(), msg: "the memory cgroup controller is not mounted on this host".into() });
+        };
+        Ok(crate::cgroups::OomWatch::v1(&d)?)
     }
 }
 

@@ -14,10 +14,10 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
     }
     if let Some(b) = r.block_io() {
         let p = "linux.resources.blockIO";
-        if let Some(v) = b.weight() {
+        if let Some(v) = b.weight().filter(|v| *v != 0) {
             out.push(w(format!("{p}.weight"), "blkio", "blkio.weight", v));
         }
-        if let Some(v) = b.leaf_weight() {
+        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
             out.push(w(format!("{p}.leafWeight"), "blkio", "blkio.leaf_weight", v));
         }
         for (i, d) in b.weight_device().iter().flatten().enumerate() {

@@ -67,6 +67,18 @@ impl Manager {
         vec![CgroupView { name: String::new(), host_path: self.dir(), fstype: "cgroup2", options: Vec::new() }]
     }
 
+    pub fn freeze(&self, _frozen: bool) -> Result<(), CgroupError> {
+        Err(CgroupError::Unsupported { path: "pause".into(), msg: "cgroup v2 freezing is not supported by berth yet".into() })
+    }
+
+    pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {
+        Ok(crate::cgroups::stats::Stats::default())
+    }
+
+    pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, CgroupError> {
+        Ok(crate::cgroups::OomWatch::v2(&self.dir())?)
+    }
+
     pub fn clone_into(&self) -> Option<OwnedFd> {
         rustix::fs::open(self.dir(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
     }
