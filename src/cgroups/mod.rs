@@ -55,6 +55,11 @@ pub trait CgroupManager {
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
     fn stats(&self) -> Result<stats::Stats, CgroupError>;
     fn oom_watch(&self) -> Result<OomWatch, CgroupError>;
+
+    /// Signals every process in the cgroup: cgroup.kill for SIGKILL where
+    /// the kernel has it, else frozen while signalled, so that nothing
+    /// forks past the list of pids.
+    fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError>;
 }
 
 /// Whether the cgroup at `path` is frozen, read straight from the freezer
@@ -81,6 +86,15 @@ pub fn manager(path: &str) -> Result<Manager, CgroupError> {
         Ok(Manager::V2(v2::Manager::new("/sys/fs/cgroup".into(), path)))
     } else {
         Ok(Manager::V1(v1::Manager::discover(path)?))
+    }
+}
+
+impl Manager {
+    fn path(&self) -> &str {
+        match self {
+            Manager::V1(m) => m.path(),
+            Manager::V2(m) => m.path(),
+        }
     }
 }
 
@@ -150,6 +164,24 @@ impl CgroupManager for Manager {
             Manager::V1(m) => m.oom_watch(),
             Manager::V2(m) => m.oom_watch(),
         }
+    }
+    fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError> {
+        if let Manager::V2(m) = self {
+            if sig == rustix::process::Signal::KILL && m.kill_all() {
+                return Ok(());
+            }
+        }
+        // A paused container stays paused (its signals wait for resume).
+        let froze = !is_frozen(self.path()) && self.freeze(true).is_ok();
+        for pid in self.pids()? {
+            if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(p, sig);
+            }
+        }
+        if froze {
+            self.freeze(false)?;
+        }
+        Ok(())
     }
 }
 

@@ -159,17 +159,7 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(), Contain
         return Err(wrong(&state, "signal", status));
     }
     if all {
-        // Frozen while signalled, so nothing forks past the list.
-        let cg = cgroups::manager(&state.cgroup_path)?;
-        let froze = status != Status::Paused && cg.freeze(true).is_ok();
-        for pid in cg.pids()? {
-            if let Some(p) = Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(p, sig);
-            }
-        }
-        if froze {
-            cg.freeze(false)?;
-        }
+        cgroups::manager(&state.cgroup_path)?.signal_all(sig)?;
         return Ok(());
     }
     let fd = pidfd(&state)?;

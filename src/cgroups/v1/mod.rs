@@ -70,6 +70,10 @@ impl Manager {
         Ok(())
     }
 
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         for h in &self.hierarchies {
             write(&self.dir(h).join("cgroup.procs"), &pid.to_string())?;

@@ -1,12 +1,18 @@
-//! cgroup v2: one directory in the unified tree. Device rules on v2 need an
-//! eBPF program, which the cgroups issue brings.
+//! cgroup v2: one directory in the unified tree, with the controllers it
+//! needs enabled in every ancestor, resource files (resources.rs), device
+//! rules as an eBPF program (devices.rs), cgroup.freeze and cgroup.kill.
+
+mod devices;
+mod resources;
+mod stats;
 
 use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
-use crate::error::SysError;
+use crate::error::{SysContext, SysError};
 use crate::mounts::CgroupView;
-use rustix::fs::{Mode, OFlags};
 use oci_spec::runtime::LinuxResources;
-use std::os::fd::OwnedFd;
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 pub struct Manager {
@@ -23,38 +29,68 @@ impl Manager {
         self.root.join(self.path.trim_start_matches('/'))
     }
 
+    /// Makes the directory, enabling in each ancestor every controller the
+    /// ancestor has, so the container's cgroup gets their files.
     pub fn create(&self) -> Result<(), CgroupError> {
-        std::fs::create_dir_all(self.dir()).map_err(|e| SysError::new("create", self.dir().display(), e).into())
+        let mut dir = self.root.clone();
+        for part in self.path.split('/').filter(|p| !p.is_empty()) {
+            let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+            let want: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
+            let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            if !want.is_empty() && want.iter().any(|c| !enabled.split_whitespace().any(|e| *e == c[1..])) {
+                // A cgroup with processes of its own cannot delegate
+                // (no internal processes): then the controllers it has
+                // already enabled are all the container gets.
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "));
+            }
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(SysError::new("create", dir.display(), e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
     }
 
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         write(&self.dir().join("cgroup.procs"), &pid.to_string())
     }
 
-    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        if !rules.is_empty() {
-            return Err(CgroupError::Unsupported {
-                path: "linux.resources.devices".into(),
-                msg: "device rules on cgroup v2 are not supported by berth yet".into(),
-            });
-        }
-        let set = r.memory().is_some() || r.cpu().is_some() || r.pids().is_some() || r.block_io().is_some()
-            || r.hugepage_limits().is_some() || r.network().is_some() || r.rdma().is_some() || r.unified().is_some();
-        if set {
-            return Err(CgroupError::Unsupported {
-                path: "linux.resources".into(),
-                msg: "cgroup v2 limits are not supported by berth yet".into(),
-            });
+    pub fn check(&self, r: &LinuxResources, _rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        let dir = self.dir();
+        for w in resources::writes(r, &dir)? {
+            if !dir.join(&w.file).exists() {
+                let controller = w.file.split('.').next().unwrap_or("");
+                return Err(w.missing(&format!("the container's cgroup has no {} (is the {controller} controller enabled?)", w.file)));
+            }
         }
         Ok(())
     }
 
     pub fn apply(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        self.check(r, rules)
+        let dir = self.dir();
+        if !rules.is_empty() {
+            let fd = rustix::fs::open(&dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", dir.display())?;
+            devices::attach(fd.as_fd(), rules)?;
+        }
+        for w in resources::writes(r, &dir)? {
+            w.apply(&dir)?;
+        }
+        Ok(())
     }
 
     pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         read_pids(&self.dir().join("cgroup.procs"))
+    }
+
+    /// SIGKILL to every process at once, where the kernel has cgroup.kill.
+    pub fn kill_all(&self) -> bool {
+        std::fs::write(self.dir().join("cgroup.kill"), "1").is_ok()
     }
 
     pub fn destroy(&self) -> Result<(), CgroupError> {
@@ -67,19 +103,38 @@ impl Manager {
         vec![CgroupView { name: String::new(), host_path: self.dir(), fstype: "cgroup2", options: Vec::new() }]
     }
 
-    pub fn freeze(&self, _frozen: bool) -> Result<(), CgroupError> {
-        Err(CgroupError::Unsupported { path: "pause".into(), msg: "cgroup v2 freezing is not supported by berth yet".into() })
+    pub fn clone_into(&self) -> Option<OwnedFd> {
+        rustix::fs::open(self.dir(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+    }
+
+    /// Writes cgroup.freeze and blocks (poll on cgroup.events) until the
+    /// kernel reports the cgroup frozen or thawed.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let dir = self.dir();
+        let events = dir.join("cgroup.events");
+        let fd = rustix::fs::open(&events, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).sys("open", events.display())?;
+        write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+        let want = if frozen { 1 } else { 0 };
+        loop {
+            if super::stats::read_kv(&events).get("frozen").copied() == Some(want) {
+                return Ok(());
+            }
+            let mut p = [PollFd::new(&fd, PollFlags::PRI)];
+            match rustix::event::poll(&mut p, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(SysError::new("poll", events.display(), e).into()),
+            }
+            let _ = rustix::fs::seek(&fd, rustix::fs::SeekFrom::Start(0));
+            let mut buf = [0u8; 256];
+            let _ = rustix::io::read(&fd, &mut buf);
+        }
     }
 
     pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {
-        Ok(crate::cgroups::stats::Stats::default())
+        Ok(stats::collect(&self.dir()))
     }
 
     pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, CgroupError> {
         Ok(crate::cgroups::OomWatch::v2(&self.dir())?)
-    }
-
-    pub fn clone_into(&self) -> Option<OwnedFd> {
-        rustix::fs::open(self.dir(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
     }
 }
