@@ -10,8 +10,7 @@ use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
 use crate::mounts;
-use crate::process::{capabilities, exec, fds, namespaces, rlimits, terminal, user};
-use crate::seccomp;
+use crate::process::{namespaces, terminal, user};
 use crate::syscall::{self, CLONE_NEWTIME, CLONE_NEWUSER};
 use rustix::fs::{Mode as FsMode, OFlags};
 use std::io::Write;
@@ -156,21 +155,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(terminal::become_controlling(slave))?;
     }
 
-    let p = &plan.process;
-    s(rlimits::apply(&p.rlimits))?;
-    let program = exec::find(&p.args[0], &p.env)?;
-    // From here on nothing may open an fd that the program should not get,
-    // or rely on a signal disposition berth set.
-    syscall::reset_signals();
-    s(fds::close_others(p.passed_fds))?;
-    if plan.seccomp_early() {
-        s(seccomp::install(plan.seccomp.as_ref().expect("checked")))?;
-    }
-    set_identity(plan)?;
-    if p.no_new_privileges {
-        s(syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs"))?;
-    }
-    rustix::process::umask(FsMode::from_raw_mode(p.user.umask.unwrap_or(0o022)));
+    let program = plan.process.apply(plan.seccomp.as_ref())?;
 
     s(ch.send(&Msg::Ready))?;
     let report = match ctx.mode {
@@ -206,13 +191,7 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
             return fail(e.to_string(), report);
         }
     }
-    if let Some(filter) = plan.seccomp.as_ref().filter(|_| !plan.seccomp_early()) {
-        if let Err(e) = seccomp::install(filter) {
-            return fail(e.to_string(), report);
-        }
-    }
-    let env = plan.process.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
-    let msg = exec::exec(&program, &plan.process.args, &env);
+    let msg = plan.process.exec(&program, plan.seccomp.as_ref());
     fail(msg, report)
 }
 
@@ -235,22 +214,6 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
 /// root, so that what it creates belongs to a mapped id.
 fn become_ns_root() -> Result<(), crate::error::SysError> {
     user::set_user(&user::User { uid: 0, gid: 0, additional_gids: Vec::new(), umask: None })
-}
-
-/// Bounding set, user and groups, then the other capability sets.
-fn set_identity(plan: &ContainerPlan) -> R<()> {
-    let p = &plan.process;
-    let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
-    if let Some(c) = &p.caps {
-        s(capabilities::drop_bounding(c))?;
-    }
-    s(keep(true))?;
-    s(user::set_user(&p.user))?;
-    s(keep(false))?;
-    if let Some(c) = &p.caps {
-        s(capabilities::apply(c))?;
-    }
-    Ok(())
 }
 
 fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {

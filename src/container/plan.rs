@@ -57,19 +57,6 @@ impl ContainerPlan {
         })
     }
 
-    /// Installing a filter needs no_new_privs or CAP_SYS_ADMIN. If the
-    /// process will have neither, the filter goes in before the user and
-    /// capabilities change, and must then allow what berth does after it.
-    pub fn seccomp_early(&self) -> bool {
-        const CAP_SYS_ADMIN: u64 = 1 << 21;
-        let p = &self.process;
-        let admin = match &p.caps {
-            Some(c) => c.effective & CAP_SYS_ADMIN != 0,
-            None => p.user.uid == 0,
-        };
-        self.seccomp.is_some() && !p.no_new_privileges && !admin
-    }
-
     pub fn pid_ns(&self) -> bool {
         self.ns.creates(CLONE_NEWPID)
     }

@@ -14,7 +14,9 @@ pub mod user;
 
 use crate::config::ConfigError;
 use capabilities::CapSets;
-use oci_spec::runtime::Spec;
+use crate::error::SysContext;
+use crate::syscall;
+use oci_spec::runtime::{Process, Spec};
 use rlimits::Rlimit;
 use std::path::PathBuf;
 use user::User;
@@ -39,7 +41,10 @@ pub struct ProcessPlan {
 
 impl ProcessPlan {
     pub fn from_spec(spec: &Spec, preserve_fds: u32) -> Result<ProcessPlan, ConfigError> {
-        let p = spec.process().as_ref().expect("validated");
+        Self::from_process(spec.process().as_ref().expect("validated"), preserve_fds)
+    }
+
+    pub fn from_process(p: &Process, preserve_fds: u32) -> Result<ProcessPlan, ConfigError> {
         let caps = p.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
         let u = p.user();
         let (passed_fds, listen) = fds::passed(preserve_fds);
@@ -75,5 +80,64 @@ impl ProcessPlan {
             env.push(format!("LISTEN_PID={pid}"));
         }
         env
+    }
+}
+
+impl ProcessPlan {
+    /// Installing a seccomp filter needs no_new_privs or CAP_SYS_ADMIN: if
+    /// the process will end up with neither, the filter must go in before
+    /// the user and capabilities change (and then allow what follows).
+    pub fn seccomp_before_identity(&self) -> bool {
+        const CAP_SYS_ADMIN: u64 = 1 << 21;
+        let admin = match &self.caps {
+            Some(c) => c.effective & CAP_SYS_ADMIN != 0,
+            None => self.user.uid == 0,
+        };
+        !self.no_new_privileges && !admin
+    }
+
+    /// The process's own settings, from inside the container, last thing
+    /// before it waits to exec: rlimits, the program found on its PATH,
+    /// signals and fds as a fresh exec wants them, then (with the filter
+    /// first if it must be) user, groups and capabilities, no_new_privs
+    /// and the umask. Returns the program to exec.
+    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
+        let s = |e: crate::error::SysError| e.to_string();
+        rlimits::apply(&self.rlimits).map_err(s)?;
+        let program = exec::find(&self.args[0], &self.env)?;
+        // From here on nothing may open an fd the program should not get,
+        // or rely on a signal disposition berth set.
+        syscall::reset_signals();
+        fds::close_others(self.passed_fds).map_err(s)?;
+        if let Some(f) = seccomp.filter(|_| self.seccomp_before_identity()) {
+            crate::seccomp::install(f).map_err(s)?;
+        }
+        let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
+        if let Some(c) = &self.caps {
+            capabilities::drop_bounding(c).map_err(s)?;
+        }
+        keep(true).map_err(s)?;
+        user::set_user(&self.user).map_err(s)?;
+        keep(false).map_err(s)?;
+        if let Some(c) = &self.caps {
+            capabilities::apply(c).map_err(s)?;
+        }
+        if self.no_new_privileges {
+            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs").map_err(s)?;
+        }
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(self.user.umask.unwrap_or(0o022)));
+        Ok(program)
+    }
+
+    /// The filter, if it was not installed by `apply`, then the exec.
+    /// Returns only the error that kept the program from running.
+    pub fn exec(&self, program: &std::path::Path, seccomp: Option<&crate::seccomp::Program>) -> String {
+        if let Some(f) = seccomp.filter(|_| !self.seccomp_before_identity()) {
+            if let Err(e) = crate::seccomp::install(f) {
+                return e.to_string();
+            }
+        }
+        let env = self.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
+        exec::exec(program, &self.args, &env)
     }
 }
