@@ -13,7 +13,8 @@ deps:
 # which run real containers and need root.
 test: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs containers: run it as root" >&2; exit 1; }
-	$(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}
+	$(CARGO) build --release --tests
+	./scripts/subreaper $(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}
 
 unit:
 	$(CARGO) test --release --bin berth

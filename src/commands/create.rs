@@ -39,6 +39,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             mode,
+            relay_terminal: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod pause;
@@ -78,6 +79,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Change a running container's resource limits
     Update(update::UpdateArgs),
+    /// Run a new process in a running container
+    Exec(exec::ExecArgs),
 }
 
 /// Runs the command and returns berth's exit status.
@@ -109,6 +112,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Ps(a)) => ps::run(g, a),
         Some(Command::Events(a)) => events::run(g, a),
         Some(Command::Update(a)) => update::run(g, a),
+        Some(Command::Exec(a)) => exec::run(g, a),
     }
 }
 

@@ -1,7 +1,7 @@
 use super::GlobalOpts;
 use super::create::CreateArgs;
 use crate::container::{self, Mode};
-use crate::process::signals;
+use crate::process::foreground;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -22,8 +22,10 @@ pub struct RunArgs {
 pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     let id = a.create.id.clone();
     // Blocked before the clone, so no signal meant for the container is lost.
-    let sigfd = if a.detach { None } else { Some(signals::block_forwarded()?) };
-    let mut created = container::create(a.create.opts(g, Mode::Foreground))?;
+    let sigfd = if a.detach { None } else { Some(foreground::block_forwarded()?) };
+    let mut opts = a.create.opts(g, Mode::Foreground);
+    opts.relay_terminal = !a.detach;
+    let mut created = container::create(opts)?;
     if let Err(e) = container::wait_started(&mut created) {
         drop(created);
         let _ = container::delete(&g.root, &id, true);
@@ -34,7 +36,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     let pidfd = created.pidfd;
     // Other commands (kill, state) may act on it while it runs.
     drop(created.dir);
-    let code = signals::forward_until_exit(&sigfd, &pidfd, pid)?;
+    let code = foreground::wait(&sigfd, &pidfd, pid, created.master)?;
     if !a.keep {
         container::delete(&g.root, &id, true)?;
     }

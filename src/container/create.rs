@@ -36,6 +36,9 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub mode: Mode,
+    /// `run` in the foreground: with process.terminal and no console
+    /// socket, berth relays the terminal itself.
+    pub relay_terminal: bool,
 }
 
 /// A container that is created and waits to be started.
@@ -45,6 +48,8 @@ pub struct Created {
     pub pidfd: OwnedFd,
     /// The sync channel, kept open in Foreground mode to start the process.
     pub channel: Option<Channel>,
+    /// The pty master when berth relays the terminal.
+    pub master: Option<OwnedFd>,
 }
 
 /// What a failed create must undo, undone on drop unless disarmed.
@@ -105,6 +110,9 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         hooks: plan.hooks.clone(),
         pid_ns: plan.pid_ns(),
         host_mounts: if plan.rootfs.mount_ns { None } else { crate::mounts::mount_id(&plan.rootfs.rootfs) },
+        process: spec.process().clone(),
+        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        namespaces: plan.ns.proc_names(),
     };
     // Saved before the cgroup and the process exist, so that whatever a
     // kill -9 of this berth leaves, delete --force finds and removes.
@@ -130,8 +138,22 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         }
         Mode::Foreground => None,
     };
+    // The console socket the pty master goes to: the client's, or, when
+    // berth relays the terminal itself, one end of a pair it keeps.
+    let mut relay = None;
     let console = match &opts.console_socket {
         Some(p) => Some(connect(p)?),
+        None if plan.process.terminal => {
+            let (a, b) = rustix::net::socketpair(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::STREAM,
+                rustix::net::SocketFlags::CLOEXEC,
+                None,
+            )
+            .sys("socketpair", "terminal")?;
+            relay = Some(a);
+            Some(b)
+        }
         None => None,
     };
     let (ours, theirs) = sync::pair()?;
@@ -230,11 +252,12 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     if let Some(p) = &pid_file {
         write_pid_file(p, pid)?;
     }
+    let master = relay.map(|r| crate::process::terminal::recv_fd(r.as_fd())).transpose()?;
     undo.child = None;
     undo.cgroup = None;
     undo.host_mounts = None;
     let dir = undo.dir.take().expect("set above");
-    Ok(Created { dir, state, pidfd, channel: (opts.mode == Mode::Foreground).then_some(ours) })
+    Ok(Created { dir, state, pidfd, channel: (opts.mode == Mode::Foreground).then_some(ours), master })
 }
 
 fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), ContainerError> {
@@ -242,8 +265,8 @@ fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), Contain
         (true, false, Mode::Detached) => Err(ContainerError::Usage(
             "process.terminal is set: create needs --console-socket to hand the terminal to".into(),
         )),
-        (true, false, Mode::Foreground) => Err(ContainerError::Usage(
-            "process.terminal is set: run without --console-socket would relay the terminal itself, which berth does not do yet; use --console-socket or set process.terminal to false".into(),
+        (true, false, Mode::Foreground) if !opts.relay_terminal => Err(ContainerError::Usage(
+            "process.terminal is set: run --detach needs --console-socket to hand the terminal to".into(),
         )),
         (false, true, _) => Err(ContainerError::Usage(
             "--console-socket is given but process.terminal is false: there is no terminal to send".into(),
@@ -256,7 +279,7 @@ fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
     Ok(std::path::absolute(p).sys("resolve", p.display())?)
 }
 
-fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
+pub(super) fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
     let sock = rustix::net::socket_with(
         rustix::net::AddressFamily::UNIX,
         rustix::net::SocketType::STREAM,

@@ -143,7 +143,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let root = s(mounts::finish(&plan.rootfs, proc.as_fd()))?;
     drop(proc);
     let slave = match &ctx.console {
-        Some(sock) => Some(s(terminal::setup(sock.as_fd(), root.as_fd(), plan.process.console_size))?),
+        Some(sock) => Some(s(terminal::setup(sock.as_fd(), root.as_fd(), plan.process.console_size, true))?),
         None => None,
     };
     chdir_cwd(plan, root.as_fd())?;
@@ -230,6 +230,9 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         hooks: None,
         pid_ns: false,
         host_mounts: None,
+        process: None,
+        seccomp: None,
+        namespaces: Vec::new(),
     };
     st.oci(status).json()
 }

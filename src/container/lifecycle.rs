@@ -27,10 +27,12 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     if status != Status::Created {
         return Err(wrong(&state, "start", status));
     }
+    // The pidfd first: opening the fifo releases the process, which may
+    // exec a program that is done before we look.
+    let pidfd = pidfd(&state)?;
     let fifo_path = dir.fifo();
     let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
         .sys("open", fifo_path.display())?;
-    let pidfd = pidfd(&state)?;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     // Wait for the process's byte and then for the fifo to close, or for
@@ -200,7 +202,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
 }
 
 /// SIGKILL to the container process and everything in its cgroup, then
-/// wait (on pidfds) until each is gone.
+/// wait (on pidfds) until each is gone. A pid namespace's init finishes
+/// dying only once every process of its namespace has been reaped; if
+/// whoever should reap them does not within 10 s, delete says so.
 fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> {
     let mut pids = cg.pids().unwrap_or_default();
     if state.alive() && !pids.contains(&state.pid) {
@@ -214,11 +218,20 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
             fds.push(fd);
         }
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for fd in fds {
         loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ts = rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
             let mut p = [PollFd::new(&fd, PollFlags::IN)];
-            match rustix::event::poll(&mut p, None) {
+            match rustix::event::poll(&mut p, Some(&ts)) {
                 Err(rustix::io::Errno::INTR) => continue,
+                Ok(0) => {
+                    return Err(ContainerError::Init {
+                        id: state.id.clone(),
+                        msg: "its processes were killed but are not gone after 10 s: a parent outside the container has not reaped them yet; delete again".into(),
+                    });
+                }
                 _ => break,
             }
         }

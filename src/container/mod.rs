@@ -4,6 +4,7 @@
 
 mod create;
 mod dir;
+mod exec;
 mod init;
 mod lifecycle;
 mod plan;
@@ -12,9 +13,16 @@ mod state;
 mod sync;
 
 pub use create::{CreateOpts, Mode, create};
+pub use exec::{ExecOpts, exec};
 pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
 pub use resources::{events, pause, pids, update};
 pub use state::Status;
+
+/// The container's process as config.json gave it, the base of `exec`.
+pub fn process(root: &std::path::Path, id: &str) -> Result<Option<oci_spec::runtime::Process>, ContainerError> {
+    dir::validate_id(id)?;
+    Ok(dir::load(&root.join(id))?.process)
+}
 
 use crate::cgroups::CgroupError;
 use crate::config::ConfigError;

@@ -71,6 +71,14 @@ pub struct State {
     /// bound it, so delete can take berth's mounts off the host.
     #[serde(default)]
     pub host_mounts: Option<u64>,
+    /// What `exec` builds on: the container's process (its caps, rlimits,
+    /// env...), seccomp filter and namespaces (their /proc names, user first).
+    #[serde(default)]
+    pub process: Option<oci_spec::runtime::Process>,
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }
 
 impl State {
@@ -155,6 +163,9 @@ mod tests {
             hooks: None,
             pid_ns: true,
             host_mounts: None,
+            process: None,
+            seccomp: None,
+            namespaces: Vec::new(),
         }
     }
 

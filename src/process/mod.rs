@@ -5,10 +5,10 @@
 pub mod capabilities;
 pub mod exec;
 pub mod fds;
+pub mod foreground;
 pub mod keyring;
 pub mod namespaces;
 pub mod rlimits;
-pub mod signals;
 pub mod terminal;
 pub mod user;
 

@@ -65,6 +65,26 @@ impl Namespaces {
         Ok(ns)
     }
 
+    /// The /proc/PID/ns names of every namespace the container has of its
+    /// own (created or joined), user first: what `exec` enters.
+    pub fn proc_names(&self) -> Vec<String> {
+        let all = self.new | self.join.iter().fold(0, |a, (t, _)| a | t);
+        [
+            (CLONE_NEWUSER, "user"),
+            (CLONE_NEWNS, "mnt"),
+            (CLONE_NEWNET, "net"),
+            (CLONE_NEWIPC, "ipc"),
+            (CLONE_NEWUTS, "uts"),
+            (CLONE_NEWCGROUP, "cgroup"),
+            (CLONE_NEWPID, "pid"),
+            (CLONE_NEWTIME, "time"),
+        ]
+        .iter()
+        .filter(|(f, _)| all & f != 0)
+        .map(|(_, n)| n.to_string())
+        .collect()
+    }
+
     pub fn creates(&self, f: u64) -> bool {
         self.new & f != 0
     }

@@ -16,8 +16,9 @@ use std::path::Path;
 const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 
 /// Makes the pty (after pivot_root), sends its master, and returns the
-/// slave, which `become_controlling` later turns into stdio.
-pub fn setup(console_socket: BorrowedFd, root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd, SysError> {
+/// slave, which `become_controlling` later turns into stdio. The slave is
+/// the container's /dev/console too when `console` (create, not exec).
+pub fn setup(console_socket: BorrowedFd, root: BorrowedFd, size: Option<(u16, u16)>, console: bool) -> Result<OwnedFd, SysError> {
     let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).sys("open", "/dev/ptmx")?;
     let fs = rustix::fs::fstatfs(&master).sys("statfs", "/dev/ptmx")?;
     if fs.f_type as i64 != DEVPTS_SUPER_MAGIC {
@@ -31,7 +32,9 @@ pub fn setup(console_socket: BorrowedFd, root: BorrowedFd, size: Option<(u16, u1
         let ws = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&slave, ws).sys("set window size of", "pty")?;
     }
-    bind_console(root, slave.as_fd())?;
+    if console {
+        bind_console(root, slave.as_fd())?;
+    }
     send_fd(console_socket, name.as_bytes(), master.as_fd())?;
     Ok(slave)
 }
@@ -70,6 +73,24 @@ pub fn send_fd(socket: BorrowedFd, name: &[u8], fd: BorrowedFd) -> Result<(), Sy
     control.push(SendAncillaryMessage::ScmRights(&fds));
     rustix::net::sendmsg(socket, &[IoSlice::new(name)], &mut control, SendFlags::empty()).sys("send", "pty master to the console socket")?;
     Ok(())
+}
+
+/// Receives the fd `send_fd` sent (berth relaying a terminal itself).
+pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, SysError> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 256];
+    rustix::net::recvmsg(socket, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC)
+        .sys("receive", "pty master")?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(SysError::new("receive", "pty master", std::io::Error::other("no fd in the message")))
 }
 
 /// A new session whose controlling terminal is the slave, which becomes

@@ -1,11 +1,12 @@
 //! The test harness: a busybox bundle of its own per test, berth run
 //! against its own --root, and everything the test made removed when it
-//! ends, whether it passed or failed.
+//! ends, whether it passed or failed. `make test` runs the tests under
+//! scripts/subreaper, which reaps orphaned container processes as
+//! containerd's shim would.
 
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,15 +14,6 @@ use std::time::Duration;
 
 pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
-}
-
-/// Orphaned container processes come to the test process, as they come to
-/// containerd's shim, instead of to a PID 1 that reaps them late.
-fn become_subreaper() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    });
 }
 
 /// A rootfs with a static busybox and its applets.
@@ -61,7 +53,7 @@ pub struct Bundle {
     _tmp: tempfile::TempDir,
     pub path: PathBuf,
     pub root: PathBuf,
-    ids: RefCell<Vec<String>>,
+    ids: std::sync::Mutex<Vec<String>>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -69,7 +61,6 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl Bundle {
     /// runc's default config (berth spec) without a terminal, running `args`.
     pub fn new(args: &[&str]) -> Bundle {
-        become_subreaper();
         let tmp = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
         let path = tmp.path().join("bundle");
         let root = tmp.path().join("state");
@@ -77,7 +68,7 @@ impl Bundle {
         make_rootfs(&path.join("rootfs"));
         let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&path).output().unwrap();
         assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
-        let b = Bundle { _tmp: tmp, path, root, ids: RefCell::new(Vec::new()) };
+        let b = Bundle { _tmp: tmp, path, root, ids: std::sync::Mutex::new(Vec::new()) };
         b.config(|c| {
             c["process"]["terminal"] = false.into();
             c["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
@@ -104,7 +95,7 @@ impl Bundle {
     /// A container id unique to this test run; deleted when the bundle goes.
     pub fn id(&self, name: &str) -> String {
         let id = format!("{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-        self.ids.borrow_mut().push(id.clone());
+        self.ids.lock().unwrap().push(id.clone());
         id
     }
 
@@ -163,7 +154,7 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        for id in self.ids.borrow().iter() {
+        for id in self.ids.lock().unwrap().iter() {
             let _ = run_with_timeout(self.cmd(&["delete", "--force", id]), Duration::from_secs(30));
         }
     }

@@ -243,3 +243,16 @@ fn log_file_in_text_with_debug() {
     assert!(text.contains("level=debug"), "{text}");
     assert!(text.contains(&id), "{text}");
 }
+
+#[test]
+fn start_of_a_program_that_ends_at_once_succeeds() {
+    // start opened exec.fifo (releasing the process) before it looked at
+    // the process; /bin/true could be gone by then (found by make bench).
+    let b = Bundle::new(&["/bin/true"]);
+    for i in 0..40 {
+        let id = b.id(&format!("quick{i}"));
+        b.create(&id).ok();
+        b.berth(&["start", &id]).ok();
+        b.berth(&["delete", "--force", &id]).ok();
+    }
+}

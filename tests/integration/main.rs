@@ -6,6 +6,7 @@
 mod common;
 
 mod cgroups;
+mod exec;
 mod errors;
 mod hooks;
 mod lifecycle;

@@ -1,0 +1,169 @@
+use super::GlobalOpts;
+use crate::container::{self, ExecOpts};
+use crate::process::foreground;
+use clap::Args;
+use oci_spec::runtime::{Capability, Process};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// A process.json to run instead of COMMAND
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=value, added to (or replacing in) the process's environment
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A capability added to the process's sets
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Return at once; the process is not waited for
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec into a paused container (the process waits for resume)
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// A sub-cgroup of the container's for the process
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// runc's rule: --process as given, else the container's own process
+    /// with the command and flags over it.
+    fn process(&self, g: &GlobalOpts) -> anyhow::Result<Process> {
+        let mut p: Process = match &self.process {
+            Some(f) => {
+                let bytes = std::fs::read(f).map_err(|e| anyhow::anyhow!("--process {}: {e}", f.display()))?;
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+                    .map_err(|e| anyhow::anyhow!("{}: {}: {}", f.display(), e.path(), e.inner()))?
+            }
+            None => {
+                if self.command.is_empty() {
+                    anyhow::bail!("exec needs a command, or --process");
+                }
+                let mut p = container::process(&g.root, &self.id)?.unwrap_or_default();
+                p.set_args(Some(self.command.clone()));
+                p.set_terminal(Some(self.tty));
+                p
+            }
+        };
+        if self.tty {
+            p.set_terminal(Some(true));
+        }
+        if let Some(c) = &self.cwd {
+            p.set_cwd(c.clone());
+        }
+        if !self.env.is_empty() {
+            let mut env = p.env().clone().unwrap_or_default();
+            for e in &self.env {
+                let key = e.split('=').next().unwrap_or(e);
+                env.retain(|x| x.split('=').next() != Some(key));
+                env.push(e.clone());
+            }
+            p.set_env(Some(env));
+        }
+        if let Some(u) = &self.user {
+            let (uid, gid) = match u.split_once(':') {
+                Some((a, b)) => (a, Some(b)),
+                None => (u.as_str(), None),
+            };
+            let user = p.user_mut();
+            user.set_uid(uid.parse().map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?);
+            if let Some(gid) = gid {
+                user.set_gid(gid.parse().map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?);
+            }
+        }
+        if !self.additional_gids.is_empty() {
+            p.user_mut().set_additional_gids(Some(self.additional_gids.clone()));
+        }
+        if !self.cap.is_empty() {
+            let mut caps = p.capabilities().clone().unwrap_or_default();
+            for c in &self.cap {
+                let cap: Capability = serde_json::from_value(serde_json::Value::from(c.as_str())).map_err(|_| anyhow::anyhow!("--cap {c}: unknown capability"))?;
+                let add = |set: Option<&std::collections::HashSet<Capability>>| {
+                    let mut s = set.cloned().unwrap_or_default();
+                    s.insert(cap);
+                    Some(s)
+                };
+                caps.set_bounding(add(caps.bounding().as_ref()));
+                caps.set_effective(add(caps.effective().as_ref()));
+                caps.set_permitted(add(caps.permitted().as_ref()));
+                caps.set_inheritable(add(caps.inheritable().as_ref()));
+                caps.set_ambient(add(caps.ambient().as_ref()));
+            }
+            p.set_capabilities(Some(caps));
+        }
+        if self.no_new_privs {
+            p.set_no_new_privileges(Some(true));
+        }
+        if self.apparmor.as_ref().is_some_and(|a| !a.is_empty()) || p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
+            anyhow::bail!("apparmor profiles are not supported by berth yet");
+        }
+        if self.process_label.as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
+            anyhow::bail!("selinux labels are not supported by berth yet");
+        }
+        if !p.cwd().is_absolute() {
+            anyhow::bail!("cwd {}: must be an absolute path", p.cwd().display());
+        }
+        Ok(p)
+    }
+}
+
+/// Exit status: the process's (128+N for signal N), 0 with --detach, and
+/// 255 when the process could not be started, as runc.
+pub fn run(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
+    match exec(g, a) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            crate::logging::error(&e.to_string());
+            Ok(255)
+        }
+    }
+}
+
+fn exec(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
+    let process = a.process(g)?;
+    let sigfd = if a.detach { None } else { Some(foreground::block_forwarded()?) };
+    let execed = container::exec(
+        &g.root,
+        &a.id,
+        ExecOpts {
+            process,
+            console_socket: a.console_socket,
+            detach: a.detach,
+            pid_file: a.pid_file,
+            preserve_fds: a.preserve_fds,
+            ignore_paused: a.ignore_paused,
+            cgroup: a.cgroup,
+        },
+    )?;
+    match sigfd {
+        None => Ok(0),
+        Some(sigfd) => Ok(foreground::wait(&sigfd, &execed.pidfd, execed.pid, execed.master)?),
+    }
+}

@@ -1,0 +1,172 @@
+//! `exec`: a new process in a running container. berth forks it into the
+//! container's cgroup (and, set for its children beforehand, its pid and
+//! time namespaces); the process joins the other namespaces, takes the
+//! container's root and its own cwd, user, capabilities, limits and the
+//! container's seccomp filter, and execs. Many at once are fine: exec
+//! takes no lock, it only reads the state.
+
+use super::dir;
+use super::state::Status;
+use super::sync::{self, Channel, Msg};
+use super::ContainerError;
+use crate::cgroups::{self, CgroupManager};
+use crate::error::{SysContext, SysError};
+use crate::mounts::open_in_root;
+use crate::process::{ProcessPlan, terminal};
+use crate::syscall;
+use oci_spec::runtime::Process;
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct ExecOpts {
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// A sub-cgroup of the container's to put the process in.
+    pub cgroup: Option<String>,
+}
+
+/// A process that exec'd: berth may wait for it.
+pub struct Execed {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub master: Option<OwnedFd>,
+}
+
+fn init_error(id: &str, msg: String) -> ContainerError {
+    ContainerError::Init { id: id.to_string(), msg }
+}
+
+pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerError> {
+    dir::validate_id(id)?;
+    let state = dir::load(&root.join(id))?;
+    let status = state.status();
+    match status {
+        Status::Running => {}
+        Status::Paused if opts.ignore_paused => {}
+        _ => return Err(ContainerError::WrongStatus { id: id.into(), op: "exec in", status }),
+    }
+    let plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
+    let seccomp = state.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let pid_pidfd = rustix::process::pidfd_open(Pid::from_raw(state.pid).expect("alive"), PidfdFlags::empty()).sys("pidfd_open", state.pid)?;
+    // The namespaces, opened while the container process is known to be ours.
+    let mut later = Vec::new();
+    for name in &state.namespaces {
+        let p = format!("/proc/{}/ns/{name}", state.pid);
+        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).sys("open", &p)?;
+        if name == "pid" || name == "time" {
+            // These apply to children: set here, before the fork.
+            rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", &p)?;
+        } else {
+            later.push(fd);
+        }
+    }
+    if !state.alive() {
+        return Err(ContainerError::WrongStatus { id: id.into(), op: "exec in", status: Status::Stopped });
+    }
+    drop(pid_pidfd);
+    let mut cg_path = state.cgroup_path.clone();
+    if let Some(sub) = &opts.cgroup {
+        if sub.split('/').any(|c| c == "..") {
+            return Err(ContainerError::Usage(format!("--cgroup {sub}: must stay inside the container's cgroup")));
+        }
+        cg_path = format!("{cg_path}/{}", sub.trim_matches('/'));
+    }
+    let cgroup = cgroups::manager(&cg_path)?;
+    let (relay, console) = console(&opts, &plan)?;
+    let (ours, theirs) = sync::pair()?;
+    let into = cgroup.clone_into();
+    let child = syscall::clone_fork(0, into.as_ref().map(|f| f.as_fd()), false).sys("clone", "exec process")?;
+    let Some(child) = child else {
+        drop(ours);
+        let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
+            Ok(program) => plan.exec(&program, seccomp.as_ref()),
+            Err(e) => e,
+        };
+        let _ = theirs.send(&Msg::Error(err));
+        // SAFETY: this forked process ends here.
+        unsafe { libc::_exit(255) }
+    };
+    drop(theirs);
+    let pid = child.pid;
+    let kill = || {
+        let p = Pid::from_raw(pid).expect("positive pid");
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
+    };
+    let result = (|| -> Result<Option<OwnedFd>, ContainerError> {
+        if into.is_none() {
+            cgroup.add_process(pid)?;
+        }
+        ours.send(&Msg::Go)?;
+        match ours.recv()? {
+            None => {}
+            Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
+            Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
+        }
+        Ok(relay.map(|r| terminal::recv_fd(r.as_fd())).transpose()?)
+    })();
+    let master = match result {
+        Ok(m) => m,
+        Err(e) => {
+            kill();
+            return Err(e);
+        }
+    };
+    let pidfd = match child.pidfd {
+        Some(fd) => fd,
+        None => rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive"), PidfdFlags::empty()).sys("pidfd_open", pid)?,
+    };
+    if let Some(p) = &opts.pid_file {
+        super::create::write_pid_file(p, pid)?;
+    }
+    Ok(Execed { pid, pidfd, master })
+}
+
+/// --console-socket, or a pair berth keeps to relay the terminal itself.
+fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ContainerError> {
+    if !plan.terminal {
+        if opts.console_socket.is_some() {
+            return Err(ContainerError::Usage("--console-socket is given but the process has no terminal (--tty)".into()));
+        }
+        return Ok((None, None));
+    }
+    if let Some(p) = &opts.console_socket {
+        return Ok((None, Some(super::create::connect(p)?)));
+    }
+    if opts.detach {
+        return Err(ContainerError::Usage("--tty with --detach needs --console-socket to hand the terminal to".into()));
+    }
+    let (a, b) = rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
+        .sys("socketpair", "terminal")?;
+    Ok((Some(a), Some(b)))
+}
+
+/// In the forked process: namespaces, root and cwd, terminal, then the
+/// process's own settings. Returns the program to exec.
+fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
+    let s = |e: SysError| e.to_string();
+    match ch.recv().map_err(s)? {
+        Some(Msg::Go) => {}
+        // SAFETY: berth is gone; so is this process.
+        _ => unsafe { libc::_exit(255) },
+    }
+    for fd in namespaces {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", "container namespace").map_err(s)?;
+    }
+    // Entering the mount namespace made its root ours; the cwd is resolved
+    // in it and checked to lie inside it.
+    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", "/").map_err(s)?;
+    let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY).sys("chdir", plan.cwd.display()).map_err(s)?;
+    rustix::process::fchdir(&cwd).sys("chdir", plan.cwd.display()).map_err(s)?;
+    if let Some(sock) = console {
+        let slave = terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
+        terminal::become_controlling(slave).map_err(s)?;
+    }
+    plan.apply(seccomp)
+}

@@ -1,0 +1,157 @@
+//! A container process in the foreground (`run`, `exec`): every signal
+//! berth receives goes to it, and with a terminal berth relays it (raw
+//! mode, window size, SIGWINCH), until the process exits; berth then exits
+//! as it did. One blocking poll on a signalfd, the pidfd, stdin and the
+//! pty master: no handler, no thread.
+
+use crate::error::{SysContext, SysError};
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, WaitOptions};
+use rustix::termios::{self, OptionalActions, Termios};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Blocks the signals to forward; call before the container process can
+/// exit, so none is lost. The child unblocks them before exec.
+pub fn block_forwarded() -> Result<OwnedFd, SysError> {
+    // SAFETY: plain sigset manipulation on a zeroed set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for s in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
+            libc::sigdelset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) < 0 {
+            return Err(std::io::Error::last_os_error()).sys("block", "signals");
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).sys("signalfd", "");
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// The terminal berth runs in, in raw mode for as long as this lives.
+struct RawStdin {
+    saved: Option<Termios>,
+}
+
+impl RawStdin {
+    fn enter() -> RawStdin {
+        let stdin = rustix::stdio::stdin();
+        let saved = termios::tcgetattr(stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            raw.make_raw();
+            let _ = termios::tcsetattr(stdin, OptionalActions::Now, &raw);
+        }
+        RawStdin { saved }
+    }
+}
+
+impl Drop for RawStdin {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, t);
+        }
+    }
+}
+
+fn copy_winsize(master: BorrowedFd) {
+    if let Ok(ws) = termios::tcgetwinsize(rustix::stdio::stdin()) {
+        let _ = termios::tcsetwinsize(master, ws);
+    }
+}
+
+/// Reads what `from` has and writes it all to `to`; false at end of file
+/// or when the other side is gone (EIO from a master whose slave closed).
+fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
+    let mut buf = [0u8; 8192];
+    match rustix::io::read(from, &mut buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            let mut done = 0;
+            while done < n {
+                match rustix::io::write(to, &buf[done..n]) {
+                    Ok(w) => done += w,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+        Err(rustix::io::Errno::INTR) | Err(rustix::io::Errno::AGAIN) => true,
+        Err(_) => false,
+    }
+}
+
+/// Forwards signals (and relays `master`, if any) until `pid` exits;
+/// returns the process's exit status, or 128+N when signal N killed it.
+pub fn wait(sigfd: &OwnedFd, pidfd: &OwnedFd, pid: i32, master: Option<OwnedFd>) -> Result<i32, SysError> {
+    let _raw = master.as_ref().map(|m| {
+        copy_winsize(m.as_fd());
+        RawStdin::enter()
+    });
+    let stdin = rustix::stdio::stdin();
+    let stdout = rustix::stdio::stdout();
+    let (mut stdin_open, mut master_open) = (master.is_some(), master.is_some());
+    loop {
+        let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(sigfd, PollFlags::IN)];
+        if let Some(m) = &master {
+            fds.push(PollFd::new(m, if master_open { PollFlags::IN } else { PollFlags::empty() }));
+            fds.push(PollFd::new(&stdin, if stdin_open { PollFlags::IN } else { PollFlags::empty() }));
+        }
+        match rustix::event::poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            r => {
+                r.sys("poll", "container process")?;
+            }
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        if ready[1] {
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            // SAFETY: reading one siginfo into a buffer of its size.
+            let n = unsafe { libc::read(sigfd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, size_of::<libc::signalfd_siginfo>()) };
+            let sig = info.ssi_signo as i32;
+            if n == size_of::<libc::signalfd_siginfo>() as isize && sig != libc::SIGCHLD {
+                match (&master, sig) {
+                    (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
+                    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+                    _ => unsafe {
+                        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0);
+                    },
+                }
+            }
+        }
+        if let Some(m) = &master {
+            if master_open && ready[2] {
+                master_open = pump(m.as_fd(), stdout);
+            }
+            if stdin_open && ready[3] {
+                stdin_open = pump(stdin, m.as_fd());
+            }
+        }
+        if ready[0] {
+            if let Some(m) = &master {
+                // What the program wrote last is still in the pty.
+                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+                while master_open && pump(m.as_fd(), stdout) {
+                    let mut probe = [PollFd::new(m, PollFlags::IN)];
+                    if rustix::event::poll(&mut probe, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap_or(0) == 0 {
+                        break;
+                    }
+                }
+            }
+            let status = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()).sys("wait for", pid)?;
+            return Ok(match status {
+                Some((_, st)) => match (st.exit_status(), st.terminating_signal()) {
+                    (Some(c), _) => c,
+                    (_, Some(s)) => 128 + s,
+                    _ => 1,
+                },
+                None => 1,
+            });
+        }
+    }
+}
