@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build deps test unit install demo clean
+.PHONY: build deps test unit install demo bench clean
 
 build: deps
 	$(CARGO) build --release
@@ -24,6 +24,17 @@ install: build
 
 demo: build
 	./scripts/demo.sh
+
+# berth side by side with Debian's runc: a table of medians, min/max and
+# berth/runc per workload, also written to target/bench/latest.txt.
+# BENCH_QUICK=1 runs a few iterations of each, only to check that it works.
+bench: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench runs containers: run it as root" >&2; exit 1; }
+	@need=""; [ -n "$$RUNC" ] || [ -x /usr/sbin/runc ] || need="$$need runc"; \
+	[ -x /usr/bin/time ] || need="$$need time"; \
+	[ -z "$$need" ] || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; }
+	./scripts/bench.py
 
 clean:
 	$(CARGO) clean

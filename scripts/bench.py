@@ -1,0 +1,767 @@
+#!/usr/bin/env python3
+"""make bench: berth and Debian's runc side by side, in one run.
+
+Runs the same workloads with both runtimes (interleaved, alternating which one
+goes first) and prints a table of median, min and max wall time per workload
+and the ratio berth/runc, then the peak RSS of each command and the binaries'
+sizes. The table is also written to target/bench/latest.txt (quick mode:
+target/bench/latest-quick.txt) with the date and the machine at the top.
+
+Each command is timed with a monotonic clock (perf_counter_ns) around
+posix_spawn + wait of the runtime's CLI, so the figures include exec and
+start-up of the runtime binary, as a caller (containerd's shim, podman) sees
+them. Peak RSS is measured in separate, untimed lifecycles, each command under
+GNU time (-f %M: ru_maxrss of the command and any descendant it reaped). Not
+from our own wait4: a child vforked by python carries python's peak RSS
+across exec.
+
+This is a benchmark, not a test: it never fails on a ratio or a time, only
+when a workload itself fails (a command exits non-zero, or a parallel create
+fails). BENCH_QUICK=1 runs a few iterations of each workload, only to check
+that it works.
+
+Environment: BERTH (default target/release/berth), RUNC (default
+/usr/sbin/runc), BENCH_QUICK=1, BENCH_OUT (the file to write).
+
+Everything it makes lives in a temp dir (bundles, --root of each runtime) and
+in cgroups /berth-bench/<id> and /runc-bench/<id>, ids starting with
+bench<pid>-; all of it is removed at the end, also on failure or Ctrl-C.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+BERTH = os.environ.get("BERTH", os.path.join(REPO, "target/release/berth"))
+RUNC = os.environ.get("RUNC", "/usr/sbin/runc")
+OUT = os.environ.get(
+    "BENCH_OUT",
+    os.path.join(REPO, "target/bench", "latest-quick.txt" if QUICK else "latest.txt"),
+)
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+GNU_TIME = "/usr/bin/time"
+FLOOR_ARGS = ["--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "/bin/true"]
+
+# Iterations per workload.
+if QUICK:
+    WARMUP = 1
+    N_RUN = 5          # 1: run, sequential
+    N_CSD = 5          # 2: create / start / delete
+    N_EXISTING = 10    # 3: containers in existence for state and list
+    N_QUERY = 5        # 3: state and list calls
+    N_PARALLEL = 10    # 4: containers created and started at once
+    ROUNDS = 1         # 4: rounds of those
+    N_EXEC = 5         # 5: exec
+    N_RSS = 2          # 6: lifecycles measured for peak RSS
+else:
+    WARMUP = 3
+    N_RUN = 200
+    N_CSD = 100
+    N_EXISTING = 100
+    N_QUERY = 100
+    N_PARALLEL = 50
+    ROUNDS = 5
+    N_EXEC = 100
+    N_RSS = 20
+
+CMD_TIMEOUT = 120.0     # seconds; a command taking longer is killed and fails
+GONE_TIMEOUT = 15.0     # seconds to wait for a killed container process
+TAG = f"bench{os.getpid()}"
+# Signals reset to default in the commands we run (python ignores SIGPIPE and
+# SIGXFSZ); SIGINT too, so that Ctrl-C stops a command, except during cleanup.
+SETSIGDEF = [signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM]
+INTERRUPTED = []
+LOAD_AT_START = "?"
+PR_SET_CHILD_SUBREAPER = 36
+MNT_DETACH = 2
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class BenchError(Exception):
+    """A workload failed: the bench exits non-zero after cleaning up."""
+
+
+# ---------------------------------------------------------------- processes
+
+class Result:
+    __slots__ = ("argv", "rc", "ns", "out", "err")
+
+    def __init__(self, argv, rc, ns, out, err):
+        self.argv, self.rc, self.ns, self.out, self.err = argv, rc, ns, out, err
+
+    def check(self):
+        if self.rc != 0:
+            raise BenchError(
+                f"{' '.join(self.argv)}: exit {self.rc}: {self.err.strip() or self.out.strip()}")
+        return self
+
+
+def spawn(argv, tmp):
+    """Runs argv with stdin /dev/null and stdout/stderr to unlinked files;
+    returns the exit code, wall ns (monotonic, around spawn + wait) and the
+    output. Thread-safe; never raises for the command's own failure."""
+    with tempfile.TemporaryFile(dir=tmp) as fo, tempfile.TemporaryFile(dir=tmp) as fe:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, fo.fileno(), 1),
+            (os.POSIX_SPAWN_DUP2, fe.fileno(), 2),
+        ]
+        t0 = time.perf_counter_ns()
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                             setsigdef=SETSIGDEF if not INTERRUPTED else SETSIGDEF[:2])
+        pidfd = os.pidfd_open(pid)
+        try:
+            ready, _, _ = select.select([pidfd], [], [], CMD_TIMEOUT)
+            timed_out = not ready
+            if timed_out:
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            ns = time.perf_counter_ns() - t0
+        finally:
+            os.close(pidfd)
+        rc = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out = fo.read().decode(errors="replace")
+        err = fe.read().decode(errors="replace")
+        if timed_out:
+            rc, err = -1, f"timed out after {CMD_TIMEOUT:.0f} s; {err}"
+        return Result(argv, rc, ns, out, err)
+
+
+def reap():
+    """Reaps every exited child: orphaned container processes come to us
+    (we are a child subreaper, as containerd's shim and conmon are)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def wait_gone(pid, timeout=GONE_TIMEOUT):
+    """Waits for a container process to exit (and reaps it if it is ours)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return bool(ready)
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# ----------------------------------------------------------------- runtimes
+
+class Runtime:
+    def __init__(self, name, binary, tmp):
+        self.name = name
+        self.bin = binary
+        self.tmp = tmp
+        self.root = os.path.join(tmp, f"{name}-root")
+        self.dir = os.path.join(tmp, f"{name}-bundles")
+        self.rootfs = os.path.join(self.dir, "rootfs")
+        self.cg_parent = f"{name}-bench"
+        # per command: wall ns; peak RSS KiB
+        self.times = {}
+        self.rss = {}
+        self.init_hwm = []
+        os.makedirs(self.root)
+        os.makedirs(self.dir)
+
+    def prepare(self):
+        make_rootfs(self.rootfs)
+        spec_dir = os.path.join(self.dir, "spec")
+        os.makedirs(spec_dir)
+        # Each runtime's own default config (`runc spec`, `berth spec`).
+        spawn([self.bin, "spec", "--bundle", spec_dir], self.tmp).check()
+        with open(os.path.join(spec_dir, "config.json")) as f:
+            self.spec = json.load(f)
+        self.spec["process"]["terminal"] = False
+        self.spec["root"]["path"] = self.rootfs
+        self.version = spawn([self.bin, "--version"], self.tmp).out.splitlines()[0:1]
+
+    def bundle(self, cid, args):
+        spec = json.loads(json.dumps(self.spec))
+        spec["process"]["args"] = args
+        spec["linux"]["cgroupsPath"] = f"/{self.cg_parent}/{cid}"
+        b = os.path.join(self.dir, cid)
+        os.makedirs(b, exist_ok=True)
+        with open(os.path.join(b, "config.json"), "w") as f:
+            json.dump(spec, f)
+        return b
+
+    def argv(self, *args):
+        return [self.bin, "--root", self.root, *args]
+
+    def cmd(self, *args, record=None):
+        """Runs a runtime command; record names the row its time counts in."""
+        r = spawn(self.argv(*args), self.tmp)
+        if record is not None and r.rc == 0:
+            self.times.setdefault(record, []).append(r.ns)
+        return r
+
+    def measure_rss(self, *args):
+        """Runs a runtime command under GNU time; records its peak RSS."""
+        out = os.path.join(self.tmp, f"rss-{self.name}")
+        r = spawn([GNU_TIME, "-f", "%M", "-o", out, *self.argv(*args)], self.tmp).check()
+        with open(out) as f:
+            self.rss.setdefault(args[0], []).append(int(f.read().split()[-1]))
+        return r
+
+    def state(self, cid):
+        r = self.cmd("state", cid)
+        if r.rc != 0:
+            return None
+        return json.loads(r.out)
+
+    def destroy(self, cid):
+        """Kills, waits for and deletes a container; untimed."""
+        st = self.state(cid)
+        if st is None:
+            return
+        pid = st.get("pid") or 0
+        if st.get("status") in ("created", "running", "paused") and pid > 0:
+            self.cmd("kill", cid, "KILL")
+            wait_gone(pid)
+        if self.cmd("delete", cid).rc != 0:
+            self.cmd("delete", "--force", cid)
+        reap()
+
+    def has_exec(self):
+        return spawn([self.bin, "exec", "--help"], self.tmp).rc == 0
+
+    def leftovers(self):
+        """State dirs and container cgroups a runtime left behind."""
+        left = []
+        if os.path.isdir(self.root):
+            left += [f"{self.root}/{e}" for e in os.listdir(self.root)
+                     if os.path.isdir(os.path.join(self.root, e))]
+        for h in hierarchies():
+            p = os.path.join(h, self.cg_parent)
+            if os.path.isdir(p):
+                left += [os.path.join(p, e) for e in os.listdir(p)
+                         if e.startswith(TAG) and os.path.isdir(os.path.join(p, e))]
+        return left
+
+
+def make_rootfs(rootfs):
+    bindir = os.path.join(rootfs, "bin")
+    os.makedirs(bindir)
+    shutil.copy2("/bin/busybox", os.path.join(bindir, "busybox"))
+    r = spawn(["/bin/busybox", "--list"], tempfile.gettempdir())
+    for applet in r.out.split():
+        if applet != "busybox":
+            os.symlink("busybox", os.path.join(bindir, applet))
+
+
+def hierarchies():
+    seen, out = set(), []
+    for e in sorted(os.listdir("/sys/fs/cgroup")):
+        p = os.path.join("/sys/fs/cgroup", e)
+        if os.path.islink(p) or not os.path.isdir(p):
+            continue
+        real = os.path.realpath(p)
+        if real not in seen:
+            seen.add(real)
+            out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- workloads
+
+def interleaved(rts, i):
+    return rts if i % 2 == 0 else list(reversed(rts))
+
+
+def w_run(rts, floor, tmp):
+    """1 (and 7): run /bin/true, create+start+wait+delete; the unshare floor."""
+    for i in range(WARMUP + N_RUN):
+        rec = "run" if i >= WARMUP else None
+        for rt in interleaved(rts, i):
+            cid = f"{TAG}-run-{i}"
+            b = rt.bundle(cid, ["/bin/true"])
+            rt.cmd("run", "--bundle", b, cid, record=rec).check()
+        r = spawn([UNSHARE, *FLOOR_ARGS], tmp).check()
+        if rec:
+            floor.append(r.ns)
+    reap()
+
+
+def w_create_start_delete(rts):
+    """2: create, start and delete timed separately. The container runs
+    sleep 1000; between start and delete (untimed) it is killed with `kill
+    KILL` and reaped, so delete removes a stopped container. (Not /bin/true:
+    berth's start can report a container that exits at once as stopped.)"""
+    for i in range(WARMUP + N_CSD):
+        warm = i < WARMUP
+        for rt in interleaved(rts, i):
+            cid = f"{TAG}-csd-{i}"
+            b = rt.bundle(cid, ["sleep", "1000"])
+            rt.cmd("create", "--bundle", b, cid, record=None if warm else "create").check()
+            st = rt.state(cid)
+            if st is None or st.get("status") != "created":
+                raise BenchError(f"{rt.name}: {cid} not created after create: {st}")
+            pid = st["pid"]
+            hwm = vm_hwm_kb(pid)
+            if hwm is not None and not warm:
+                rt.init_hwm.append(hwm)
+            rt.cmd("start", cid, record=None if warm else "start").check()
+            rt.cmd("kill", cid, "KILL").check()
+            if not wait_gone(pid):
+                raise BenchError(f"{rt.name}: {cid}: still running after kill KILL")
+            rt.cmd("delete", cid, record=None if warm else "delete").check()
+    reap()
+
+
+def w_state_list(rts):
+    """3: state and list with N_EXISTING containers created (not started)."""
+    ids = [f"{TAG}-idle-{j}" for j in range(N_EXISTING)]
+    try:
+        for rt in rts:
+            for cid in ids:
+                b = rt.bundle(cid, ["sleep", "1000"])
+                rt.cmd("create", "--bundle", b, cid).check()
+        for i in range(WARMUP + N_QUERY):
+            warm = i < WARMUP
+            for rt in interleaved(rts, i):
+                cid = ids[i % len(ids)]
+                r = rt.cmd("state", cid, record=None if warm else "state").check()
+                if json.loads(r.out).get("status") != "created":
+                    raise BenchError(f"{rt.name} state {cid}: {r.out.strip()}")
+                r = rt.cmd("list", record=None if warm else "list").check()
+                n = sum(1 for line in r.out.splitlines() if f"{TAG}-idle-" in line)
+                if n != len(ids):
+                    raise BenchError(f"{rt.name} list shows {n} of {len(ids)} containers")
+    finally:
+        for rt in rts:
+            for cid in ids:
+                rt.destroy(cid)
+
+
+def w_parallel(rts, tmp, results):
+    """4: N_PARALLEL containers created and started at once (each one
+    create then start, running sleep 1000); wall time until all are started."""
+    for rnd in range(ROUNDS):
+        for rt in interleaved(rts, rnd):
+            ids = [f"{TAG}-par{rnd}-{j}" for j in range(N_PARALLEL)]
+            bundles = [rt.bundle(cid, ["sleep", "1000"]) for cid in ids]
+            errors = [None] * len(ids)
+            barrier = threading.Barrier(len(ids) + 1)
+
+            def job(j):
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    errors[j] = "aborted"
+                    return
+                r = spawn(rt.argv("create", "--bundle", bundles[j], ids[j]), tmp)
+                if r.rc == 0:
+                    r = spawn(rt.argv("start", ids[j]), tmp)
+                if r.rc != 0:
+                    errors[j] = f"{' '.join(r.argv[3:])}: exit {r.rc}: {r.err.strip()}"
+
+            threads = [threading.Thread(target=job, args=(j,)) for j in range(len(ids))]
+            try:
+                for t in threads:
+                    t.start()
+                barrier.wait()
+                t0 = time.perf_counter_ns()
+                for t in threads:
+                    t.join()
+                wall = time.perf_counter_ns() - t0
+            except BaseException:
+                barrier.abort()
+                for t in threads:
+                    t.join()
+                raise
+            finally:
+                for cid in ids:
+                    rt.destroy(cid)
+            res = results.setdefault(rt.name, {"wall": [], "failed": 0, "total": 0, "errors": []})
+            res["wall"].append(wall)
+            res["total"] += len(ids)
+            failed = [e for e in errors if e]
+            res["failed"] += len(failed)
+            res["errors"] += failed[:3]
+    reap()
+
+
+def w_exec(rts):
+    """5: exec /bin/true into a running container (sleep 1000)."""
+    support = {rt.name: rt.has_exec() for rt in rts}
+    able = [rt for rt in rts if support[rt.name]]
+    cid = f"{TAG}-exec"
+    try:
+        for rt in able:
+            b = rt.bundle(cid, ["sleep", "1000"])
+            rt.cmd("create", "--bundle", b, cid).check()
+            rt.cmd("start", cid).check()
+        for i in range(WARMUP + N_EXEC):
+            for rt in interleaved(able, i):
+                rt.cmd("exec", cid, "/bin/true", record=None if i < WARMUP else "exec").check()
+    finally:
+        for rt in able:
+            rt.destroy(cid)
+    return support
+
+
+def w_rss(rts, exec_support):
+    """6: peak RSS of each command of a lifecycle (create, state, list, start,
+    exec, kill, delete of a container running sleep 1000; run of /bin/true),
+    each command under GNU time; untimed."""
+    for i in range(N_RSS):
+        for rt in interleaved(rts, i):
+            cid = f"{TAG}-rss-{i}"
+            try:
+                rt.measure_rss("create", "--bundle", rt.bundle(cid, ["sleep", "1000"]), cid)
+                rt.measure_rss("state", cid)
+                rt.measure_rss("list")
+                rt.measure_rss("start", cid)
+                if exec_support.get(rt.name):
+                    rt.measure_rss("exec", cid, "/bin/true")
+                pid = rt.state(cid)["pid"]
+                rt.measure_rss("kill", cid, "KILL")
+                wait_gone(pid)
+                rt.measure_rss("delete", cid)
+            finally:
+                rt.destroy(cid)
+            rid = f"{TAG}-rssrun-{i}"
+            rt.measure_rss("run", "--bundle", rt.bundle(rid, ["/bin/true"]), rid)
+    reap()
+
+
+# ------------------------------------------------------------------ cleanup
+
+def cleanup(rts, tmp):
+    """Removes every container, cgroup, mount and the temp dir; best effort,
+    never raises. Returns a list of what could not be removed."""
+    problems = []
+    reap()
+    for rt in rts:
+        if os.path.isdir(rt.root):
+            for cid in os.listdir(rt.root):
+                if os.path.isdir(os.path.join(rt.root, cid)):
+                    try:
+                        rt.destroy(cid)
+                    except Exception as e:  # keep going
+                        problems.append(f"{rt.name} {cid}: {e}")
+    # Our containers' cgroups (and the parents we made) in every hierarchy.
+    for parent in ("berth-bench", "runc-bench"):
+        for h in hierarchies():
+            p = os.path.join(h, parent)
+            if not os.path.isdir(p):
+                continue
+            for top, dirs, _ in os.walk(p, topdown=False):
+                rel = os.path.relpath(top, p)
+                if rel == "." or not rel.split("/")[0].startswith(TAG):
+                    continue
+                kill_cgroup(top)
+                try:
+                    os.rmdir(top)
+                except OSError as e:
+                    problems.append(f"rmdir {top}: {e.strerror}")
+            try:
+                os.rmdir(p)  # only if empty: another bench may be using it
+            except OSError:
+                if not os.listdir(p) or any(e.startswith(TAG) for e in os.listdir(p)):
+                    problems.append(f"cannot remove {p}")
+    reap()
+    # Mounts under our temp dir (none expected: both runtimes mount in the
+    # container's own mount namespace).
+    for _ in range(3):
+        mps = mounts_under(tmp)
+        if not mps:
+            break
+        for mp in reversed(mps):
+            libc.umount2(mp.encode(), MNT_DETACH)
+    mps = mounts_under(tmp)
+    if mps:
+        problems.append(f"still mounted, {tmp} kept: {', '.join(mps)}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return problems
+
+
+def kill_cgroup(path):
+    for _ in range(50):
+        try:
+            with open(os.path.join(path, "cgroup.procs")) as f:
+                pids = [int(x) for x in f.read().split()]
+        except OSError:
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in pids:
+            wait_gone(pid, 1.0)
+
+
+def mounts_under(tmp):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == tmp or mp.startswith(tmp + "/"):
+                out.append(mp)
+    return out
+
+
+# ------------------------------------------------------------------- report
+
+def ms(ns):
+    return f"{ns / 1e6:.2f}"
+
+
+def mib(kb):
+    return f"{kb / 1024:.1f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"Linux {platform.release()}, {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}"
+
+
+def report(berth, runc, floor, par, exec_support, elapsed, notes):
+    lines = []
+    add = lines.append
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    add(f"berth bench ({'quick' if QUICK else 'full'} mode), {now}")
+    add(f"machine: {machine()}")
+    add(f"load average at start: {LOAD_AT_START}")
+    for rt in (berth, runc):
+        ver = rt.version[0] if rt.version else "?"
+        shown = os.path.relpath(rt.bin, REPO) if rt.bin.startswith(REPO + "/") else rt.bin
+        add(f"{rt.name:5}: {shown} ({ver})")
+    add("wall-clock ms per command: posix_spawn of the CLI to its exit (monotonic clock);")
+    add("runs interleaved berth/runc, order alternating; after warm-up runs")
+    add("")
+
+    w = [44, 5, 8, 8, 8, 8, 8, 8, 11]
+    head = ["workload", "n", "berth", "min", "max", "runc", "min", "max", "berth/runc"]
+    def row(cells):
+        out = cells[0].ljust(w[0])
+        for c, width in zip(cells[1:], w[1:]):
+            out += " " + str(c).rjust(width)
+        return out.rstrip()
+    add(row(head))
+    add(row(["", "", "median", "", "", "median", "", "", "(median)"]))
+    add("-" * (sum(w) + len(w) - 1))
+
+    def timing_row(label, b, r):
+        n = len(b or r or [])
+        cells = [label, n]
+        for v in (b, r):
+            cells += [ms(statistics.median(v)), ms(min(v)), ms(max(v))] if v else ["-", "-", "-"]
+        cells.append(ratio(statistics.median(b), statistics.median(r)) if b and r else "-")
+        add(row(cells))
+
+    timing_row("1 run /bin/true (create+start+wait+delete)", berth.times.get("run"), runc.times.get("run"))
+    timing_row("2 create (container runs sleep 1000)", berth.times.get("create"), runc.times.get("create"))
+    timing_row("  start", berth.times.get("start"), runc.times.get("start"))
+    timing_row("  delete (killed and reaped first)", berth.times.get("delete"), runc.times.get("delete"))
+    timing_row(f"3 state, {N_EXISTING} containers created", berth.times.get("state"), runc.times.get("state"))
+    timing_row(f"  list, {N_EXISTING} containers created", berth.times.get("list"), runc.times.get("list"))
+    timing_row(f"4 {N_PARALLEL} parallel create+start, wall", par.get("berth", {}).get("wall"),
+               par.get("runc", {}).get("wall"))
+    if exec_support.get("berth"):
+        timing_row("5 exec /bin/true into a running container", berth.times.get("exec"), runc.times.get("exec"))
+    else:
+        r = runc.times.get("exec")
+        label = "5 exec /bin/true into a running container"
+        rcells = [ms(statistics.median(r)), ms(min(r)), ms(max(r))] if r else ["-", "-", "-"]
+        add(label.ljust(w[0]) + " " + str(len(r or [])).rjust(w[1]) + " "
+            + "n/a (berth has no exec yet)".rjust(w[2] + w[3] + w[4] + 2) + " "
+            + " ".join(c.rjust(x) for c, x in zip(rcells, w[5:8])) + " " + "-".rjust(w[8]))
+    add(row(["7 floor: unshare --fork --pid --mount", len(floor), ms(statistics.median(floor)),
+             ms(min(floor)), ms(max(floor))]))
+    add("    --uts --ipc --net /bin/true")
+    add("")
+    fm = statistics.median(floor)
+    br, rr = berth.times.get("run"), runc.times.get("run")
+    if br and rr:
+        add(f"run / floor (medians): berth {ratio(statistics.median(br), fm)}, "
+            f"runc {ratio(statistics.median(rr), fm)}")
+    for name in ("berth", "runc"):
+        p = par.get(name)
+        if p:
+            add(f"{N_PARALLEL} parallel create+start, {name}: {p['failed']} of {p['total']} failed "
+                f"over {len(p['wall'])} round(s)")
+            for e in p["errors"]:
+                add(f"    {e}")
+    add("")
+
+    add("6 peak RSS, MiB, of each command (GNU time %M: its process and the children")
+    add("  it reaped; for run that includes the container process)")
+    w2 = [44, 5, 8, 8, 8, 8, 11]
+    def row2(cells):
+        out = cells[0].ljust(w2[0])
+        for c, width in zip(cells[1:], w2[1:]):
+            out += " " + str(c).rjust(width)
+        return out.rstrip()
+    add(row2(["command", "n", "berth", "max", "runc", "max", "berth/runc"]))
+    add(row2(["", "", "median", "", "median", "", "(max)"]))
+    add("-" * (sum(w2) + len(w2) - 1))
+    def rss_row(label, b, r):
+        cells = [label, len(b or r or [])]
+        for v in (b, r):
+            cells += [mib(statistics.median(v)), mib(max(v))] if v else ["-", "-"]
+        cells.append(ratio(max(b), max(r)) if b and r else "-")
+        add(row2(cells))
+    for cmd in ("run", "create", "state", "list", "start", "exec", "kill", "delete"):
+        if berth.rss.get(cmd) or runc.rss.get(cmd):
+            rss_row(cmd, berth.rss.get(cmd), runc.rss.get(cmd))
+    rss_row("container process while created (VmHWM)", berth.init_hwm, runc.init_hwm)
+    bs, rs = os.path.getsize(berth.bin), os.path.getsize(runc.bin)
+    add(row2(["binary size", "", f"{bs / 2**20:.2f}", "", f"{rs / 2**20:.2f}", "", ratio(bs, rs)]))
+    add("")
+    add("crun: skipped; this host is cgroup v1 (hybrid), where crun cannot manage the")
+    add("      container's cgroups")
+    for n in notes:
+        add(n)
+    add(f"bench took {elapsed:.0f} s")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------- main
+
+def main():
+    if os.geteuid() != 0:
+        print("make bench runs containers: run it as root", file=sys.stderr)
+        return 1
+    for path, what in ((BERTH, "berth (make build)"), (RUNC, "runc (apt-get install runc)"),
+                       ("/bin/busybox", "busybox-static"), (GNU_TIME, "apt-get install time"),
+                       (UNSHARE, "util-linux")):
+        if not os.access(path, os.X_OK):
+            print(f"bench: {path} missing: {what}", file=sys.stderr)
+            return 1
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print("bench: cannot become a child subreaper", file=sys.stderr)
+        return 1
+
+    def on_signal(signum, frame):
+        if not INTERRUPTED:
+            INTERRUPTED.append(signal.Signals(signum).name)
+            raise KeyboardInterrupt
+    # Also when started with SIGINT ignored (a background job): the bench
+    # must always get to its cleanup.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    global LOAD_AT_START
+    with open("/proc/loadavg") as f:
+        LOAD_AT_START = " ".join(f.read().split()[:3])
+    start = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="berth-bench.", dir="/run")
+    rts = []
+    failure = None
+    text = None
+    try:
+        berth = Runtime("berth", os.path.realpath(BERTH), tmp)
+        runc = Runtime("runc", os.path.realpath(RUNC), tmp)
+        rts = [berth, runc]
+        for rt in rts:
+            rt.prepare()
+        floor, par = [], {}
+        steps = [
+            ("1 run + 7 floor", lambda: w_run(rts, floor, tmp)),
+            ("2 create/start/delete", lambda: w_create_start_delete(rts)),
+            ("3 state/list", lambda: w_state_list(rts)),
+            ("4 parallel", lambda: w_parallel(rts, tmp, par)),
+        ]
+        for name, fn in steps:
+            print(f"bench: {name}", file=sys.stderr, flush=True)
+            fn()
+        print("bench: 5 exec", file=sys.stderr, flush=True)
+        exec_support = w_exec(rts)
+        print("bench: 6 peak RSS", file=sys.stderr, flush=True)
+        w_rss(rts, exec_support)
+        notes = []
+        for rt in rts:
+            left = rt.leftovers()
+            if left:
+                notes.append(f"note: {rt.name} left {len(left)} state dir(s)/cgroup(s) behind "
+                             f"(removed by the bench): {', '.join(left[:5])}")
+        text = report(berth, runc, floor, par, exec_support, time.monotonic() - start, notes)
+        if any(p["failed"] for p in par.values()):
+            failure = "parallel create+start had failures"
+    except BenchError as e:
+        failure = str(e)
+    except KeyboardInterrupt:
+        failure = "interrupted"
+    except Exception:
+        failure = "internal error:\n" + traceback.format_exc()
+    finally:
+        # From here on signals are ignored and no longer reach the commands
+        # (INTERRUPTED keeps SIGINT out of their default set): cleanup runs whole.
+        INTERRUPTED.append("cleanup")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        problems = cleanup(rts, tmp)
+    if INTERRUPTED[0] != "cleanup":
+        failure = f"interrupted ({INTERRUPTED[0]})"
+        text = None
+    for p in problems:
+        print(f"bench: cleanup: {p}", file=sys.stderr)
+    if text is not None:
+        os.makedirs(os.path.dirname(OUT), exist_ok=True)
+        with open(OUT, "w") as f:
+            f.write(text)
+        sys.stdout.write(text)
+        print(f"(written to {os.path.relpath(OUT, REPO) if OUT.startswith(REPO) else OUT})")
+    if failure:
+        print(f"bench: FAILED: {failure}", file=sys.stderr)
+        return 1
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
