@@ -6,6 +6,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod pause;
@@ -81,6 +82,8 @@ pub enum Command {
     Update(update::UpdateArgs),
     /// Run a new process in a running container
     Exec(exec::ExecArgs),
+    /// Print what this berth supports (the runtime-spec features document)
+    Features,
 }
 
 /// Runs the command and returns berth's exit status.
@@ -113,6 +116,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Events(a)) => events::run(g, a),
         Some(Command::Update(a)) => update::run(g, a),
         Some(Command::Exec(a)) => exec::run(g, a),
+        Some(Command::Features) => features::run(),
     }
 }
 

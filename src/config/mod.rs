@@ -2,9 +2,11 @@
 //! before anything is created. Every error names the JSON path it is about.
 
 mod default;
+mod features;
 mod validate;
 
 pub use default::default_spec;
+pub use features::features;
 pub use validate::ns_name;
 use oci_spec::runtime::Spec;
 use std::path::Path;

@@ -220,32 +220,13 @@ fn hooks(spec: &Spec) -> R {
 /// label its owner asked for.
 fn unsupported(spec: &Spec) -> R {
     let no = |path: &str| Err(ConfigError::invalid(path, "not supported by berth yet"));
-    if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
-            return no("process.apparmorProfile");
-        }
-        if p.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
-            return no("process.selinuxLabel");
-        }
-        if p.io_priority().is_some() {
-            return no("process.ioPriority");
-        }
-        if p.scheduler().is_some() {
-            return no("process.scheduler");
-        }
-        if p.exec_cpu_affinity().is_some() {
-            return no("process.execCPUAffinity");
-        }
-    }
     let Some(linux) = spec.linux() else { return Ok(()) };
-    if linux.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
-        return no("linux.mountLabel");
-    }
     if linux.intel_rdt().is_some() {
-        return no("linux.intelRdt");
-    }
-    if linux.personality().is_some() {
-        return no("linux.personality");
+        return if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+            no("linux.intelRdt")
+        } else {
+            Err(ConfigError::invalid("linux.intelRdt", "this host has no resctrl filesystem mounted at /sys/fs/resctrl"))
+        };
     }
     if linux.memory_policy().is_some() {
         return no("linux.memoryPolicy");
@@ -322,8 +303,8 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"intelRdt":{"closID":"x"}}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.intelRdt: not supported by berth yet");
+        let e = check(r#","linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}"#).unwrap_err();
+        assert_eq!(e, "config.json: linux.memoryPolicy: not supported by berth yet");
     }
 
     #[test]

@@ -151,6 +151,9 @@ fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Opti
 /// process's own settings. Returns the program to exec.
 fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
     let s = |e: SysError| e.to_string();
+    if let Some(cpus) = &plan.affinity_initial {
+        crate::process::sched::set_affinity(cpus).map_err(s)?;
+    }
     match ch.recv().map_err(s)? {
         Some(Msg::Go) => {}
         // SAFETY: berth is gone; so is this process.

@@ -84,6 +84,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let plan = ctx.plan;
     let ch = &ctx.channel;
     rustix::process::umask(FsMode::empty());
+    if let Some(cpus) = &plan.process.affinity_initial {
+        s(crate::process::sched::set_affinity(cpus))?;
+    }
     expect(ch, Msg::Go)?;
 
     let ns = &plan.ns;

@@ -35,7 +35,8 @@ impl ContainerPlan {
     pub fn new(spec: &Spec, id: &str, bundle: PathBuf, no_pivot: bool, preserve_fds: u32) -> Result<Self, ConfigError> {
         let linux = spec.linux().as_ref();
         let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot)?;
-        let process = ProcessPlan::from_spec(spec, preserve_fds)?;
+        let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
+        process.personality = linux.and_then(|l| l.personality().as_ref()).map(crate::process::sched::personality).transpose()?;
         let ns = Namespaces::from_spec(linux)?;
         let cgroup_path = cgroups::cgroup_path(linux.and_then(|l| l.cgroups_path().as_ref()).and_then(|p| p.to_str()), id)?;
         Ok(ContainerPlan {

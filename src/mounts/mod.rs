@@ -13,7 +13,7 @@ mod rootfs;
 
 pub use devices::Device;
 pub use mount::{attach, clone_fd};
-pub use options::{MountOptions, Propagation, propagation_flag};
+pub use options::{KNOWN as KNOWN_OPTIONS, MountOptions, Propagation, propagation_flag};
 pub use resolve::{mkdir_all, open_in_root};
 pub use rootfs::{RootfsError, detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root};
 
@@ -96,8 +96,15 @@ impl Plan {
         let linux = spec.linux().clone().unwrap_or_default();
         let propagation = linux.rootfs_propagation().as_deref().filter(|p| !p.is_empty()).and_then(propagation_flag);
         let mut mounts = Vec::new();
+        // linux.mountLabel: a context= option where SELinux is on; ignored
+        // elsewhere, as runc ignores it.
+        let label = crate::process::lsm::selinux(linux.mount_label().as_deref());
         for (i, m) in spec.mounts().iter().flatten().enumerate() {
-            mounts.push(plan_mount(i, m, bundle)?);
+            let mut plan = plan_mount(i, m, bundle)?;
+            if let (Some(l), MountKind::Fs { .. }) = (&label, &plan.kind) {
+                plan.options.data.push(("context".into(), Some(format!("\"{l}\""))));
+            }
+            mounts.push(plan);
         }
         let setup_dev = !mounts
             .iter()

@@ -33,6 +33,16 @@ pub fn propagation_flag(name: &str) -> Option<Propagation> {
     Some(Propagation { flag, recursive })
 }
 
+/// Every option `parse` understands (what `berth features` lists).
+pub const KNOWN: &[&str] = &[
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "iversion", "lazytime", "loud",
+    "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
+    "nostrictatime", "nosuid", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
+    "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "ro",
+    "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "runbindable", "rw",
+    "shared", "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable",
+];
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MountOptions {
     pub bind: bool,
@@ -179,6 +189,13 @@ mod tests {
         let o = p(&["ro", "rw"]);
         assert_eq!(o.attr.attr_set, 0);
         assert_eq!(o.attr.attr_clr, MOUNT_ATTR_RDONLY);
+    }
+
+    #[test]
+    fn every_known_option_is_understood() {
+        for o in KNOWN {
+            assert!(p(&[o]).data.is_empty(), "{o} would go to the filesystem as data");
+        }
     }
 
     #[test]

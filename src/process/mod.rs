@@ -7,8 +7,10 @@ pub mod exec;
 pub mod fds;
 pub mod foreground;
 pub mod keyring;
+pub mod lsm;
 pub mod namespaces;
 pub mod rlimits;
+pub mod sched;
 pub mod terminal;
 pub mod user;
 
@@ -37,6 +39,14 @@ pub struct ProcessPlan {
     pub console_size: Option<(u16, u16)>,
     /// fds from 3 up that pass to the container.
     pub passed_fds: u32,
+    pub affinity_initial: Option<Vec<usize>>,
+    pub affinity_final: Option<Vec<usize>>,
+    pub ioprio: Option<u32>,
+    pub scheduler: Option<sched::SchedAttr>,
+    /// linux.personality (set by the container's plan; exec has none).
+    pub personality: Option<u64>,
+    pub apparmor: Option<String>,
+    pub selinux_label: Option<String>,
 }
 
 impl ProcessPlan {
@@ -70,6 +80,23 @@ impl ProcessPlan {
             terminal: p.terminal().unwrap_or(false),
             console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
             passed_fds,
+            affinity_initial: p
+                .exec_cpu_affinity()
+                .as_ref()
+                .and_then(|a| a.initial().as_deref())
+                .map(|s| sched::parse_cpus(s, "process.execCPUAffinity.initial"))
+                .transpose()?,
+            affinity_final: p
+                .exec_cpu_affinity()
+                .as_ref()
+                .and_then(|a| a.cpu_affinity_final().as_deref())
+                .map(|s| sched::parse_cpus(s, "process.execCPUAffinity.final"))
+                .transpose()?,
+            ioprio: p.io_priority().as_ref().map(sched::ioprio).transpose()?,
+            scheduler: p.scheduler().as_ref().map(sched::sched_attr),
+            personality: None,
+            apparmor: lsm::apparmor(p.apparmor_profile().as_deref())?,
+            selinux_label: lsm::selinux(p.selinux_label().as_deref()),
         })
     }
 
@@ -104,6 +131,20 @@ impl ProcessPlan {
     pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
         let s = |e: crate::error::SysError| e.to_string();
         rlimits::apply(&self.rlimits).map_err(s)?;
+        if let Some(cpus) = &self.affinity_final {
+            sched::set_affinity(cpus).map_err(s)?;
+        }
+        if let Some(v) = self.ioprio {
+            sched::set_ioprio(v).map_err(s)?;
+        }
+        // While berth still holds CAP_SYS_NICE, for the realtime policies.
+        if let Some(a) = &self.scheduler {
+            sched::set_scheduler(a).map_err(s)?;
+        }
+        if let Some(p) = self.personality {
+            sched::set_personality(p).map_err(s)?;
+        }
+        lsm::apply_on_exec(self.apparmor.as_deref(), self.selinux_label.as_deref()).map_err(s)?;
         let program = exec::find(&self.args[0], &self.env)?;
         // From here on nothing may open an fd the program should not get,
         // or rely on a signal disposition berth set.

@@ -7,6 +7,7 @@ mod common;
 
 mod cgroups;
 mod exec;
+mod features;
 mod errors;
 mod hooks;
 mod lifecycle;

@@ -1,0 +1,139 @@
+//! Scheduling and execution domain of the process: execCPUAffinity,
+//! ioPriority, scheduler (sched_setattr) and linux.personality.
+
+use crate::config::ConfigError;
+use crate::error::{SysContext, SysError};
+use oci_spec::runtime::{IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag as Flag, LinuxSchedulerPolicy as Policy, Scheduler};
+
+/// "0-3,6" as a list of cpus.
+pub fn parse_cpus(s: &str, path: &str) -> Result<Vec<usize>, ConfigError> {
+    let bad = || ConfigError::invalid(path, format!("\"{s}\" is not a cpu list like 0-3,6"));
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b >= 1024 {
+                    return Err(bad());
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad()).and_then(|c: usize| if c < 1024 { Ok(c) } else { Err(bad()) })?),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+pub fn set_affinity(cpus: &[usize]) -> Result<(), SysError> {
+    let mut set = rustix::thread::CpuSet::new();
+    for c in cpus {
+        set.set(*c);
+    }
+    rustix::thread::sched_setaffinity(None, &set).sys("set cpu affinity", format!("{cpus:?}"))
+}
+
+/// The ioprio_set(2) value.
+pub fn ioprio(p: &LinuxIOPriority) -> Result<u32, ConfigError> {
+    let class = match p.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    if !(0..=7).contains(&p.priority()) {
+        return Err(ConfigError::invalid("process.ioPriority.priority", format!("{} is outside 0..7", p.priority())));
+    }
+    Ok((class << 13) | p.priority() as u32)
+}
+
+pub fn set_ioprio(value: u32) -> Result<(), SysError> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "io priority") } else { Ok(()) }
+}
+
+/// struct sched_attr of sched_setattr(2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+pub fn sched_attr(s: &Scheduler) -> SchedAttr {
+    let policy = match s.policy() {
+        Policy::SchedOther => 0,
+        Policy::SchedFifo => 1,
+        Policy::SchedRr => 2,
+        Policy::SchedBatch => 3,
+        Policy::SchedIso => 4,
+        Policy::SchedIdle => 5,
+        Policy::SchedDeadline => 6,
+    };
+    let flags = s.flags().iter().flatten().fold(0u64, |f, fl| {
+        f | match fl {
+            Flag::SchedResetOnFork => 0x01,
+            Flag::SchedFlagReclaim => 0x02,
+            Flag::SchedFlagDLOverrun => 0x04,
+            Flag::SchedFlagKeepPolicy => 0x08,
+            Flag::SchedFlagKeepParams => 0x10,
+            Flag::SchedFlagUtilClampMin => 0x20,
+            Flag::SchedFlagUtilClampMax => 0x40,
+        }
+    });
+    SchedAttr {
+        size: size_of::<SchedAttr>() as u32,
+        policy,
+        flags,
+        nice: s.nice().unwrap_or(0),
+        priority: s.priority().unwrap_or(0).max(0) as u32,
+        runtime: s.runtime().unwrap_or(0),
+        deadline: s.deadline().unwrap_or(0),
+        period: s.period().unwrap_or(0),
+    }
+}
+
+pub fn set_scheduler(a: &SchedAttr) -> Result<(), SysError> {
+    // SAFETY: `a` is a valid sched_attr of the size it states.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, a as *const SchedAttr, 0) };
+    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "scheduler (process.scheduler)") } else { Ok(()) }
+}
+
+/// The personality(2) value of linux.personality.
+pub fn personality(p: &LinuxPersonality) -> Result<u64, ConfigError> {
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(ConfigError::invalid("linux.personality.flags", "no personality flags are defined by the spec yet"));
+    }
+    Ok(match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    })
+}
+
+pub fn set_personality(v: u64) -> Result<(), SysError> {
+    // SAFETY: personality takes an integer.
+    let r = unsafe { libc::personality(v as libc::c_ulong) };
+    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "personality") } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpus("0-2,5", "x").unwrap(), vec![0, 1, 2, 5]);
+        assert_eq!(parse_cpus("1", "x").unwrap(), vec![1]);
+        assert!(parse_cpus("3-1", "x").is_err());
+        assert!(parse_cpus("a", "x").is_err());
+    }
+}

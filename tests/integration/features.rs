@@ -1,0 +1,142 @@
+//! `berth features` lists only what works: each namespace, seccomp action
+//! and mount option it lists is used by a real container here. And the
+//! process fields of issue 5 (scheduling, affinity, personality, labels).
+
+use crate::common::Bundle;
+use serde_json::{Value, json};
+
+fn features() -> Value {
+    let b = Bundle::new(&["true"]);
+    let out = b.berth(&["features"]);
+    out.ok();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn list(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+fn userns(c: &mut Value) {
+    c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "user");
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+#[test]
+fn every_listed_namespace_works() {
+    let f = features();
+    assert_eq!(f["ociVersionMax"], "1.2.1");
+    for ns in list(&f["linux"]["namespaces"]) {
+        let proc_name = match ns.as_str() {
+            "mount" => "mnt",
+            "network" => "net",
+            n => n,
+        };
+        let b = Bundle::new(&["readlink", &format!("/proc/self/ns/{proc_name}")]);
+        b.config(|c| {
+            if ns == "user" {
+                userns(c);
+            } else {
+                c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != ns.as_str());
+                c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": ns}));
+            }
+        });
+        let out = b.run(&b.id(&format!("ns-{ns}")));
+        out.ok();
+        let host = std::fs::read_link(format!("/proc/self/ns/{proc_name}")).unwrap().display().to_string();
+        assert_ne!(out.stdout.trim(), host, "{ns}: a namespace of its own");
+    }
+}
+
+#[test]
+fn every_listed_seccomp_action_works() {
+    let f = features();
+    for action in list(&f["linux"]["seccomp"]["actions"]) {
+        let b = Bundle::sh("mkdir /tmp/d 2>&1; echo rc=$?");
+        b.config(|c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+            let default = if action == "SCMP_ACT_ALLOW" { "SCMP_ACT_LOG" } else { "SCMP_ACT_ALLOW" };
+            c["linux"]["seccomp"] = json!({"defaultAction": default, "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]});
+        });
+        let out = b.run(&b.id("action"));
+        let want = match action.as_str() {
+            "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG" => "rc=0",
+            "SCMP_ACT_ERRNO" => "Operation not permitted",
+            // No tracer attached: the kernel fails the call with ENOSYS.
+            "SCMP_ACT_TRACE" => "Function not implemented",
+            // Killed or trapped (SIGSYS): the shell reports 128+31.
+            _ => "rc=159",
+        };
+        assert!(out.stdout.contains(want), "{action}: {out:?}");
+    }
+}
+
+#[test]
+fn every_listed_mount_option_works() {
+    let f = features();
+    for opt in list(&f["mountOptions"]) {
+        let point = if opt == "remount" { "/dev" } else { "/mnt/x" };
+        let b = Bundle::sh(&format!("grep -q ' {point} ' /proc/self/mountinfo && echo mounted"));
+        let src = b.path.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(b.path.join("rootfs/mnt/x")).unwrap();
+        b.config(|c| {
+            let m = match opt.as_str() {
+                "bind" | "rbind" => json!({"destination": "/mnt/x", "type": "bind", "source": src, "options": [opt]}),
+                "idmap" | "ridmap" => {
+                    userns(c);
+                    json!({"destination": "/mnt/x", "type": "bind", "source": src, "options": ["rbind", opt]})
+                }
+                "remount" => json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["remount", "nosuid"]}),
+                _ => json!({"destination": "/mnt/x", "type": "tmpfs", "source": "tmpfs", "options": [opt]}),
+            };
+            c["mounts"].as_array_mut().unwrap().push(m);
+        });
+        let out = b.run(&b.id("opt"));
+        assert_eq!(out.code, 0, "option {opt}: {out:?}");
+        assert!(out.stdout.contains("mounted"), "option {opt}: {out:?}");
+    }
+}
+
+#[test]
+fn scheduling_fields_apply() {
+    let b = Bundle::sh("grep Cpus_allowed_list /proc/self/status; ionice; cut -d' ' -f19,41 /proc/self/stat; uname -m");
+    b.config(|c| {
+        c["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+        c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        c["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    let out = b.run(&b.id("sched"));
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert!(l[0].ends_with("\t1"), "{}", out.stdout);
+    assert_eq!(l[1], "best-effort: prio 6");
+    assert_eq!(l[2], "5 3", "nice 5, policy SCHED_BATCH (3)");
+    assert_eq!(l[3], "i686", "LINUX32 personality");
+}
+
+#[test]
+fn labels_as_runc_treats_them_on_this_host() {
+    // No SELinux here: labels are ignored, as runc ignores them.
+    let b = Bundle::new(&["true"]);
+    b.config(|c| {
+        c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into();
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into();
+    });
+    b.run(&b.id("selinux")).ok();
+    // No AppArmor: a profile cannot apply, which is an error.
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["process"]["apparmorProfile"] = "docker-default".into());
+    let id = b.id("apparmor");
+    let out = b.create(&id);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("process.apparmorProfile: AppArmor is not enabled on this host"), "{}", out.stderr);
+    // No resctrl: intelRdt is an error naming it.
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["linux"]["intelRdt"] = json!({"closID": "berth"}));
+    let out = b.create(&b.id("rdt"));
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("linux.intelRdt: this host has no resctrl"), "{}", out.stderr);
+}
