@@ -65,8 +65,8 @@ fn namespace_path_of_the_wrong_type() {
 #[test]
 fn unsupported_field_is_refused() {
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH"}));
-    create_fails(&b, "config.json: process.scheduler: not supported by berth yet");
+    b.config(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    create_fails(&b, "config.json: linux.memoryPolicy: not supported by berth yet");
 }
 
 #[test]
