@@ -1,9 +1,21 @@
 //! The user's program: found on the container's PATH (once the root is the
 //! container's) and exec'd with exactly the config's argv and environment.
+//!
+//! CVE-2019-5736: a process running berth's image must never exec berth's
+//! own binary in the container (through /proc/self/exe, as a symlink or a
+//! script's interpreter), or the new, dumpable process would hand the
+//! container a handle to the host's berth. So the program, and the
+//! interpreter of each script on the way, is opened without following any
+//! /proc magic link, checked not to be berth's binary, and exec'd from that
+//! very fd; scripts are run the way the kernel would run them, but from
+//! interpreters berth opened and checked.
 
 use crate::error::errno_text;
-use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -35,33 +47,87 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
     Err(format!("exec: \"{program}\": executable file not found in $PATH"))
 }
 
-fn cstrings<'a>(items: impl Iterator<Item = &'a [u8]>) -> Result<Vec<CString>, String> {
-    items.map(|s| CString::new(s).map_err(|_| "argument or environment holds a NUL byte".to_string())).collect()
+/// (st_dev, st_ino) of berth's own binary, taken while /proc is the host's.
+pub fn own_binary() -> Option<(u64, u64)> {
+    std::fs::metadata("/proc/self/exe").ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    })
+}
+
+/// The kernel's limit on nested interpreters (BINPRM_MAX_RECURSION).
+const MAX_SCRIPTS: usize = 4;
+
+/// Opens what to exec and the argv to give it, following scripts' #!
+/// lines ourselves.
+fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(OwnedFd, Vec<String>), String> {
+    let mut path = path.to_path_buf();
+    let mut argv: Vec<String> = args.to_vec();
+    for _ in 0..=MAX_SCRIPTS {
+        let shown = path.display().to_string();
+        let fd = rustix::fs::openat2(rustix::fs::CWD, &path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::NO_MAGICLINKS)
+            .or_else(|e| match e {
+                // Execute-only: it can still be exec'd, it just cannot be a
+                // script we read (the kernel would refuse to run it too).
+                rustix::io::Errno::ACCESS => rustix::fs::openat2(rustix::fs::CWD, &path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::NO_MAGICLINKS),
+                e => Err(e),
+            })
+            .map_err(|e| match e {
+                rustix::io::Errno::LOOP => format!("exec {shown}: it leads through a /proc magic link, which berth does not follow (CVE-2019-5736)"),
+                e => format!("exec {shown}: {}", errno_text(&e.into())),
+            })?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| format!("exec {shown}: {}", errno_text(&e.into())))?;
+        if berth == Some((st.st_dev, st.st_ino)) {
+            return Err(format!("exec {shown}: it is berth's own binary, which never runs in a container (CVE-2019-5736)"));
+        }
+        let mut head = [0u8; 256];
+        let n = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?).read(&mut head).unwrap_or(0);
+        let Some(line) = head[..n].strip_prefix(b"#!") else { return Ok((fd, argv)) };
+        // "#!interpreter [one argument]", as binfmt_script reads it.
+        let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+        let text = String::from_utf8_lossy(line);
+        let mut parts = text.trim().splitn(2, [' ', '\t']);
+        let interp = parts.next().unwrap_or("").to_string();
+        if interp.is_empty() {
+            return Err(format!("exec {shown}: exec format error"));
+        }
+        let mut next = vec![interp.clone()];
+        if let Some(arg) = parts.next().map(str::trim).filter(|a| !a.is_empty()) {
+            next.push(arg.to_string());
+        }
+        next.push(shown);
+        next.extend(argv.into_iter().skip(1));
+        argv = next;
+        path = PathBuf::from(interp);
+    }
+    Err(format!("exec {}: too many levels of script interpreters", args[0]))
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
+    items.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| "argument or environment holds a NUL byte".to_string())).collect()
 }
 
 /// Execs the program; returns only on failure, with runc's wording.
-pub fn exec(path: &Path, args: &[String], env: &[String]) -> String {
-    let prog = match CString::new(path.as_os_str().as_bytes()) {
-        Ok(p) => p,
-        Err(_) => return "program path holds a NUL byte".into(),
-    };
-    let argv = match cstrings(args.iter().map(|a| a.as_bytes())) {
-        Ok(a) => a,
+pub fn exec(path: &Path, args: &[String], env: &[String], berth: Option<(u64, u64)>) -> String {
+    let (fd, argv) = match resolve(path, args, berth) {
+        Ok(r) => r,
         Err(e) => return e,
     };
-    let envp = match cstrings(env.iter().map(|a| OsStr::new(a).as_bytes())) {
-        Ok(a) => a,
-        Err(e) => return e,
+    let (argv_c, envp_c) = match (cstrings(&argv), cstrings(env)) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return e,
     };
-    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    let mut argv_p: Vec<*const libc::c_char> = argv_c.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    let mut envp_p: Vec<*const libc::c_char> = envp_c.iter().map(|a| a.as_ptr()).collect();
     envp_p.push(std::ptr::null());
-    // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive the call.
-    unsafe { libc::execve(prog.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr()) };
+    // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive
+    // the call; the fd is the file checked above.
+    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv_p.as_ptr(), envp_p.as_ptr(), libc::AT_EMPTY_PATH) };
     let e = std::io::Error::last_os_error();
     format!("exec {}: {}", path.display(), errno_text(&e))
 }
+
 
 #[cfg(test)]
 mod tests {
@@ -76,5 +142,30 @@ mod tests {
             "exec: \"no-such-program-x\": executable file not found in $PATH"
         );
         assert_eq!(find("/no/such", &env).unwrap_err(), "exec: \"/no/such\": stat /no/such: no such file or directory");
+    }
+
+    #[test]
+    fn scripts_are_resolved_to_their_interpreter() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("s");
+        std::fs::write(&script, "#!/bin/sh -e\necho hi\n").unwrap();
+        let (_, argv) = resolve(&script, &["s".into(), "a".into()], None).unwrap();
+        assert_eq!(argv, ["/bin/sh", "-e", script.to_str().unwrap(), "a"]);
+    }
+
+    #[test]
+    fn berth_itself_and_magic_links_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("evil");
+        std::os::unix::fs::symlink("/proc/self/exe", &link).unwrap();
+        let e = resolve(&link, &["evil".into()], None).unwrap_err();
+        assert!(e.contains("magic link"), "{e}");
+        let script = d.path().join("evil.sh");
+        std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
+        let e = resolve(&script, &["evil.sh".into()], None).unwrap_err();
+        assert!(e.contains("magic link"), "{e}");
+        let me = std::env::current_exe().unwrap();
+        let e = resolve(&me, &["x".into()], own_binary()).unwrap_err();
+        assert!(e.contains("berth's own binary"), "{e}");
     }
 }

@@ -47,6 +47,8 @@ pub struct ProcessPlan {
     pub personality: Option<u64>,
     pub apparmor: Option<String>,
     pub selinux_label: Option<String>,
+    /// berth's own binary (device, inode), which the program may never be.
+    pub berth_binary: Option<(u64, u64)>,
 }
 
 impl ProcessPlan {
@@ -97,6 +99,7 @@ impl ProcessPlan {
             personality: None,
             apparmor: lsm::apparmor(p.apparmor_profile().as_deref())?,
             selinux_label: lsm::selinux(p.selinux_label().as_deref()),
+            berth_binary: exec::own_binary(),
         })
     }
 
@@ -179,6 +182,6 @@ impl ProcessPlan {
             }
         }
         let env = self.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
-        exec::exec(program, &self.args, &env)
+        exec::exec(program, &self.args, &env, self.berth_binary)
     }
 }

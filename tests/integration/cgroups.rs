@@ -84,8 +84,10 @@ fn memory_limit_is_in_the_file_and_stops_an_allocation() {
     );
     let l: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(&l[..5], ["16777216", "16777216", "8388608", "4194304", "0"], "{}", out.stdout);
-    assert!(!out.stdout.contains("survived"), "{}", out.stdout);
-    assert!(out.stdout.contains("alloc-status=137"), "the allocating shell was OOM-killed: {}", out.stdout);
+    // The kernel kills the largest process of the cgroup: the shell holding
+    // the string (most often) or a process of its pipeline; either way the
+    // 40 MB never fit.
+    assert!(!out.stdout.contains("survived 40000000"), "{}", out.stdout);
     let kills: u64 = l.iter().find(|l| l.starts_with("oom_kill ")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(kills >= 1, "{}", out.stdout);
 }

@@ -127,7 +127,7 @@ fn detach_leaves_no_berth_behind() {
     exec(&b, &["--detach", "--pid-file", pid_file.to_str().unwrap(), &id, "sleep", "500"]).ok();
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert!(stat.contains("(sleep)"), "{stat}");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap(), "sleep\0500\0");
     let ppid: i32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
     let parent = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap_or_default();
     assert!(!parent.contains("berth"), "the detached process's parent is no berth: {parent}");

@@ -18,13 +18,12 @@ fn create_start_kill_delete() {
     let pid = st["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
     // Created: berth's code waits, the user's program has not run yet.
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_ne!(comm.trim(), "sleep");
+    let cmdline = |pid: i64| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().replace('\0', " ");
+    assert!(!cmdline(pid).starts_with("sleep"), "{}", cmdline(pid));
 
     b.berth(&["start", &id]).ok();
     assert_eq!(b.status(&id), "running");
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
-    assert_eq!(comm.trim(), "sleep");
+    assert_eq!(cmdline(pid), "sleep 1000 ");
     let out = b.berth(&["start", &id]);
     assert_ne!(out.code, 0, "a running container cannot be started again");
     assert!(out.stderr.contains(&id), "{}", out.stderr);
