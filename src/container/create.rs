@@ -223,6 +223,12 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 }
                 ours.send(&Msg::HooksDone(pid))?;
             }
+            Some(Msg::SeccompFd) => {
+                let (fd, prog) = (ours.take_fd(), plan.seccomp.as_ref());
+                if let (Some(fd), Some((path, meta))) = (fd, prog.and_then(|p| p.listener.as_ref())) {
+                    crate::seccomp::send_to_listener(path, meta, pid, state.oci(Status::Creating), fd.as_fd())?;
+                }
+            }
             Some(Msg::Ready) => {
                 // Limits go on now that berth's own work in the container is
                 // done: what it used while setting up (a page here, a fork

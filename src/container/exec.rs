@@ -85,7 +85,10 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let Some(child) = child else {
         drop(ours);
         let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
-            Ok(program) => plan.exec(&program, seccomp.as_ref()),
+            Ok((program, listener)) => match listener.map(|fd| theirs.send_fd(&Msg::SeccompFd, fd.as_fd())) {
+                Some(Err(e)) => e.to_string(),
+                _ => plan.exec(&program, seccomp.as_ref()),
+            },
             Err(e) => e,
         };
         let _ = theirs.send(&Msg::Error(err));
@@ -104,7 +107,15 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
             cgroup.add_process(pid)?;
         }
         ours.send(&Msg::Go)?;
-        match ours.recv()? {
+        let mut msg = ours.recv()?;
+        if msg == Some(Msg::SeccompFd) {
+            let listener = seccomp.as_ref().and_then(|p| p.listener.as_ref());
+            if let (Some(fd), Some((path, meta))) = (ours.take_fd(), listener) {
+                crate::seccomp::send_to_listener(path, meta, pid, state.oci(Status::Running), fd.as_fd())?;
+            }
+            msg = ours.recv()?;
+        }
+        match msg {
             None => {}
             Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
             Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
@@ -149,7 +160,7 @@ fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Opti
 
 /// In the forked process: namespaces, root and cwd, terminal, then the
 /// process's own settings. Returns the program to exec.
-fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
+fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<(PathBuf, Option<OwnedFd>), String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
         crate::process::sched::set_affinity(cpus).map_err(s)?;

@@ -158,7 +158,10 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(terminal::become_controlling(slave))?;
     }
 
-    let program = plan.process.apply(plan.seccomp.as_ref())?;
+    let (program, listener) = plan.process.apply(plan.seccomp.as_ref())?;
+    if let Some(fd) = listener {
+        s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()))?;
+    }
 
     s(ch.send(&Msg::Ready))?;
     let report = match ctx.mode {

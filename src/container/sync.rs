@@ -9,6 +9,7 @@
 //!                              <- Pid (after a second fork)
 //!                              <- RootfsReady (mounts done, before pivot_root)
 //!   HooksDone(host pid) ->          (prestart, createRuntime ran)
+//!                              <- SeccompFd + the listener fd (SCM_RIGHTS), for SCMP_ACT_NOTIFY
 //!                              <- Ready (about to wait for start)
 //!   Start (run only) ->
 //!                              <- Error(text) at any point; EOF at exec
@@ -29,14 +30,16 @@ pub enum Msg {
     Ready,
     Start,
     Error(String),
+    /// Carries the seccomp notify fd; `Channel::take_fd` hands it out.
+    SeccompFd,
 }
 
-pub struct Channel(pub OwnedFd);
+pub struct Channel(pub OwnedFd, std::cell::RefCell<Option<OwnedFd>>);
 
 pub fn pair() -> Result<(Channel, Channel), SysError> {
     let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
         .sys("socketpair", "")?;
-    Ok((Channel(a), Channel(b)))
+    Ok((Channel(a, Default::default()), Channel(b, Default::default())))
 }
 
 impl Msg {
@@ -51,6 +54,7 @@ impl Msg {
             Msg::Ready => (7, vec![]),
             Msg::Start => (8, vec![]),
             Msg::Error(t) => (9, t.as_bytes().iter().copied().take(MAX - 1).collect()),
+            Msg::SeccompFd => (10, vec![]),
         };
         let mut v = vec![tag];
         v.extend(body);
@@ -69,6 +73,7 @@ impl Msg {
             7 => Msg::Ready,
             8 => Msg::Start,
             9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            10 => Msg::SeccompFd,
             _ => return None,
         })
     }
@@ -82,13 +87,32 @@ impl Channel {
         Ok(())
     }
 
+    /// Sends a message with an fd attached.
+    pub fn send_fd(&self, m: &Msg, fd: std::os::fd::BorrowedFd) -> Result<(), SysError> {
+        crate::process::terminal::send_fd(std::os::fd::AsFd::as_fd(&self.0), &m.encode(), fd)
+    }
+
+    /// The fd that came with the last message, if one did.
+    pub fn take_fd(&self) -> Option<OwnedFd> {
+        self.1.borrow_mut().take()
+    }
+
     /// The next message, or None when the other side is gone.
     pub fn recv(&self) -> Result<Option<Msg>, SysError> {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage};
         let mut buf = vec![0u8; MAX];
         loop {
-            match rustix::net::recv(&self.0, &mut buf, RecvFlags::empty()) {
-                Ok((0, _)) => return Ok(None),
-                Ok((n, _)) => {
+            let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let r = rustix::net::recvmsg(&self.0, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC);
+            for msg in control.drain() {
+                if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+                    *self.1.borrow_mut() = fds.next();
+                }
+            }
+            match r.map(|m| m.bytes) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
                     return Msg::decode(&buf[..n.min(MAX)])
                         .map(Some)
                         .ok_or_else(|| SysError::new("decode", "message", std::io::Error::other("unknown message")));

@@ -131,7 +131,7 @@ impl ProcessPlan {
     /// signals and fds as a fresh exec wants them, then (with the filter
     /// first if it must be) user, groups and capabilities, no_new_privs
     /// and the umask. Returns the program to exec.
-    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<PathBuf, String> {
+    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>), String> {
         let s = |e: crate::error::SysError| e.to_string();
         rlimits::apply(&self.rlimits).map_err(s)?;
         if let Some(cpus) = &self.affinity_final {
@@ -153,8 +153,11 @@ impl ProcessPlan {
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
         fds::close_others(self.passed_fds).map_err(s)?;
-        if let Some(f) = seccomp.filter(|_| self.seccomp_before_identity()) {
-            crate::seccomp::install(f).map_err(s)?;
+        // A notify filter goes in now too: its listener fd must reach berth
+        // before the process waits for start.
+        let mut listener = None;
+        if let Some(f) = seccomp.filter(|f| self.seccomp_early(f)) {
+            listener = crate::seccomp::install(f).map_err(s)?;
         }
         let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
         if let Some(c) = &self.caps {
@@ -170,13 +173,17 @@ impl ProcessPlan {
             syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs").map_err(s)?;
         }
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(self.user.umask.unwrap_or(0o022)));
-        Ok(program)
+        Ok((program, listener))
+    }
+
+    fn seccomp_early(&self, f: &crate::seccomp::Program) -> bool {
+        f.notify() || self.seccomp_before_identity()
     }
 
     /// The filter, if it was not installed by `apply`, then the exec.
     /// Returns only the error that kept the program from running.
     pub fn exec(&self, program: &std::path::Path, seccomp: Option<&crate::seccomp::Program>) -> String {
-        if let Some(f) = seccomp.filter(|_| !self.seccomp_before_identity()) {
+        if let Some(f) = seccomp.filter(|f| !self.seccomp_early(f)) {
             if let Err(e) = crate::seccomp::install(f) {
                 return e.to_string();
             }

@@ -2,6 +2,10 @@
 //! the clone (so every error is reported with nothing to undo), and
 //! installed by the container process with seccomp(2) just before exec.
 //!
+//! SCMP_ACT_NOTIFY: the filter is installed with a listener fd, which the
+//! container process hands to berth and berth sends, with the container's
+//! state, to linux.seccomp.listenerPath (notify.rs).
+//!
 //! Why libseccomp and not seccompiler: the spec's profiles mix actions per
 //! rule, name syscalls for several architectures at once (x86_64 with x86
 //! and x32) and may ask for SCMP_ACT_NOTIFY; libseccomp does all three and
@@ -17,16 +21,29 @@ const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+mod notify;
+pub use notify::send_to_listener;
 
 /// A compiled filter: BPF instructions and the flags to install it with.
 #[derive(Debug, Clone)]
 pub struct Program {
     pub bpf: Vec<libc::sock_filter>,
     pub flags: u32,
+    /// With SCMP_ACT_NOTIFY rules: where the listener fd goes, and the
+    /// metadata sent with it.
+    pub listener: Option<(std::path::PathBuf, String)>,
 }
 
-fn action(a: A, errno: Option<u32>, default_errno: Option<u32>, path: &str) -> Result<ScmpAction, ConfigError> {
-    Ok(match a {
+impl Program {
+    pub fn notify(&self) -> bool {
+        self.listener.is_some()
+    }
+}
+
+fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> ScmpAction {
+    match a {
         A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
         A::ScmpActKillProcess => ScmpAction::KillProcess,
         A::ScmpActTrap => ScmpAction::Trap,
@@ -34,8 +51,8 @@ fn action(a: A, errno: Option<u32>, default_errno: Option<u32>, path: &str) -> R
         A::ScmpActTrace => ScmpAction::Trace(errno.or(default_errno).unwrap_or(libc::EPERM as u32) as u16),
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
-        A::ScmpActNotify => return Err(ConfigError::invalid(path, "SCMP_ACT_NOTIFY is not supported by berth yet")),
-    })
+        A::ScmpActNotify => ScmpAction::Notify,
+    }
 }
 
 fn arch(a: Arch) -> Option<ScmpArch> {
@@ -80,7 +97,16 @@ fn compare(op: Op, index: usize, value: u64, value_two: Option<u64>) -> ScmpArgC
 
 pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     let p = "linux.seccomp";
-    let default = action(s.default_action(), None, s.default_errno_ret(), &format!("{p}.defaultAction"))?;
+    let default = action(s.default_action(), None, s.default_errno_ret());
+    if default == ScmpAction::Notify {
+        return Err(ConfigError::invalid(format!("{p}.defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action"));
+    }
+    let notify = s.syscalls().iter().flatten().any(|c| c.action() == A::ScmpActNotify);
+    let listener = match (notify, s.listener_path()) {
+        (true, Some(path)) if path.is_absolute() => Some((path.clone(), s.listener_metadata().clone().unwrap_or_default())),
+        (true, _) => return Err(ConfigError::invalid(format!("{p}.listenerPath"), "SCMP_ACT_NOTIFY needs an absolute listenerPath")),
+        (false, _) => None,
+    };
     let lib = |path: String| move |e: libseccomp::error::SeccompError| ConfigError::invalid(path, format!("libseccomp: {e}"));
     let mut ctx = ScmpFilterContext::new(default).map_err(lib(format!("{p}.defaultAction")))?;
     // The filter goes in by our own seccomp(2) call, flags and all.
@@ -106,7 +132,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     }
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let path = format!("{p}.syscalls[{i}]");
-        let act = action(sc.action(), sc.errno_ret(), s.default_errno_ret(), &format!("{path}.action"))?;
+        let act = action(sc.action(), sc.errno_ret(), s.default_errno_ret());
         // libseccomp refuses a rule that does what the default does anyway.
         if act == default {
             continue;
@@ -134,7 +160,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         }
     }
     let bpf = export(&ctx).map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
-    Ok(Program { bpf, flags })
+    if notify {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
+    Ok(Program { bpf, flags, listener })
 }
 
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
@@ -157,15 +186,17 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
 }
 
 /// Installs the filter on this process (the container process, last thing
-/// before exec). Needs no_new_privs or CAP_SYS_ADMIN.
-pub fn install(p: &Program) -> Result<(), SysError> {
+/// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With NOTIFY rules,
+/// returns the listener fd.
+pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SysError> {
     let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
     // SAFETY: `prog` points at the program, which outlives the call.
     let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog as *const libc::sock_fprog) };
     if r < 0 {
         return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
     }
-    Ok(())
+    // SAFETY: with NEW_LISTENER the kernel returned a new fd.
+    Ok(p.notify().then(|| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) }))
 }
 
 #[cfg(test)]
@@ -190,9 +221,12 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused_for_now() {
+    fn notify_needs_a_listener() {
         let e = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "config.json: linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported by berth yet");
+        assert_eq!(e.to_string(), "config.json: linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs an absolute listenerPath");
+        let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
+        assert!(p.notify());
+        assert_ne!(p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
     }
 
     #[test]

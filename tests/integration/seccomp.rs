@@ -73,3 +73,27 @@ fn docker_and_podman_default_profiles_load() {
         assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.stdout);
     }
 }
+
+#[test]
+fn notify_sends_the_listener_fd_and_state_to_the_agent() {
+    let b = Bundle::sh("mkdir /tmp/x && echo made; ls -d /tmp/x 2>/dev/null || echo but-not-really");
+    let sock = b.path.join("agent.sock");
+    let agent = crate::common::notify::agent(&sock);
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock, "listenerMetadata": "hello-agent",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let id = b.id("notify");
+    let out = b.run(&id);
+    out.ok();
+    assert_eq!(out.stdout, "made\nbut-not-really\n");
+    assert!(agent.handled.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let state: serde_json::Value = serde_json::from_str(&agent.state.lock().unwrap()).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert!(state["pid"].as_i64().unwrap() > 0);
+}
