@@ -160,7 +160,7 @@ fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Opti
 
 /// In the forked process: namespaces, root and cwd, terminal, then the
 /// process's own settings. Returns the program to exec.
-fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<(PathBuf, Option<OwnedFd>), String> {
+fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<(crate::process::exec::Executable, Option<OwnedFd>), String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
         crate::process::sched::set_affinity(cpus).map_err(s)?;

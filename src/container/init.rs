@@ -39,7 +39,7 @@ enum Report {
 /// A process that is set up and released by `start`.
 struct Started {
     report: Report,
-    program: std::path::PathBuf,
+    program: crate::process::exec::Executable,
     host_pid: i32,
 }
 

@@ -58,8 +58,21 @@ pub fn own_binary() -> Option<(u64, u64)> {
 /// The kernel's limit on nested interpreters (BINPRM_MAX_RECURSION).
 const MAX_SCRIPTS: usize = 4;
 
+/// What the process will exec: the file, opened and checked, and its argv.
+pub struct Executable {
+    fd: OwnedFd,
+    argv: Vec<String>,
+    path: PathBuf,
+}
+
 /// Opens what to exec and the argv to give it, following scripts' #!
-/// lines ourselves.
+/// lines ourselves. Done before the process waits for start, so that a
+/// refusal fails create, and the file exec'd is the file checked.
+pub fn prepare(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<Executable, String> {
+    let (fd, argv) = resolve(path, args, berth)?;
+    Ok(Executable { fd, argv, path: path.to_path_buf() })
+}
+
 fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(OwnedFd, Vec<String>), String> {
     let mut path = path.to_path_buf();
     let mut argv: Vec<String> = args.to_vec();
@@ -108,12 +121,9 @@ fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
 }
 
 /// Execs the program; returns only on failure, with runc's wording.
-pub fn exec(path: &Path, args: &[String], env: &[String], berth: Option<(u64, u64)>) -> String {
-    let (fd, argv) = match resolve(path, args, berth) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
-    let (argv_c, envp_c) = match (cstrings(&argv), cstrings(env)) {
+pub fn exec(x: &Executable, env: &[String]) -> String {
+    let (fd, argv, path) = (&x.fd, &x.argv, &x.path);
+    let (argv_c, envp_c) = match (cstrings(argv), cstrings(env)) {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };

@@ -131,7 +131,7 @@ impl ProcessPlan {
     /// signals and fds as a fresh exec wants them, then (with the filter
     /// first if it must be) user, groups and capabilities, no_new_privs
     /// and the umask. Returns the program to exec.
-    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(PathBuf, Option<std::os::fd::OwnedFd>), String> {
+    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(exec::Executable, Option<std::os::fd::OwnedFd>), String> {
         let s = |e: crate::error::SysError| e.to_string();
         rlimits::apply(&self.rlimits).map_err(s)?;
         if let Some(cpus) = &self.affinity_final {
@@ -153,6 +153,7 @@ impl ProcessPlan {
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
         fds::close_others(self.passed_fds).map_err(s)?;
+        let program = exec::prepare(&program, &self.args, self.berth_binary)?;
         // A notify filter goes in now too: its listener fd must reach berth
         // before the process waits for start.
         let mut listener = None;
@@ -182,13 +183,13 @@ impl ProcessPlan {
 
     /// The filter, if it was not installed by `apply`, then the exec.
     /// Returns only the error that kept the program from running.
-    pub fn exec(&self, program: &std::path::Path, seccomp: Option<&crate::seccomp::Program>) -> String {
+    pub fn exec(&self, program: &exec::Executable, seccomp: Option<&crate::seccomp::Program>) -> String {
         if let Some(f) = seccomp.filter(|f| !self.seccomp_early(f)) {
             if let Err(e) = crate::seccomp::install(f) {
                 return e.to_string();
             }
         }
         let env = self.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
-        exec::exec(program, &self.args, &env, self.berth_binary)
+        exec::exec(program, &env)
     }
 }

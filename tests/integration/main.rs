@@ -6,6 +6,7 @@
 mod common;
 
 mod cgroups;
+mod cve;
 mod exec;
 mod features;
 mod errors;
