@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build deps test unit install demo bench clean
+.PHONY: build deps test unit install demo bench fuzz clean
 
 build: deps
 	$(CARGO) build --release
@@ -35,6 +35,12 @@ bench: build
 	[ -z "$$need" ] || { apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; }
 	./scripts/bench.py
+
+# The config loader under libFuzzer for FUZZ_SECONDS (cargo install
+# cargo-fuzz first; RUSTC_BOOTSTRAP lets the stable toolchain take its -Z flags).
+fuzz:
+	mkdir -p fuzz/corpus/config
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run config corpus/config seeds -- -max_total_time=$${FUZZ_SECONDS:-60}
 
 clean:
 	$(CARGO) clean

@@ -1,19 +1,4 @@
-//! berth: an OCI runtime. The binary is a thin CLI (src/commands/) over the
-//! container lifecycle (src/container/), which composes process, mounts,
-//! cgroups and hooks.
-
-mod cgroups;
-mod commands;
-mod config;
-mod container;
-mod error;
-mod hooks;
-mod logging;
-mod mounts;
-mod process;
-mod seccomp;
-mod syscall;
-
+use berth::{commands, logging, syscall};
 use clap::Parser;
 
 fn main() {

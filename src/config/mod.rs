@@ -41,6 +41,32 @@ pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
     Ok(spec)
 }
 
+/// Everything berth does with a config before it touches the host: parse,
+/// validate, and the process, seccomp, mount and cgroup plans. For the
+/// fuzz target and the hostile-config tests: the answer is Ok or an error,
+/// never a panic.
+pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
+    let spec = parse(bytes).map_err(|e| e.to_string())?;
+    validate::validate(&spec).map_err(|e| e.to_string())?;
+    crate::process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
+    if let Some(l) = spec.linux() {
+        crate::process::namespaces::Namespaces::from_spec_without_paths(l).map_err(|e| e.to_string())?;
+        if let Some(s) = l.seccomp() {
+            crate::seccomp::compile(s).map_err(|e| e.to_string())?;
+        }
+        if let Some(r) = l.resources() {
+            crate::cgroups::check_writes(r).map_err(|e| e.to_string())?;
+        }
+        crate::cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "fuzz").map_err(|e| e.to_string())?;
+        crate::cgroups::rules_from_spec(Some(l));
+        crate::mounts::devices_from_spec(l).map_err(|e| e.to_string())?;
+    }
+    for m in spec.mounts().iter().flatten() {
+        crate::mounts::MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    }
+    Ok(())
+}
+
 pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -11,7 +11,7 @@ mod paths;
 mod resolve;
 mod rootfs;
 
-pub use devices::Device;
+pub use devices::{Device, from_spec as devices_from_spec};
 pub use mount::{attach, clone_fd};
 pub use options::{KNOWN as KNOWN_OPTIONS, MountOptions, Propagation, propagation_flag};
 pub use resolve::{mkdir_all, open_in_root};

@@ -57,6 +57,9 @@ impl ProcessPlan {
     }
 
     pub fn from_process(p: &Process, preserve_fds: u32) -> Result<ProcessPlan, ConfigError> {
+        if p.args().as_ref().is_none_or(|a| a.is_empty() || a[0].is_empty()) {
+            return Err(ConfigError::invalid("process.args", "must name the program to run"));
+        }
         let caps = p.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
         let u = p.user();
         let (passed_fds, listen) = fds::passed(preserve_fds);

@@ -85,6 +85,17 @@ impl Namespaces {
         .collect()
     }
 
+    /// The plan without opening namespace paths (nothing on the host).
+    pub fn from_spec_without_paths(linux: &Linux) -> Result<Namespaces, ConfigError> {
+        let mut l = linux.clone();
+        if let Some(ns) = l.namespaces_mut().as_mut() {
+            for n in ns.iter_mut() {
+                n.set_path(None);
+            }
+        }
+        Namespaces::from_spec(Some(&l))
+    }
+
     pub fn creates(&self, f: u64) -> bool {
         self.new & f != 0
     }

@@ -11,6 +11,7 @@ mod exec;
 mod features;
 mod errors;
 mod hooks;
+mod hostile;
 mod lifecycle;
 mod mounts;
 mod namespaces;

@@ -81,7 +81,7 @@ impl Manager {
         Ok(())
     }
 
-    fn writes(r: &LinuxResources) -> Result<Vec<Write>, CgroupError> {
+    pub(crate) fn writes(r: &LinuxResources) -> Result<Vec<Write>, CgroupError> {
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(CgroupError::Unsupported {
                 path: "linux.resources.unified".into(),

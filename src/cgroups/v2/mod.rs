@@ -4,6 +4,8 @@
 
 mod devices;
 mod resources;
+
+pub(crate) use resources::writes;
 mod stats;
 
 use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
