@@ -224,7 +224,7 @@ fn remove_dir(dir: &std::path::Path) -> Result<(), CgroupError> {
 /// Removes the directories berth's own default parent holds between the
 /// container's cgroup and the hierarchy's root, when they are empty.
 fn remove_berth_parents(mountpoint: &std::path::Path, path: &str) {
-    let Some(rest) = path.strip_prefix(path::DEFAULT_PARENT) else { return };
+    let Some(rest) = path.strip_prefix(path::DEFAULT_PARENT).filter(|r| r.starts_with('/')) else { return };
     let mut p = std::path::PathBuf::from(path::DEFAULT_PARENT);
     let mut dirs = vec![p.clone()];
     let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();

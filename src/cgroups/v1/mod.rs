@@ -53,6 +53,19 @@ impl Manager {
 
     pub fn create(&self) -> Result<(), CgroupError> {
         for h in &self.hierarchies {
+            // Most often the parent exists: one mkdir per hierarchy.
+            let leaf = self.dir(h);
+            match std::fs::create_dir(&leaf) {
+                Ok(()) => {
+                    if h.has("cpuset") {
+                        inherit_cpuset(&leaf)?;
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SysError::new("create", leaf.display(), e).into()),
+            }
             let mut dir = h.mountpoint.clone();
             for part in self.path.split('/').filter(|p| !p.is_empty()) {
                 dir.push(part);
