@@ -273,7 +273,7 @@ fn update_changes_a_running_container() {
     assert_eq!(read(format!("{}/cpu.cfs_quota_us", dir("cpu"))), "20000");
     // docker's update: zeros mean "leave it", the rest applies (memory+swap
     // above the current limit is raised first).
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/docker-update.resources.json");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-update.resources.json");
     let mut cmd = b.cmd(&["update", "--resources", "-", &id]);
     cmd.stdin(std::fs::File::open(&fixture).unwrap());
     assert!(crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(30)).code == 0);

@@ -92,7 +92,7 @@ fn process_settings_from_flags() {
 #[test]
 fn process_json_from_docker() {
     let (b, id) = running("exec-json", |_| {});
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/docker-exec.process.json");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-exec.process.json");
     let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
     p["args"] = json!(["sh", "-c", "echo from-json $HOSTNAME; id -u"]);
     p["terminal"] = false.into();

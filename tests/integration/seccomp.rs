@@ -60,7 +60,7 @@ fn docker_and_podman_default_profiles_load() {
     // docker's profile denies unshare (EPERM); podman's allows it, so there
     // the test shows the profile is in force and lets the program run.
     for (fixture, unshare) in [("docker-run-network-none.config.json", "Operation not permitted"), ("podman-run-network-none.config.json", "rc=0")] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(fixture);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
         let Ok(text) = std::fs::read_to_string(&path) else {
             panic!("fixture {} missing", path.display());
         };
