@@ -35,3 +35,15 @@ impl Write {
         CgroupError::Unsupported { path: self.json.clone(), msg: why.to_string() }
     }
 }
+
+/// An rdma.max line: "mlx4_0 hca_handle=2 hca_object=2000" (v1 and v2 alike).
+pub fn rdma_line(dev: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
+    let mut v = dev.to_string();
+    if let Some(h) = l.hca_handles() {
+        v.push_str(&format!(" hca_handle={h}"));
+    }
+    if let Some(o) = l.hca_objects() {
+        v.push_str(&format!(" hca_object={o}"));
+    }
+    v
+}

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod notify;
+pub mod tty;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! sends to listenerPath, and answers each intercepted syscall with
 //! "success, 0" without running it.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::Arc;
@@ -51,30 +51,13 @@ pub fn agent(path: &Path) -> Arc<Agent> {
             if a2.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let (json, fd) = recv(&conn);
+            let (json, fd) = super::tty::recv_fd(&conn);
             *a2.state.lock().unwrap() = json;
             let a3 = a2.clone();
             std::thread::spawn(move || serve(fd, &a3));
         }
     });
     a
-}
-
-fn recv(conn: &std::os::unix::net::UnixStream) -> (String, OwnedFd) {
-    let mut data = vec![0u8; 65536];
-    let mut cmsg = [0u8; 64];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut _, iov_len: data.len() };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr() as *mut _;
-    msg.msg_controllen = cmsg.len();
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
-    assert!(n > 0);
-    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    assert!(!c.is_null(), "an fd came with the state");
-    let fd = unsafe { *(libc::CMSG_DATA(c) as *const i32) };
-    (String::from_utf8_lossy(&data[..n as usize]).into_owned(), unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn serve(fd: OwnedFd, a: &Agent) {

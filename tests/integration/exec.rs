@@ -1,5 +1,6 @@
 //! exec: a new process in a running container, checked from inside it.
 
+use crate::common::tty::{openpty, read_all, spawn_on};
 use crate::common::{Bundle, Out, run_with_timeout};
 use serde_json::json;
 use std::time::Duration;
@@ -197,21 +198,7 @@ fn tty_through_a_real_pty_with_resize() {
     let (b, id) = running("exec-tty", |_| {});
     // berth's stdin/stdout/stderr are a pty of this test, like a terminal.
     let (mut master, slave) = openpty(24, 80);
-    let slave_fd = std::os::fd::AsRawFd::as_raw_fd(&slave);
-    let mut cmd = b.cmd(&["exec", "-t", &id, "sh"]);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            libc::setsid();
-            libc::ioctl(slave_fd, libc::TIOCSCTTY, 0);
-            libc::dup2(slave_fd, 0);
-            libc::dup2(slave_fd, 1);
-            libc::dup2(slave_fd, 2);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
-    drop(slave);
+    let mut child = spawn_on(b.cmd(&["exec", "-t", &id, "sh"]), slave);
     let mut seen = String::new();
     let read_until = |master: &mut std::fs::File, want: &str, seen: &mut String| {
         let mut buf = [0u8; 4096];
@@ -238,48 +225,18 @@ fn tty_through_a_real_pty_with_resize() {
 
 #[test]
 fn run_relays_its_terminal_without_a_console_socket() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let b = Bundle::new(&["sh"]);
     b.config(|c| c["process"]["terminal"] = true.into());
     let (mut master, slave) = openpty(30, 90);
-    let slave_fd = std::os::fd::AsRawFd::as_raw_fd(&slave);
     let id = b.id("run-tty");
     let bundle = b.path.to_str().unwrap().to_string();
-    let mut cmd = b.cmd(&["run", "--bundle", &bundle, &id]);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            libc::setsid();
-            libc::ioctl(slave_fd, libc::TIOCSCTTY, 0);
-            libc::dup2(slave_fd, 0);
-            libc::dup2(slave_fd, 1);
-            libc::dup2(slave_fd, 2);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
-    drop(slave);
+    let mut child = spawn_on(b.cmd(&["run", "--bundle", &bundle, &id]), slave);
     master.write_all(b"stty size; tty; ls -l /dev/console | cut -c1; exit 0\r").unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let seen = read_all(&mut master);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(seen.contains("30 90"), "{seen}");
     assert!(seen.contains("/dev/pts/0"), "{seen}");
     assert!(seen.contains("\r\nc\r\n"), "/dev/console is the pty (a char device): {seen}");
     b.assert_no_leftovers(&id);
-}
-
-fn openpty(rows: u16, cols: u16) -> (std::fs::File, std::fs::File) {
-    let (mut m, mut s) = (0, 0);
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
-    assert_eq!(r, 0);
-    use std::os::fd::FromRawFd;
-    unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) }
 }

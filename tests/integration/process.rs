@@ -171,7 +171,7 @@ fn terminal_through_the_console_socket() {
     let bundle = b.path.to_str().unwrap().to_string();
     let receiver = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        recv_fd(&conn)
+        crate::common::tty::recv_fd(&conn).1
     });
     let mut child = b
         .cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id])
@@ -179,38 +179,12 @@ fn terminal_through_the_console_socket() {
         .spawn()
         .unwrap();
     let master = receiver.join().unwrap();
-    let mut text = String::new();
-    use std::io::Read;
-    let mut f = std::fs::File::from(master);
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let text = crate::common::tty::read_all(&mut std::fs::File::from(master));
     assert!(child.wait().unwrap().success());
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("33 77"), "{text}");
 }
 
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut data = [0u8; 256];
-    let mut cmsg = [0u8; 64];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut _, iov_len: data.len() };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg.as_mut_ptr() as *mut _;
-    msg.msg_controllen = cmsg.len();
-    let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
-    assert!(n > 0);
-    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    assert!(!c.is_null());
-    let fd = unsafe { *(libc::CMSG_DATA(c) as *const i32) };
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
-}
 
 #[test]
 fn socket_activation_fds_pass_with_listen_env() {
@@ -241,7 +215,7 @@ fn socket_activation_fds_pass_with_listen_env() {
 
 #[test]
 fn runc_default_spec_runs_as_is_with_a_console_socket() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::unix::net::UnixListener;
     let b = Bundle::new(&["sh"]);
     // Back to exactly what `berth spec` wrote: terminal true, args ["sh"].
@@ -254,16 +228,9 @@ fn runc_default_spec_runs_as_is_with_a_console_socket() {
     let id = b.id("asis");
     let mut child = b.cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id]).spawn().unwrap();
     let (conn, _) = listener.accept().unwrap();
-    let mut master = std::fs::File::from(recv_fd(&conn));
+    let mut master = std::fs::File::from(crate::common::tty::recv_fd(&conn).1);
     master.write_all(b"echo hi from $(hostname); exit 3\n").unwrap();
-    let mut text = String::new();
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        text.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let text = crate::common::tty::read_all(&mut master);
     assert_eq!(child.wait().unwrap().code(), Some(3));
     assert!(text.contains("hi from berth"), "{text}");
 }

@@ -52,13 +52,7 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
         }
     }
     for (dev, l) in r.rdma().iter().flatten() {
-        let mut v = dev.clone();
-        if let Some(h) = l.hca_handles() {
-            v.push_str(&format!(" hca_handle={h}"));
-        }
-        if let Some(o) = l.hca_objects() {
-            v.push_str(&format!(" hca_object={o}"));
-        }
+        let v = crate::cgroups::write::rdma_line(dev, l);
         out.push(w(format!("linux.resources.rdma.{dev}"), "rdma", "rdma.max", v));
     }
 }

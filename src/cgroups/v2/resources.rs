@@ -141,13 +141,7 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
         return Err(refuse("linux.resources.network", "cgroup v2 has no net_cls or net_prio controller"));
     }
     for (dev, l) in r.rdma().iter().flatten() {
-        let mut v = dev.clone();
-        if let Some(h) = l.hca_handles() {
-            v.push_str(&format!(" hca_handle={h}"));
-        }
-        if let Some(o) = l.hca_objects() {
-            v.push_str(&format!(" hca_object={o}"));
-        }
+        let v = crate::cgroups::write::rdma_line(dev, l);
         out.push(w(format!("linux.resources.rdma.{dev}"), "", "rdma.max", v));
     }
     let mut unified: Vec<(&String, &String)> = r.unified().iter().flatten().collect();
