@@ -208,6 +208,14 @@ fn write(file: &std::path::Path, value: &str) -> Result<(), CgroupError> {
 /// not yet been released by the kernel answers EBUSY for a moment; a missing
 /// one is already gone.
 fn remove_dir(dir: &std::path::Path) -> Result<(), CgroupError> {
+    // Sub-cgroups first (exec --cgroup, or the container's own).
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_dir(&e.path())?;
+            }
+        }
+    }
     for attempt in 0..200 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),

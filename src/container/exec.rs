@@ -182,5 +182,5 @@ fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console
         let slave = terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
         terminal::become_controlling(slave).map_err(s)?;
     }
-    plan.apply(seccomp)
+    plan.apply(seccomp, None)
 }

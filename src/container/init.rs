@@ -144,7 +144,6 @@ fn setup(ctx: &InitContext) -> R<Started> {
     s(mounts::pivot(&plan.rootfs, root.as_fd()))?;
     drop(root);
     let root = s(mounts::finish(&plan.rootfs, proc.as_fd()))?;
-    drop(proc);
     let slave = match &ctx.console {
         Some(sock) => Some(s(terminal::setup(sock.as_fd(), root.as_fd(), plan.process.console_size, true))?),
         None => None,
@@ -158,7 +157,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(terminal::become_controlling(slave))?;
     }
 
-    let (program, listener) = plan.process.apply(plan.seccomp.as_ref())?;
+    let (program, listener) = plan.process.apply(plan.seccomp.as_ref(), Some(proc.as_fd()))?;
+    drop(proc);
     if let Some(fd) = listener {
         s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()))?;
     }

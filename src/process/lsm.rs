@@ -5,6 +5,8 @@
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 pub fn apparmor_enabled() -> bool {
@@ -38,14 +40,39 @@ pub fn selinux(label: Option<&str>) -> Option<String> {
     }
 }
 
-/// Applies the profile and label to the next exec of this process.
-pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>) -> Result<(), SysError> {
+/// Applies the profile and label to the next exec of this process,
+/// through `proc` (a procfs instance mounted nowhere, so no mount the
+/// container makes can redirect the write, CVE-2025-52881) when there is
+/// one; else through /proc, checked to be procfs.
+pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>, proc: Option<BorrowedFd>) -> Result<(), SysError> {
     if let Some(p) = apparmor {
-        let file = if Path::new("/proc/self/attr/apparmor/exec").exists() { "/proc/self/attr/apparmor/exec" } else { "/proc/self/attr/exec" };
-        std::fs::write(file, format!("exec {p}")).sys("apply apparmor profile", p)?;
+        write_attr(proc, &["attr/apparmor/exec", "attr/exec"], &format!("exec {p}"))?;
     }
     if let Some(l) = selinux {
-        std::fs::write("/proc/self/attr/exec", l).sys("apply selinux label", l)?;
+        write_attr(proc, &["attr/exec"], l)?;
     }
     Ok(())
+}
+
+fn write_attr(proc: Option<BorrowedFd>, candidates: &[&str], value: &str) -> Result<(), SysError> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let mut last = None;
+    for rel in candidates {
+        let opened = match proc {
+            Some(p) => rustix::fs::openat2(p, format!("{pid}/{rel}").as_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV),
+            None => rustix::fs::open(format!("/proc/self/{rel}").as_str(), OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()),
+        };
+        match opened {
+            Ok(fd) => {
+                let fs = rustix::fs::fstatfs(&fd).sys("statfs", rel)?;
+                if fs.f_type as i64 != PROC_SUPER_MAGIC {
+                    return Err(SysError::new("write", rel, std::io::Error::other("not on procfs")));
+                }
+                return rustix::io::write(&fd, value.as_bytes()).map(|_| ()).sys("write", rel);
+            }
+            Err(e) => last = Some(SysError::new("open", rel, e)),
+        }
+    }
+    Err(last.expect("at least one candidate"))
 }

@@ -134,7 +134,7 @@ impl ProcessPlan {
     /// signals and fds as a fresh exec wants them, then (with the filter
     /// first if it must be) user, groups and capabilities, no_new_privs
     /// and the umask. Returns the program to exec.
-    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(exec::Executable, Option<std::os::fd::OwnedFd>), String> {
+    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>, proc: Option<std::os::fd::BorrowedFd>) -> Result<(exec::Executable, Option<std::os::fd::OwnedFd>), String> {
         let s = |e: crate::error::SysError| e.to_string();
         rlimits::apply(&self.rlimits).map_err(s)?;
         if let Some(cpus) = &self.affinity_final {
@@ -150,7 +150,7 @@ impl ProcessPlan {
         if let Some(p) = self.personality {
             sched::set_personality(p).map_err(s)?;
         }
-        lsm::apply_on_exec(self.apparmor.as_deref(), self.selinux_label.as_deref()).map_err(s)?;
+        lsm::apply_on_exec(self.apparmor.as_deref(), self.selinux_label.as_deref(), proc).map_err(s)?;
         let program = exec::find(&self.args[0], &self.env)?;
         // From here on nothing may open an fd the program should not get,
         // or rely on a signal disposition berth set.

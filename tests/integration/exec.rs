@@ -240,3 +240,24 @@ fn run_relays_its_terminal_without_a_console_socket() {
     assert!(seen.contains("\r\nc\r\n"), "/dev/console is the pty (a char device): {seen}");
     b.assert_no_leftovers(&id);
 }
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let (b, id) = running("exec-subcg", |_| {});
+    // The sub-cgroup, in every hierarchy, made by whoever manages it.
+    for d in b.cgroup_dirs(&format!("/berth/{id}/sub")) {
+        std::fs::create_dir_all(&d).unwrap();
+        if d.starts_with("/sys/fs/cgroup/cpuset") {
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let v = std::fs::read_to_string(d.parent().unwrap().join(f)).unwrap();
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let out = exec(&b, &["--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+    out.ok();
+    assert!(out.stdout.lines().all(|l| l.ends_with(&format!("/berth/{id}/sub"))), "{}", out.stdout);
+    assert_eq!(exec(&b, &["--cgroup", "../escape", &id, "true"]).code, 255);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
