@@ -119,6 +119,13 @@ impl Bundle {
         self.berth(&["run", "--bundle", &b, id])
     }
 
+    /// `berth run --detach` of this bundle; the container's pid.
+    pub fn run_detached(&self, id: &str) -> i64 {
+        let b = self.path.to_str().unwrap().to_string();
+        self.berth(&["run", "--detach", "--bundle", &b, id]).ok();
+        self.state(id)["pid"].as_i64().unwrap()
+    }
+
     pub fn create(&self, id: &str) -> Out {
         let b = self.path.to_str().unwrap().to_string();
         self.berth(&["create", "--bundle", &b, id])

@@ -177,8 +177,7 @@ fn detached(name: &str, script: &str, resources: serde_json::Value) -> (Bundle, 
         }
     });
     let id = b.id(name);
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     (b, id, data)
 }
 

@@ -23,8 +23,7 @@ fn cve_2019_5736_berth_never_runs_in_the_container() {
         std::fs::set_permissions(bin.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let id = b.id("cve5736");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     for prog in ["/bin/evil", "/bin/evil.sh", "/bin/nested.sh", "/proc/self/exe"] {
         let out = b.berth(&["exec", &id, prog]);
         assert_eq!(out.code, 255, "{prog}: {out:?}");
@@ -50,8 +49,7 @@ fn cve_2019_5736_raced() {
     );
     b.config(|c| c["root"]["readonly"] = false.into());
     let id = b.id("cve5736-race");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     std::thread::sleep(Duration::from_millis(200));
     let (mut ran, mut refused) = (0, 0);
     for _ in 0..60 {
@@ -121,8 +119,7 @@ fn cve_2024_21626_cwd_through_a_leaked_fd() {
     }
     let b = Bundle::new(&["sleep", "1000"]);
     let id = b.id("cve21626-exec");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     for n in 3..9 {
         let out = b.berth(&["exec", "--cwd", &format!("/proc/self/fd/{n}"), &id, "pwd"]);
         assert_eq!(out.code, 255, "{out:?}");

@@ -9,8 +9,7 @@ fn running(name: &str, f: impl FnOnce(&mut serde_json::Value)) -> (Bundle, Strin
     let b = Bundle::new(&["sleep", "1000"]);
     b.config(f);
     let id = b.id(name);
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     (b, id)
 }
 

@@ -114,8 +114,7 @@ fn run_forwards_signals() {
 fn run_detach_and_keep() {
     let b = Bundle::new(&["sleep", "1000"]);
     let id = b.id("detach");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "--detach", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     assert_eq!(b.status(&id), "running");
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
@@ -168,8 +167,7 @@ fn kill_all_reaches_every_process() {
         ns.retain(|n| n["type"] != "pid");
     });
     let id = b.id("killall");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     let procs = format!("/sys/fs/cgroup/pids/berth/{id}/cgroup.procs");
     for _ in 0..200 {
         if std::fs::read_to_string(&procs).unwrap().lines().count() >= 3 {

@@ -85,8 +85,7 @@ fn join_a_namespace_by_path() {
     let first = Bundle::new(&["sleep", "1000"]);
     first.config(|c| c["hostname"] = "joined".into());
     let id1 = first.id("ns-owner");
-    let bundle = first.path.to_str().unwrap().to_string();
-    first.berth(&["run", "-d", "--bundle", &bundle, &id1]).ok();
+    first.run_detached(&id1);
     let pid = first.state(&id1)["pid"].as_i64().unwrap().to_string();
 
     let b = Bundle::sh("hostname; readlink /proc/self/ns/net; echo $$");
@@ -114,8 +113,7 @@ fn join_a_namespace_by_path() {
 fn join_an_existing_pid_namespace() {
     let first = Bundle::new(&["sleep", "1000"]);
     let id1 = first.id("pidns-owner");
-    let bundle = first.path.to_str().unwrap().to_string();
-    first.berth(&["run", "-d", "--bundle", &bundle, &id1]).ok();
+    first.run_detached(&id1);
     let pid = first.state(&id1)["pid"].as_i64().unwrap().to_string();
 
     let b = Bundle::sh("echo $$; readlink /proc/self/ns/pid");

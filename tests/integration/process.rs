@@ -241,11 +241,11 @@ fn the_container_gets_its_own_session_keyring() {
     // runs: its session keyring is named after the container.
     let b = Bundle::new(&["sleep", "1000"]);
     let id = b.id("keyring");
-    let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--bundle", &bundle, &id]).ok();
+    b.run_detached(&id);
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(keys.lines().any(|l| l.contains("keyring") && l.ends_with(&format!("{id}: empty"))), "{keys}");
     let id2 = b.id("nokeyring");
+    let bundle = b.path.to_str().unwrap().to_string();
     b.berth(&["run", "-d", "--no-new-keyring", "--bundle", &bundle, &id2]).ok();
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(!keys.contains(&id2), "{keys}");
