@@ -125,7 +125,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         flags |= match f {
             F::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
             F::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-            F::SeccompFilterFlagWaitKillableRecv => SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            // It changes how a notify agent's receive waits: the kernel takes
+            // it only with a listener, and without NOTIFY rules it means nothing.
+            F::SeccompFilterFlagWaitKillableRecv if notify => SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            F::SeccompFilterFlagWaitKillableRecv => 0,
             // Thread sync means nothing for a process about to exec.
             F::SeccompFilterFlagTsync => 0,
         };

@@ -97,3 +97,30 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
     assert_eq!(state["state"]["id"], id.as_str());
     assert!(state["pid"].as_i64().unwrap() > 0);
 }
+
+#[test]
+fn argument_conditions_and_flags() {
+    // kill(pid, sig): the signal is argument 1.
+    let b = Bundle::sh("kill -CONT $$ 2>&1; kill -WINCH $$ && echo winch-sent; kill -HUP $$ 2>&1; echo end");
+    b.config(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [
+                // SIGCONT (18) exactly.
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 18, "op": "SCMP_CMP_EQ"}]},
+                // A pid above 0 and a signal with bit 4 clear: SIGHUP (1),
+                // not SIGWINCH (28) nor SIGCONT (18). Both conditions hold.
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_GT"}, {"index": 1, "value": 16, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]
+        });
+    });
+    let out = b.run(&b.id("seccomp-args"));
+    out.ok();
+    let l: Vec<&str> = out.stdout.lines().collect();
+    assert!(l[0].contains("Operation not permitted"), "{}", out.stdout);
+    assert_eq!(l[1], "winch-sent", "{}", out.stdout);
+    assert!(l[2].contains("Permission denied"), "errnoRet 13: {}", out.stdout);
+    assert_eq!(l[3], "end");
+}
