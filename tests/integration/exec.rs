@@ -260,3 +260,17 @@ fn exec_into_a_sub_cgroup() {
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
+
+#[test]
+fn ignore_paused_execs_once_resumed() {
+    let (b, id) = running("exec-ignore-paused", |c| c["root"]["readonly"] = false.into());
+    b.berth(&["pause", &id]).ok();
+    // The new process joins the frozen cgroup: it runs once resumed.
+    let child = b.cmd(&["exec", "--ignore-paused", &id, "sh", "-c", "echo ran > /ran"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!b.path.join("rootfs/ran").exists());
+    b.berth(&["resume", &id]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(b.path.join("rootfs/ran")).unwrap(), "ran\n");
+}
