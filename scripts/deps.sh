@@ -1,12 +1,26 @@
 #!/bin/sh
 # Installs what building berth, its demo and its tests need on a fresh
 # Debian 12 machine.
+#   scripts/deps.sh            what build, demo and make test need
+#   scripts/deps.sh v2-guest   that, and what scripts/v2-guest.sh needs to boot
+#                              the cgroup v2 test guest (make test-v2)
 set -eu
 need=""
 [ -x /bin/busybox ] && ! head -c 4096 /bin/busybox | grep -qa ld-linux || need="$need busybox-static"
 command -v jq >/dev/null || need="$need jq"
 # libseccomp is linked statically into berth (.cargo/config.toml).
 [ -f /usr/lib/x86_64-linux-gnu/libseccomp.a ] || need="$need libseccomp-dev pkg-config"
+case "${1:-}" in
+  "") ;;
+  v2-guest)
+    # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
+    # in the guest make an ext4 (tests/v2/run.sh).
+    command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
+    command -v xz >/dev/null || need="$need xz-utils"
+    command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
+    ;;
+  *) echo "usage: $0 [v2-guest]" >&2; exit 2;;
+esac
 if [ -n "$need" ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need

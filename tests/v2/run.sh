@@ -1,0 +1,129 @@
+#!/bin/bash
+# tests/v2/run.sh BERTH TESTS [LIBTEST-ARGS...]
+#
+# berth's tests on a pure cgroup v2 host: run inside the guest that
+# scripts/v2-guest.sh boots (`make test-v2` does both), or on any machine
+# whose only cgroup hierarchy is v2. BERTH and TESTS are the berth binary and
+# the integration test binary, built on the host; the guest sees them at the
+# same paths. Nothing is built here: under TCG the guest is 30-100x slower.
+#
+#  1. Proves the cgroups are pure v2, or exits 125 (the guest is not what the
+#     tests need: an infrastructure failure).
+#  2. A smoke test of berth itself: a container's process in its cgroup from
+#     the start, and the cgroup gone after delete. Its config has no
+#     linux.resources, so it needs of the v2 manager only what runc's default
+#     device rules need (which berth applies all the same).
+#  3. TESTS with LIBTEST-ARGS (test-name filters, --exact, --skip, ...; none:
+#     every test). A selection that runs no test fails.
+#
+# Exits 0 only if all of it passed. With V2G_RW set (scripts/v2-guest.sh
+# --rw), the integration tests' output is also kept in $V2G_RW/integration.log.
+set -uo pipefail
+exec 2>&1 # one stream: the order of berth's errors and the checks is kept
+
+[ $# -ge 2 ] || { sed -n '2p' "$0"; exit 2; }
+BERTH=$1
+TESTS=$2
+shift 2
+# How long the integration tests may take. A test can hang rather than fail
+# (one waiting on a console socket berth never connects to), and a timeout
+# here says so, where the guest's own timeout would only say the guest died.
+TEST_TIMEOUT=900
+
+failed=0
+ok() { echo "ok   - $*"; }
+not_ok() { echo "FAIL - $*"; failed=1; }
+
+# ---------------------------------------------------------------- pure v2 ----
+infra() { echo "v2: $*: this is not a pure cgroup v2 host" >&2; exit 125; }
+fstype=$(stat -fc %T /sys/fs/cgroup)
+[ "$fstype" = cgroup2fs ] || infra "/sys/fs/cgroup is $fstype, not cgroup2fs"
+v1=$(awk '$3 == "cgroup" { print $2 }' /proc/self/mounts)
+[ -z "$v1" ] || infra "cgroup v1 hierarchies are mounted: $v1"
+# /proc/cgroups gives every v1 controller's hierarchy id, 0 when it is in none.
+v1=$(awk '!/^#/ && $2 != 0 { print $1 }' /proc/cgroups)
+[ -z "$v1" ] || infra "v1 controllers are in a hierarchy: $v1"
+grep -qv '^0::' /proc/self/cgroup && infra "/proc/self/cgroup has v1 lines: $(cat /proc/self/cgroup)"
+echo "v2: kernel $(uname -r), /sys/fs/cgroup is cgroup2fs and the only hierarchy;" \
+  "root's subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+# The guest's kernel (Debian 12's 6.1) cannot idmap a tmpfs (6.3 can), and
+# the tests' bundles in /tmp get idmapped mounts: make /tmp an ext4, in memory
+# all the same.
+if [ "$(stat -fc %T /tmp)" = tmpfs ] && [ "${V2G_GUEST:-}" = 1 ]; then
+  img=/run/berth-v2-tmp.img
+  { truncate -s 1G "$img" && mkfs.ext4 -q -F "$img" && mount -o loop "$img" /tmp && chmod 1777 /tmp; } \
+    || { echo "v2: cannot make /tmp an ext4" >&2; exit 125; }
+fi
+for f in "$BERTH" "$TESTS"; do
+  [ -x "$f" ] || { echo "v2: $f is not an executable the guest sees (under /tmp or /run on the host?)" >&2; exit 125; }
+done
+
+# ------------------------------------------------------------------ smoke ----
+work=$(mktemp -d /tmp/berth-v2.XXXXXX)
+root=$work/state
+bundle=$work/bundle
+mkdir -p "$bundle/rootfs/bin"
+cp /bin/busybox "$bundle/rootfs/bin/busybox"
+# Only the applets used here: every fork costs ~0.1 s under TCG.
+for a in sh cat sleep; do ln -s busybox "$bundle/rootfs/bin/$a"; done
+"$BERTH" spec --bundle "$bundle" || { echo "v2: berth spec failed"; exit 1; }
+# No linux.resources (berth spec's device rules), no terminal, and no cgroup
+# namespace, so /proc/self/cgroup shows the path from the root.
+jq 'del(.linux.resources) | .process.terminal = false | .process.args = ["cat", "/proc/self/cgroup"]
+    | .linux.namespaces |= map(select(.type != "cgroup"))' "$bundle/config.json" > "$work/base.json"
+config() { jq "$@" "$work/base.json" > "$bundle/config.json"; }
+berth() { "$BERTH" --root "$root" "$@"; }
+cg=/sys/fs/cgroup
+
+# `run` with an absolute cgroupsPath: the process is in exactly that cgroup,
+# which is gone afterwards (the parent is ours to remove: berth only removes
+# its own default /berth).
+id=smoke-abs-$$
+config --arg p "/berth-v2-smoke/$id" '.linux.cgroupsPath = $p'
+out=$(berth run --bundle "$bundle" "$id")
+rc=$?
+if [ $rc = 0 ] && [ "$out" = "0::/berth-v2-smoke/$id" ]; then ok "run: the process is in 0::/berth-v2-smoke/$id"
+else not_ok "run with cgroupsPath /berth-v2-smoke/$id: exit $rc, /proc/self/cgroup: $out"; fi
+[ ! -e "$cg/berth-v2-smoke/$id" ] && ok "run: its cgroup is removed" || not_ok "run: $cg/berth-v2-smoke/$id left behind"
+rmdir "$cg/berth-v2-smoke" 2>/dev/null
+
+# `run` without cgroupsPath: /berth/ID, and berth removes /berth with it.
+id=smoke-default-$$
+config 'del(.linux.cgroupsPath)'
+out=$(berth run --bundle "$bundle" "$id")
+rc=$?
+if [ $rc = 0 ] && [ "$out" = "0::/berth/$id" ]; then ok "run: by default the process is in 0::/berth/$id"
+else not_ok "run without cgroupsPath: exit $rc, /proc/self/cgroup: $out"; fi
+[ ! -e "$cg/berth" ] && ok "run: /berth is removed with it" || not_ok "run: $cg/berth left behind: $(ls "$cg/berth" 2>&1)"
+
+# `create`: the container's process is in its cgroup before it starts, alone;
+# `delete --force` kills it and removes the cgroup.
+id=smoke-create-$$
+config --arg p "/berth-v2-smoke/$id" '.linux.cgroupsPath = $p | .process.args = ["sleep", "1000"]'
+if berth create --bundle "$bundle" "$id"; then
+  pid=$(berth state "$id" | jq -r .pid)
+  procs=$(cat "$cg/berth-v2-smoke/$id/cgroup.procs" 2>&1)
+  [ "$procs" = "$pid" ] && ok "create: the created process $pid is alone in its cgroup" \
+    || not_ok "create: cgroup.procs of /berth-v2-smoke/$id is \"$procs\", the container's pid $pid"
+  berth delete --force "$id" && [ ! -e "$cg/berth-v2-smoke/$id" ] && ok "delete --force: the cgroup is removed" \
+    || not_ok "delete --force: $cg/berth-v2-smoke/$id left behind"
+else
+  not_ok "create with cgroupsPath /berth-v2-smoke/$id failed"
+fi
+rmdir "$cg/berth-v2-smoke" 2>/dev/null
+rm -rf "$work"
+
+# ------------------------------------------------------- integration tests ----
+log=${V2G_RW:+$V2G_RW/integration.log}
+log=${log:-/tmp/integration.log}
+echo "v2: $TESTS $*"
+timeout -k 10 "$TEST_TIMEOUT" "$TESTS" "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+[ "$rc" != 124 ] || echo "v2: the integration tests were killed after ${TEST_TIMEOUT}s: one hangs"
+# libtest's summary: "test result: ok. 13 passed; 0 failed; ..."
+ran=$(awk '/^test result:/ { n += $4 + $6 } END { print n + 0 }' "$log")
+if [ "$rc" = 0 ] && [ "$ran" = 0 ]; then not_ok "integration tests: the selection \"$*\" matched no test"
+elif [ "$rc" = 0 ]; then ok "integration tests: $ran passed"
+else not_ok "integration tests: exit $rc"; fi
+
+exit $failed
