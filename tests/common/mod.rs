@@ -15,6 +15,24 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+/// Whether this host runs cgroup v2 only (the guest of `make test-v2`).
+pub fn cgroup_v2() -> bool {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::statfs(c"/sys/fs/cgroup".as_ptr(), &mut st) };
+    r == 0 && st.f_type as i64 == 0x6367_7270
+}
+
+/// A cgroup file of a container's cgroup on the host: v1 in the
+/// controller's hierarchy, v2 in the unified tree.
+pub fn cgroup_file(controller: &str, cgroup_path: &str, file: &str) -> PathBuf {
+    let rel = cgroup_path.trim_start_matches('/');
+    if cgroup_v2() {
+        Path::new("/sys/fs/cgroup").join(rel).join(file)
+    } else {
+        Path::new("/sys/fs/cgroup").join(controller).join(rel).join(file)
+    }
+}
+
 pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
@@ -144,9 +162,13 @@ impl Bundle {
     /// The container's cgroup directories on this host (v1 hierarchies and
     /// the unified tree), whether or not they exist.
     pub fn cgroup_dirs(&self, cgroup_path: &str) -> Vec<PathBuf> {
+        let rel = cgroup_path.trim_start_matches('/');
+        if cgroup_v2() {
+            return vec![Path::new("/sys/fs/cgroup").join(rel)];
+        }
         let mut out = Vec::new();
         for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            out.push(e.path().join(cgroup_path.trim_start_matches('/')));
+            out.push(e.path().join(rel));
         }
         out
     }

@@ -1,8 +1,14 @@
 //! The container's cgroup: where it is, that the process is in it from the
 //! start, device rules, and that delete removes it.
 
-use crate::common::Bundle;
+use crate::common::{Bundle, cgroup_file, cgroup_v2};
 use serde_json::json;
+
+/// A file of the container's cgroup as the container sees it through the
+/// default `cgroup` mount: per hierarchy on v1, the cgroup itself on v2.
+fn inside(controller: &str, v1_file: &str, v2_file: &str) -> String {
+    if cgroup_v2() { format!("/sys/fs/cgroup/{v2_file}") } else { format!("/sys/fs/cgroup/{controller}/{v1_file}") }
+}
 
 #[test]
 fn process_is_in_its_cgroup_in_every_hierarchy() {
@@ -12,7 +18,8 @@ fn process_is_in_its_cgroup_in_every_hierarchy() {
     let out = b.run(&id);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines.len() >= 9, "{}", out.stdout);
+    // Every v1 hierarchy and the unified tree, or the one v2 line.
+    assert!(lines.len() >= if cgroup_v2() { 1 } else { 9 }, "{}", out.stdout);
     for l in lines {
         assert!(l.ends_with(&format!(":/berth-test/{id}")), "{l}");
     }
@@ -41,7 +48,7 @@ fn relative_cgroups_path_goes_under_berth() {
 #[test]
 fn device_rules_are_written_in_order_and_enforced() {
     // /dev/kmsg is no default device: the user's rules alone decide.
-    let b = Bundle::sh("head -c1 /dev/zero >/dev/null && echo zero-ok; head -c1 /dev/kmsg 2>&1; cat /sys/fs/cgroup/devices/devices.list");
+    let b = Bundle::sh("head -c1 /dev/zero >/dev/null && echo zero-ok; head -c1 /dev/kmsg 2>&1; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null; true");
     b.config(|c| {
         c["linux"]["devices"] = json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
         c["linux"]["resources"]["devices"] = json!([
@@ -54,9 +61,11 @@ fn device_rules_are_written_in_order_and_enforced() {
     let out = b.run(&id);
     assert!(out.stdout.contains("zero-ok"), "{}", out.stdout);
     assert!(out.stdout.contains("/dev/kmsg: Operation not permitted"), "reading is denied: {}", out.stdout);
-    // 1:11 was allowed rwm, then r denied: "wm" is what is left of it.
-    assert!(out.stdout.lines().any(|l| l == "c 1:11 wm"), "{}", out.stdout);
-    assert!(!out.stdout.contains("a *:* rwm"), "{}", out.stdout);
+    if !cgroup_v2() {
+        // 1:11 was allowed rwm, then r denied: "wm" is what is left of it.
+        assert!(out.stdout.lines().any(|l| l == "c 1:11 wm"), "{}", out.stdout);
+        assert!(!out.stdout.contains("a *:* rwm"), "{}", out.stdout);
+    }
     b.assert_no_leftovers(&id);
 }
 
@@ -76,14 +85,28 @@ fn with_resources(name: &str, resources: serde_json::Value, script: &str) -> (cr
 
 #[test]
 fn memory_limit_is_in_the_file_and_stops_an_allocation() {
-    let (out, _) = with_resources(
-        "mem",
-        json!({"memory": {"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024, "reservation": 8 * 1024 * 1024, "kernelTCP": 4 * 1024 * 1024, "swappiness": 0}}),
-        "cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes memory.kmem.tcp.limit_in_bytes memory.swappiness; \
-         sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived ${#x}'; echo alloc-status=$?; grep oom_kill memory.oom_control",
-    );
+    const M: i64 = 1024 * 1024;
+    let alloc = "sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived ${#x}'";
+    let (out, want): (_, Vec<String>) = if cgroup_v2() {
+        // v2: swap.max is swap minus memory (runc's conversion); no kernel
+        // TCP or swappiness files exist there.
+        let (out, _) = with_resources(
+            "mem",
+            json!({"memory": {"limit": 16 * M, "swap": 24 * M, "reservation": 8 * M}}),
+            &format!("cd /sys/fs/cgroup; cat memory.max memory.swap.max memory.low; {alloc}; grep oom_kill memory.events"),
+        );
+        (out, vec![(16 * M).to_string(), (8 * M).to_string(), (8 * M).to_string()])
+    } else {
+        let (out, _) = with_resources(
+            "mem",
+            json!({"memory": {"limit": 16 * M, "swap": 16 * M, "reservation": 8 * M, "kernelTCP": 4 * M, "swappiness": 0}}),
+            &format!("cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes memory.kmem.tcp.limit_in_bytes memory.swappiness; {alloc}; grep oom_kill memory.oom_control"),
+        );
+        (out, vec![(16 * M).to_string(), (16 * M).to_string(), (8 * M).to_string(), (4 * M).to_string(), "0".into()])
+    };
     let l: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(&l[..5], ["16777216", "16777216", "8388608", "4194304", "0"], "{}", out.stdout);
+    assert!(l.len() > want.len(), "{out:?}");
+    assert_eq!(&l[..want.len()], want.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), "{}", out.stdout);
     // The kernel kills the largest process of the cgroup: the shell holding
     // the string (most often) or a process of its pipeline; either way the
     // 40 MB never fit.
@@ -98,8 +121,13 @@ fn pids_limit_stops_a_fork_bomb() {
         "pids",
         json!({"pids": {"limit": 5}}),
         // A shell that forks until it cannot: it dies at the fifth task.
-        "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all-forked' 2>/dev/null; echo inner=$?; \
-         cd /sys/fs/cgroup/pids; cat pids.max pids.current; grep max pids.events; kill $(pidof sleep)",
+        &format!(
+            "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; echo all-forked' 2>/dev/null; echo inner=$?; \
+             cat {} {}; grep max {}; kill $(pidof sleep)",
+            inside("pids", "pids.max", "pids.max"),
+            inside("pids", "pids.current", "pids.current"),
+            inside("pids", "pids.events", "pids.events")
+        ),
     );
     out.ok();
     let l: Vec<&str> = out.stdout.lines().collect();
@@ -112,16 +140,27 @@ fn pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn cpu_quota_throttles() {
+    let files = if cgroup_v2() {
+        "cpu.max cpu.weight cpuset.cpus".to_string()
+    } else {
+        "cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus".to_string()
+    };
     let (out, _) = with_resources(
         "cpu",
         json!({"cpu": {"quota": 10000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"}}),
-        "cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares cpuset/cpuset.cpus; grep Cpus_allowed_list /proc/self/status; \
-         timeout 1 sh -c 'while :; do :; done'; grep nr_throttled cpu/cpu.stat",
+        &format!(
+            "cd /sys/fs/cgroup; cat {files}; grep Cpus_allowed_list /proc/self/status; \
+             timeout 1 sh -c 'while :; do :; done'; grep nr_throttled {}",
+            inside("cpu", "cpu.stat", "cpu.stat").trim_start_matches("/sys/fs/cgroup/")
+        ),
     );
     let l: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(&l[..4], ["10000", "100000", "512", "0"], "{}", out.stdout);
-    assert!(l[4].ends_with("\t0"), "{}", l[4]);
-    let throttled: u64 = l[5].split_whitespace().nth(1).unwrap().parse().unwrap();
+    // 512 shares is weight 1 + (510 * 9999) / 262142 = 20 on v2.
+    let want: &[&str] = if cgroup_v2() { &["10000 100000", "20", "0"] } else { &["10000", "100000", "512", "0"] };
+    assert!(l.len() >= want.len() + 2, "{out:?}");
+    assert_eq!(&l[..want.len()], want, "{}", out.stdout);
+    assert!(l[want.len()].ends_with("\t0"), "{}", l[want.len()]);
+    let throttled: u64 = l[want.len() + 1].split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(throttled > 0, "a busy loop at 10% of a cpu is throttled: {}", out.stdout);
 }
 
@@ -133,36 +172,75 @@ fn tiny_limits_leave_room_for_the_program_alone() {
     assert_eq!(out.code, 0, "{out:?}");
 }
 
+/// A real block device of this machine (its root's, or on the v2 guest,
+/// whose root is a network filesystem, its /tmp's).
+fn block_device() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    for p in ["/", "/tmp"] {
+        let dev = std::fs::metadata(p).unwrap().dev();
+        let (maj, min) = (libc::major(dev), libc::minor(dev));
+        if std::path::Path::new(&format!("/sys/dev/block/{maj}:{min}")).exists() {
+            return (maj, min);
+        }
+    }
+    panic!("no block device under / or /tmp");
+}
+
 #[test]
 fn block_io_throttle_on_a_real_device() {
-    // The root filesystem's device; throttling needs no blkio.weight.
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::metadata("/").unwrap().dev();
-    let (maj, min) = (libc::major(dev), libc::minor(dev));
+    // Throttling needs no blkio.weight, which this host lacks.
+    let (maj, min) = block_device();
+    let file = if cgroup_v2() { "/sys/fs/cgroup/io.max".to_string() } else { "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device".to_string() };
     let (out, _) = with_resources(
         "blkio",
         json!({"blockIO": {"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
                             "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 100}]}}),
-        "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device",
+        &format!("cat {file}"),
     );
     out.ok();
-    assert_eq!(out.stdout, format!("{maj}:{min} 1048576\n{maj}:{min} 100\n"));
+    if cgroup_v2() {
+        assert_eq!(out.stdout, format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100\n"));
+    } else {
+        assert_eq!(out.stdout, format!("{maj}:{min} 1048576\n{maj}:{min} 100\n"));
+    }
 }
 
 #[test]
 fn what_the_host_cannot_honour_is_an_error_naming_the_field() {
     // This host has no blkio.weight, no hugetlb or net_cls/net_prio v1
-    // hierarchies, and runs cgroup v1 (no unified resources).
-    for (res, want) in [
-        (json!({"blockIO": {"weight": 500}}), "linux.resources.blockIO.weight: this kernel's blkio controller has no blkio.weight"),
-        (json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}), "linux.resources.hugepageLimits[0]: the hugetlb cgroup controller is not mounted"),
-        (json!({"network": {"classID": 1048577}}), "linux.resources.network.classID: the net_cls cgroup controller is not mounted"),
-        (json!({"unified": {"memory.high": "1000000"}}), "linux.resources.unified: unified resources need a cgroup v2 host"),
-    ] {
+    // hierarchies, and runs cgroup v1 (no unified resources); the v2 guest
+    // has neither net_cls nor kernel memory limits, and no rdma hardware.
+    let cases = if cgroup_v2() {
+        vec![
+            (json!({"network": {"classID": 1048577}}), "linux.resources.network: cgroup v2 has no net_cls or net_prio controller"),
+            (json!({"memory": {"limit": 100000000, "kernel": 1000000}}), "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit"),
+            (json!({"unified": {"nosuch.file": "1"}}), "linux.resources.unified.nosuch.file: the container's cgroup has no nosuch.file"),
+            (json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}), "linux.resources.rdma.mlx4_0: write"),
+        ]
+    } else {
+        vec![
+            (json!({"blockIO": {"weight": 500}}), "linux.resources.blockIO.weight: this kernel's blkio controller has no blkio.weight"),
+            (json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}), "linux.resources.hugepageLimits[0]: the hugetlb cgroup controller is not mounted"),
+            (json!({"network": {"classID": 1048577}}), "linux.resources.network.classID: the net_cls cgroup controller is not mounted"),
+            (json!({"unified": {"memory.high": "1000000"}}), "linux.resources.unified: unified resources need a cgroup v2 host"),
+            (json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}), "linux.resources.rdma.mlx4_0: the rdma cgroup controller is not mounted"),
+        ]
+    };
+    for (res, want) in cases {
         let (out, _) = with_resources("cannot", res, "true");
         assert_eq!(out.code, 1);
         assert!(out.stderr.contains(want), "expected {want:?} in {}", out.stderr);
     }
+}
+
+#[test]
+fn unified_resources_on_v2() {
+    if !cgroup_v2() {
+        return; // covered above: an error on v1
+    }
+    let (out, _) = with_resources("unified", json!({"unified": {"memory.high": "50000000", "pids.max": "7"}}), "cat /sys/fs/cgroup/memory.high /sys/fs/cgroup/pids.max");
+    out.ok();
+    assert_eq!(out.stdout, "49999872\n7\n", "memory.high rounds down to pages");
 }
 
 /// A detached container whose /data is a host directory of the test's.
@@ -264,25 +342,38 @@ fn events_report_stats_and_oom_kills() {
 #[test]
 fn update_changes_a_running_container() {
     let (b, id, _) = detached("update", "sleep 1000", json!({"memory": {"limit": 64 * 1024 * 1024}}));
-    let dir = |c: &str| format!("/sys/fs/cgroup/{c}/berth/{id}");
-    let read = |f: String| std::fs::read_to_string(f).unwrap().trim().to_string();
+    let cg = format!("/berth/{id}");
+    let read = |c: &str, f: &str| std::fs::read_to_string(cgroup_file(c, &cg, f)).unwrap().trim().to_string();
+    let v2 = cgroup_v2();
+    let (mem, quota) = if v2 { ("memory.max", "cpu.max") } else { ("memory.limit_in_bytes", "cpu.cfs_quota_us") };
+    let want_quota = if v2 { "20000 100000" } else { "20000" };
     b.berth(&["update", "--memory", "32m", "--pids-limit", "10", "--cpu-quota", "20000", "--cpu-period", "100000", &id]).ok();
-    assert_eq!(read(format!("{}/memory.limit_in_bytes", dir("memory"))), (32 * 1024 * 1024).to_string());
-    assert_eq!(read(format!("{}/pids.max", dir("pids"))), "10");
-    assert_eq!(read(format!("{}/cpu.cfs_quota_us", dir("cpu"))), "20000");
-    // docker's update: zeros mean "leave it", the rest applies (memory+swap
-    // above the current limit is raised first).
+    assert_eq!(read("memory", mem), (32 * 1024 * 1024).to_string());
+    assert_eq!(read("pids", "pids.max"), "10");
+    assert_eq!(read("cpu", quota), want_quota);
+    // docker's update: zeros mean "leave it", the rest applies (on v1,
+    // memory+swap above the current limit is raised first; on v2 swap.max
+    // is what swap adds to memory).
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-update.resources.json");
     let mut cmd = b.cmd(&["update", "--resources", "-", &id]);
     cmd.stdin(std::fs::File::open(&fixture).unwrap());
     assert!(crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(30)).code == 0);
-    assert_eq!(read(format!("{}/memory.limit_in_bytes", dir("memory"))), "100663296");
-    assert_eq!(read(format!("{}/memory.memsw.limit_in_bytes", dir("memory"))), "209715200");
-    assert_eq!(read(format!("{}/pids.max", dir("pids"))), "99");
-    assert_eq!(read(format!("{}/cpu.cfs_quota_us", dir("cpu"))), "20000", "quota 0 leaves it");
+    assert_eq!(read("memory", mem), "100663296");
+    if v2 {
+        assert_eq!(read("memory", "memory.swap.max"), (209715200 - 100663296).to_string());
+    } else {
+        assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), "209715200");
+    }
+    assert_eq!(read("pids", "pids.max"), "99");
+    assert_eq!(read("cpu", quota), want_quota, "quota 0 leaves it");
     let out = b.berth(&["update", "--blkio-weight", "300", &id]);
-    assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("linux.resources.blockIO.weight"), "{}", out.stderr);
+    if v2 {
+        // io.weight (or io.bfq.weight) exists in the guest.
+        assert_eq!(out.code, 0, "{out:?}");
+    } else {
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("linux.resources.blockIO.weight"), "{}", out.stderr);
+    }
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }

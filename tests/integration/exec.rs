@@ -246,7 +246,7 @@ fn exec_into_a_sub_cgroup() {
     // The sub-cgroup, in every hierarchy, made by whoever manages it.
     for d in b.cgroup_dirs(&format!("/berth/{id}/sub")) {
         std::fs::create_dir_all(&d).unwrap();
-        if d.starts_with("/sys/fs/cgroup/cpuset") {
+        if d.starts_with("/sys/fs/cgroup/cpuset/") {
             for f in ["cpuset.cpus", "cpuset.mems"] {
                 let v = std::fs::read_to_string(d.parent().unwrap().join(f)).unwrap();
                 std::fs::write(d.join(f), v.trim()).unwrap();

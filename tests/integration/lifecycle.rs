@@ -168,7 +168,7 @@ fn kill_all_reaches_every_process() {
     });
     let id = b.id("killall");
     b.run_detached(&id);
-    let procs = format!("/sys/fs/cgroup/pids/berth/{id}/cgroup.procs");
+    let procs = crate::common::cgroup_file("pids", &format!("/berth/{id}"), "cgroup.procs");
     for _ in 0..200 {
         if std::fs::read_to_string(&procs).unwrap().lines().count() >= 3 {
             break;

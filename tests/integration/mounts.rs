@@ -224,11 +224,16 @@ fn sysctls_are_written_in_the_namespace() {
 
 #[test]
 fn cgroup_mount_shows_the_container_cgroups_read_only() {
-    let b = Bundle::sh("ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/cgroup.procs; mkdir /sys/fs/cgroup/pids/x 2>/dev/null || echo refused");
+    let v2 = crate::common::cgroup_v2();
+    let top = if v2 { "/sys/fs/cgroup" } else { "/sys/fs/cgroup/pids" };
+    let b = Bundle::sh(&format!("ls /sys/fs/cgroup; cat {top}/cgroup.procs; mkdir {top}/x 2>/dev/null || echo refused"));
     let out = b.run(&b.id("cgmount"));
     out.ok();
-    for h in ["cpu", "memory", "pids", "devices", "systemd", "unified"] {
-        assert!(out.stdout.lines().any(|l| l == h), "{h} in {}", out.stdout);
+    // v1: a directory per hierarchy; v2: the container's cgroup itself,
+    // with the files of the controllers berth enabled above it.
+    let want: &[&str] = if v2 { &["cgroup.procs", "memory.max", "pids.max", "cpu.max"] } else { &["cpu", "memory", "pids", "devices", "systemd", "unified"] };
+    for h in want {
+        assert!(out.stdout.lines().any(|l| l == *h), "{h} in {}", out.stdout);
     }
     assert!(out.stdout.contains("\n1\n"), "the container's own cgroup: {}", out.stdout);
     assert!(out.stdout.ends_with("refused\n"));
