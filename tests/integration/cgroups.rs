@@ -259,8 +259,10 @@ fn detached(name: &str, script: &str, resources: serde_json::Value) -> (Bundle, 
     (b, id, data)
 }
 
+/// Up to 60 s: under the v2 guest's emulated CPU a 40 MB allocation alone
+/// takes seconds.
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..500 {
+    for _ in 0..6000 {
         if f() {
             return;
         }
