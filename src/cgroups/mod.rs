@@ -204,6 +204,38 @@ fn write(file: &std::path::Path, value: &str) -> Result<(), CgroupError> {
     std::fs::write(file, value).map_err(|e| SysError::new("write", format!("{value:?} to {}", file.display()), e).into())
 }
 
+/// Makes mountpoint/path level by level: `enter` sees each existing parent
+/// before its child is made, `made` each directory made. A parent that a
+/// concurrent delete removes (berth's own /berth) is made again.
+fn make_path(
+    mountpoint: &std::path::Path,
+    path: &str,
+    mut enter: impl FnMut(&std::path::Path),
+    mut made: impl FnMut(&std::path::Path) -> Result<(), CgroupError>,
+) -> Result<(), CgroupError> {
+    for attempt in 0..5 {
+        let mut dir = mountpoint.to_path_buf();
+        let mut raced = false;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            enter(&dir);
+            dir.push(part);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => made(&dir)?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt < 4 => {
+                    raced = true;
+                    break;
+                }
+                Err(e) => return Err(SysError::new("create", dir.display(), e).into()),
+            }
+        }
+        if !raced {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Removes a cgroup directory. A cgroup whose last process has exited but
 /// not yet been released by the kernel answers EBUSY for a moment; a missing
 /// one is already gone.

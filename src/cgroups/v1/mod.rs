@@ -10,7 +10,7 @@ mod other;
 mod stats;
 
 use super::write::Write;
-use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
+use super::{CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write};
 use oci_spec::runtime::LinuxResources;
 use crate::error::SysError;
 use crate::mounts::CgroupView;
@@ -66,19 +66,8 @@ impl Manager {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(SysError::new("create", leaf.display(), e).into()),
             }
-            let mut dir = h.mountpoint.clone();
-            for part in self.path.split('/').filter(|p| !p.is_empty()) {
-                dir.push(part);
-                match std::fs::create_dir(&dir) {
-                    Ok(()) => {
-                        if h.has("cpuset") {
-                            inherit_cpuset(&dir)?;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(SysError::new("create", dir.display(), e).into()),
-                }
-            }
+            let cpuset = h.has("cpuset");
+            make_path(&h.mountpoint, &self.path, |_| {}, |dir| if cpuset { inherit_cpuset(dir) } else { Ok(()) })?;
         }
         Ok(())
     }
@@ -255,14 +244,26 @@ fn is_einval(e: &CgroupError) -> bool {
 }
 
 /// A new cpuset cgroup starts with no cpus and no mems, and no process can
-/// join it until it has both: start from the parent's.
+/// join it until it has both; a child's must lie within its parent's. So
+/// each empty level, from the nearest ancestor that has them down to `dir`,
+/// takes that ancestor's (a parent another berth has just made may not
+/// have its own yet), as runc does.
 fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
-    let parent = dir.parent().expect("a created cgroup has a parent");
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let own = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        if own.trim().is_empty() {
-            let from = std::fs::read_to_string(parent.join(file)).map_err(|e| SysError::new("read", parent.join(file).display(), e))?;
-            write(&dir.join(file), from.trim())?;
+        let mut empty = Vec::new();
+        let mut at = Some(dir);
+        let mut from = String::new();
+        while let Some(p) = at {
+            let v = std::fs::read_to_string(p.join(file)).map_err(|e| SysError::new("read", p.join(file).display(), e))?;
+            if !v.trim().is_empty() {
+                from = v.trim().to_string();
+                break;
+            }
+            empty.push(p);
+            at = p.parent();
+        }
+        for p in empty.iter().rev() {
+            write(&p.join(file), &from)?;
         }
     }
     Ok(())

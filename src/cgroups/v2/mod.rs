@@ -8,7 +8,7 @@ mod resources;
 pub(crate) use resources::writes;
 mod stats;
 
-use super::{CgroupError, DeviceRule, read_pids, remove_berth_parents, remove_dir, write};
+use super::{CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write};
 use crate::error::{SysContext, SysError};
 use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
@@ -16,6 +16,22 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+
+/// Delegates to `dir`'s children every controller `dir` has. A cgroup with
+/// processes of its own cannot (no internal processes): then the
+/// controllers it already delegates are all the container gets.
+fn enable_controllers(dir: &std::path::Path) {
+    let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let want: Vec<String> = available
+        .split_whitespace()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if !want.is_empty() {
+        let _ = std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "));
+    }
+}
 
 pub struct Manager {
     root: PathBuf,
@@ -34,25 +50,7 @@ impl Manager {
     /// Makes the directory, enabling in each ancestor every controller the
     /// ancestor has, so the container's cgroup gets their files.
     pub fn create(&self) -> Result<(), CgroupError> {
-        let mut dir = self.root.clone();
-        for part in self.path.split('/').filter(|p| !p.is_empty()) {
-            let available = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-            let want: Vec<String> = available.split_whitespace().map(|c| format!("+{c}")).collect();
-            let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
-            if !want.is_empty() && want.iter().any(|c| !enabled.split_whitespace().any(|e| *e == c[1..])) {
-                // A cgroup with processes of its own cannot delegate
-                // (no internal processes): then the controllers it has
-                // already enabled are all the container gets.
-                let _ = std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "));
-            }
-            dir.push(part);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(SysError::new("create", dir.display(), e).into()),
-            }
-        }
-        Ok(())
+        make_path(&self.root, &self.path, enable_controllers, |_| Ok(()))
     }
 
     pub fn path(&self) -> &str {
