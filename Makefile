@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build deps test test-v2 unit install demo bench fuzz clean
+.PHONY: build deps test test-host test-v2 unit install demo bench fuzz clean
 
 build: deps
 	$(CARGO) build --release
@@ -9,9 +9,12 @@ build: deps
 deps:
 	./scripts/deps.sh
 
-# The whole suite: unit tests, then the integration and conformance tests,
-# which run real containers and need root.
-test: deps
+# The whole suite: unit, integration and conformance tests on this host
+# (real containers, as root), then the integration tests again in a pure
+# cgroup v2 guest.
+test: test-host test-v2
+
+test-host: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs containers: run it as root" >&2; exit 1; }
 	$(CARGO) build --release --tests
 	./scripts/subreaper $(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}
