@@ -35,7 +35,9 @@ test-v2:
 	tests=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
 	         | jq -r 'select(.profile.test and .target.name == "integration") | .executable') && \
 	{ [ -x "$$tests" ] || { echo "make test-v2: cargo built no integration test binary" >&2; exit 1; }; } && \
-	./scripts/v2-guest.sh --rw target/v2-guest tests/v2/run.sh target/release/berth "$$tests" $(V2_TESTS)
+	@# The whole checkout read-write at its own path: the guest hides the
+	@# host's /tmp and /run, where a CI clone may well be.
+	mkdir -p target/v2-guest && ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh target/release/berth "$$tests" $(V2_TESTS)
 
 unit:
 	$(CARGO) test --release --bin berth

@@ -17,7 +17,8 @@
 #     every test). A selection that runs no test fails.
 #
 # Exits 0 only if all of it passed. With V2G_RW set (scripts/v2-guest.sh
-# --rw), the integration tests' output is also kept in $V2G_RW/integration.log.
+# --rw, the checkout), the integration tests' output is also kept in
+# $V2G_RW/target/v2-guest/integration.log.
 set -uo pipefail
 exec 2>&1 # one stream: the order of berth's errors and the checks is kept
 
@@ -47,19 +48,21 @@ grep -qv '^0::' /proc/self/cgroup && infra "/proc/self/cgroup has v1 lines: $(ca
 echo "v2: kernel $(uname -r), /sys/fs/cgroup is cgroup2fs and the only hierarchy;" \
   "root's subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 # The guest's kernel (Debian 12's 6.1) cannot idmap a tmpfs (6.3 can), and
-# the tests' bundles in /tmp get idmapped mounts: make /tmp an ext4, in memory
-# all the same.
-if [ "$(stat -fc %T /tmp)" = tmpfs ] && [ "${V2G_GUEST:-}" = 1 ]; then
+# the tests' bundles get idmapped mounts: they go to an ext4 (in memory all
+# the same) as TMPDIR. Not over /tmp: the repository may live there, shared
+# into the guest at its own path.
+if [ "${V2G_GUEST:-}" = 1 ]; then
   img=/run/berth-v2-tmp.img
-  { truncate -s 1G "$img" && mkfs.ext4 -q -F "$img" && mount -o loop "$img" /tmp && chmod 1777 /tmp; } \
-    || { echo "v2: cannot make /tmp an ext4" >&2; exit 125; }
+  export TMPDIR=/var/tmp/berth-v2
+  { mkdir -p "$TMPDIR" && truncate -s 1G "$img" && mkfs.ext4 -q -F "$img" && mount -o loop "$img" "$TMPDIR" && chmod 1777 "$TMPDIR"; } \
+    || { echo "v2: cannot make $TMPDIR an ext4" >&2; exit 125; }
 fi
 for f in "$BERTH" "$TESTS"; do
   [ -x "$f" ] || { echo "v2: $f is not an executable the guest sees (under /tmp or /run on the host?)" >&2; exit 125; }
 done
 
 # ------------------------------------------------------------------ smoke ----
-work=$(mktemp -d /tmp/berth-v2.XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/berth-v2.XXXXXX")
 root=$work/state
 bundle=$work/bundle
 mkdir -p "$bundle/rootfs/bin"
@@ -114,8 +117,8 @@ rmdir "$cg/berth-v2-smoke" 2>/dev/null
 rm -rf "$work"
 
 # ------------------------------------------------------- integration tests ----
-log=${V2G_RW:+$V2G_RW/integration.log}
-log=${log:-/tmp/integration.log}
+log=${V2G_RW:+$V2G_RW/target/v2-guest/integration.log}
+log=${log:-${TMPDIR:-/tmp}/integration.log}
 echo "v2: $TESTS $*"
 timeout -k 10 "$TEST_TIMEOUT" "$TESTS" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
