@@ -27,6 +27,8 @@ test-host: deps
 # An exit status of 125 means the guest itself failed, which fails too.
 V2_TESTS ?=
 
+# The whole checkout goes into the guest read-write at its own path: the
+# guest hides the host's /tmp and /run, where a CI clone may well be.
 test-v2:
 	@[ "$$(id -u)" = 0 ] || { echo "make test-v2 boots a VM and runs containers: run it as root" >&2; exit 1; }
 	./scripts/deps.sh v2-guest
@@ -35,8 +37,6 @@ test-v2:
 	tests=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
 	         | jq -r 'select(.profile.test and .target.name == "integration") | .executable') && \
 	{ [ -x "$$tests" ] || { echo "make test-v2: cargo built no integration test binary" >&2; exit 1; }; } && \
-	@# The whole checkout read-write at its own path: the guest hides the
-	@# host's /tmp and /run, where a CI clone may well be.
 	mkdir -p target/v2-guest && ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh target/release/berth "$$tests" $(V2_TESTS)
 
 unit:
