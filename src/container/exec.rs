@@ -53,7 +53,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     }
     let plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
     let seccomp = state.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
-    let pid_pidfd = rustix::process::pidfd_open(Pid::from_raw(state.pid).expect("alive"), PidfdFlags::empty()).sys("pidfd_open", state.pid)?;
+    let pid_pidfd = super::lifecycle::pidfd(&state)?;
     // The namespaces, opened while the container process is known to be ours.
     let mut later = Vec::new();
     for name in &state.namespaces {

@@ -96,12 +96,15 @@ fn poststart(state: &State) {
     }
 }
 
-fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
-    let fd = rustix::process::pidfd_open(Pid::from_raw(state.pid).expect("positive pid"), PidfdFlags::empty())
-        .sys("pidfd_open", state.pid)?;
-    // The pid may have been reused between the status check and the open.
+/// A pidfd on the container's process, checked (after the open, so a
+/// reuse of the pid cannot slip in between) to still be that process.
+pub(super) fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
+    let Some(pid) = Pid::from_raw(state.pid).filter(|_| state.alive()) else {
+        return Err(wrong(state, "reach the process of", state.status()));
+    };
+    let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).sys("pidfd_open", state.pid)?;
     if !state.alive() {
-        return Err(wrong(state, "signal", Status::Stopped));
+        return Err(wrong(state, "reach the process of", Status::Stopped));
     }
     Ok(fd)
 }

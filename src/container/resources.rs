@@ -44,7 +44,7 @@ pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool, out: 
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
     let status = state.status();
-    if status == Status::Stopped {
+    if matches!(status, Status::Stopped | Status::Creating) {
         return Err(wrong(&state, "watch", status));
     }
     let cg = cgroups::manager(&state.cgroup_path)?;
@@ -57,8 +57,7 @@ pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool, out: 
         return Ok(());
     }
     let mut oom = cg.oom_watch()?;
-    let pidfd = rustix::process::pidfd_open(rustix::process::Pid::from_raw(state.pid).expect("alive"), rustix::process::PidfdFlags::empty())
-        .sys("pidfd_open", state.pid)?;
+    let pidfd = super::lifecycle::pidfd(&state)?;
     let timer = rustix::time::timerfd_create(rustix::time::TimerfdClockId::Monotonic, rustix::time::TimerfdFlags::CLOEXEC).sys("timerfd", "")?;
     let ts = rustix::time::Timespec { tv_sec: interval.as_secs() as i64, tv_nsec: interval.subsec_nanos() as i64 };
     rustix::time::timerfd_settime(&timer, rustix::time::TimerfdTimerFlags::empty(), &rustix::time::Itimerspec { it_interval: ts, it_value: ts })

@@ -147,3 +147,32 @@ fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
         assert!(!alive, "process {p} still runs");
     }
 }
+
+#[test]
+fn a_create_killed_before_its_process_existed() {
+    // What a kill -9 of berth right after writing the first state leaves:
+    // every command answers cleanly, delete --force clears it.
+    let b = Bundle::new(&["true"]);
+    let id = b.id("half-made");
+    let dir = b.root.join(&id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = json!({"id": id, "pid": 0, "start_time": 0, "phase": "creating", "bundle": b.path, "rootfs": b.path.join("rootfs"),
+                       "created": "2026-01-01T00:00:00Z", "cgroup_path": format!("/berth/{id}")});
+    std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
+    assert_eq!(b.status(&id), "creating");
+    for args in [vec!["kill", &id, "KILL"], vec!["start", &id], vec!["events", "--stats", &id], vec!["pause", &id], vec!["delete", &id]] {
+        let out = b.berth(&args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(&id), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(b.berth(&["exec", &id, "true"]).code, 255);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+    // And a state directory without its state file at all.
+    std::fs::create_dir_all(b.root.join(&id)).unwrap();
+    let out = b.berth(&["state", &id]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("delete --force removes it"), "{}", out.stderr);
+    b.berth(&["delete", "--force", &id]).ok();
+    assert!(!b.root.join(&id).exists());
+}
