@@ -182,9 +182,6 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     };
     record_pid(&mut state, pid, dir)?;
 
-    if into.is_none() {
-        cgroup.add_process(pid)?;
-    }
     if let Some(adj) = plan.process.oom_score_adj {
         let f = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&f, adj.to_string()).sys("write", &f)?;
@@ -193,6 +190,15 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
     }
     ours.send(&Msg::Go)?;
+    // Moving a task into a v1 cgroup waits for an RCU grace period (the
+    // kernel's cgroup_threadgroup_rwsem): done while the process already
+    // mounts its root filesystem, on the other CPU. It waits for Placed
+    // before anything that needs its cgroup.
+    if into.is_none() {
+        cgroup.add_process(pid)?;
+    }
+    // A child that already failed has closed its end: its error waits below.
+    let _ = ours.send(&Msg::Placed);
 
     loop {
         let msg = ours.recv()?;

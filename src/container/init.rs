@@ -69,12 +69,46 @@ fn s<T>(r: Result<T, impl std::fmt::Display>) -> R<T> {
     r.map_err(|e| e.to_string())
 }
 
-fn expect(ch: &Channel, want: Msg) -> R<()> {
-    match s(ch.recv())? {
-        Some(m) if m == want => Ok(()),
-        Some(m) => Err(format!("expected {want:?}, got {m:?}")),
-        // The parent is gone: there is nobody to create this container for.
-        None => unsafe { libc::_exit(1) },
+/// The parent's messages. Placed (the process is in its cgroup) comes
+/// whenever the parent is done with the cgroup, which it does while this
+/// process already sets up: it is noted wherever it arrives.
+struct Inbox<'a> {
+    ch: &'a Channel,
+    placed: std::cell::Cell<bool>,
+}
+
+impl Inbox<'_> {
+    fn next(&self) -> R<Msg> {
+        loop {
+            match s(self.ch.recv())? {
+                Some(Msg::Placed) => self.placed.set(true),
+                Some(m) => return Ok(m),
+                // The parent is gone: there is nobody to create this container for.
+                None => unsafe { libc::_exit(1) },
+            }
+        }
+    }
+
+    fn expect(&self, want: Msg) -> R<()> {
+        match self.next()? {
+            m if m == want => Ok(()),
+            m => Err(format!("expected {want:?}, got {m:?}")),
+        }
+    }
+
+    /// Blocks until the process is in its cgroup.
+    fn placed(&self) -> R<()> {
+        if self.placed.get() {
+            return Ok(());
+        }
+        match s(self.ch.recv())? {
+            Some(Msg::Placed) => {
+                self.placed.set(true);
+                Ok(())
+            }
+            Some(m) => Err(format!("expected Placed, got {m:?}")),
+            None => unsafe { libc::_exit(1) },
+        }
     }
 }
 
@@ -83,11 +117,12 @@ fn expect(ch: &Channel, want: Msg) -> R<()> {
 fn setup(ctx: &InitContext) -> R<Started> {
     let plan = ctx.plan;
     let ch = &ctx.channel;
+    let inbox = Inbox { ch, placed: std::cell::Cell::new(false) };
     rustix::process::umask(FsMode::empty());
     if let Some(cpus) = &plan.process.affinity_initial {
         s(crate::process::sched::set_affinity(cpus))?;
     }
-    expect(ch, Msg::Go)?;
+    inbox.expect(Msg::Go)?;
 
     let ns = &plan.ns;
     if ns.clone_flags() & CLONE_NEWUSER != 0 {
@@ -98,8 +133,14 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if late & CLONE_NEWUSER != 0 {
         s(namespaces::unshare(CLONE_NEWUSER))?;
         s(ch.send(&Msg::MapsPlease))?;
-        expect(ch, Msg::MapsDone)?;
+        inbox.expect(Msg::MapsDone)?;
         s(become_ns_root())?;
+    }
+    // A cgroup namespace's root is the cgroup the process is in when it is
+    // made, and a forked process starts in its parent's cgroup: both wait
+    // for the parent to have placed this process.
+    if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() {
+        inbox.placed()?;
     }
     s(namespaces::unshare(late & !CLONE_NEWUSER))?;
     if late & CLONE_NEWTIME != 0 {
@@ -131,11 +172,11 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let proc = s(mounts::private_proc())?;
     let root = s(mounts::prepare(&plan.rootfs))?;
 
+    inbox.placed()?;
     s(ch.send(&Msg::RootfsReady))?;
-    let host_pid = match s(ch.recv())? {
-        Some(Msg::HooksDone(p)) => p,
-        Some(m) => return Err(format!("expected HooksDone, got {m:?}")),
-        None => unsafe { libc::_exit(1) },
+    let host_pid = match inbox.next()? {
+        Msg::HooksDone(p) => p,
+        m => return Err(format!("expected HooksDone, got {m:?}")),
     };
     if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
         s(crate::hooks::run_all("createContainer", h, &hook_state(plan, host_pid, Status::Creating)))?;
@@ -166,7 +207,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     s(ch.send(&Msg::Ready))?;
     let report = match ctx.mode {
         Mode::Foreground => {
-            expect(ch, Msg::Start)?;
+            inbox.expect(Msg::Start)?;
             Report::Channel
         }
         Mode::Detached => {

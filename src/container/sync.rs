@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! parent                          child
-//!   Go (cgroup, maps, oom set) ->
+//!   Go (maps, oom set) ->
+//!   Placed (in its cgroup; may come any time before HooksDone) ->
 //!                              <- MapsPlease (after unshare(USER))  -> MapsDone
 //!                              <- Pid (after a second fork)
 //!                              <- RootfsReady (mounts done, before pivot_root)
@@ -32,6 +33,7 @@ pub enum Msg {
     Error(String),
     /// Carries the seccomp notify fd; `Channel::take_fd` hands it out.
     SeccompFd,
+    Placed,
 }
 
 pub struct Channel(pub OwnedFd, std::cell::RefCell<Option<OwnedFd>>);
@@ -55,6 +57,7 @@ impl Msg {
             Msg::Start => (8, vec![]),
             Msg::Error(t) => (9, t.as_bytes().iter().copied().take(MAX - 1).collect()),
             Msg::SeccompFd => (10, vec![]),
+            Msg::Placed => (11, vec![]),
         };
         let mut v = vec![tag];
         v.extend(body);
@@ -74,6 +77,7 @@ impl Msg {
             8 => Msg::Start,
             9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             10 => Msg::SeccompFd,
+            11 => Msg::Placed,
             _ => return None,
         })
     }
