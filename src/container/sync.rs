@@ -122,8 +122,10 @@ impl Channel {
                         .ok_or_else(|| SysError::new("decode", "message", std::io::Error::other("unknown message")));
                 }
                 Err(rustix::io::Errno::INTR) => continue,
-                // The peer died: the same as a clean close.
-                Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+                // The peer closed with a message of ours unread. The error
+                // comes before what it sent first (an Error, say), and is
+                // cleared by this read: read on, to its messages, then EOF.
+                Err(rustix::io::Errno::CONNRESET) => continue,
                 Err(e) => return Err(SysError::new("recv", "from the container process", e)),
             }
         }
@@ -143,5 +145,17 @@ mod tests {
         }
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_process_error_outlives_its_unread_messages() {
+        // The container process fails, and exits with Placed unread: the
+        // kernel resets the connection, and its Error must still come.
+        let (parent, child) = pair().unwrap();
+        parent.send(&Msg::Placed).unwrap();
+        child.send(&Msg::Error("mount failed".into())).unwrap();
+        drop(child);
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Error("mount failed".into())));
+        assert_eq!(parent.recv().unwrap(), None);
     }
 }
