@@ -1,7 +1,9 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
+# A static executable needs an explicit target (.cargo/config.toml).
+BIN := target/x86_64-unknown-linux-gnu/release/berth
 
-.PHONY: build deps test test-host test-v2 unit install demo bench fuzz clean
+.PHONY: build deps test test-host test-v2 unit install demo bench symbol-order fuzz clean
 
 build: deps
 	$(CARGO) build --release
@@ -37,16 +39,16 @@ test-v2:
 	tests=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
 	         | jq -r 'select(.profile.test and .target.name == "integration") | .executable') && \
 	{ [ -x "$$tests" ] || { echo "make test-v2: cargo built no integration test binary" >&2; exit 1; }; } && \
-	mkdir -p target/v2-guest && ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh target/release/berth "$$tests" $(V2_TESTS)
+	mkdir -p target/v2-guest && ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh $(BIN) "$$tests" $(V2_TESTS)
 
 unit:
-	$(CARGO) test --release --bin berth
+	$(CARGO) test --release --lib --bin berth
 
 install: build
-	install -D -m 0755 target/release/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/berth
 
 demo: build
-	./scripts/demo.sh
+	BERTH=$(BIN) ./scripts/demo.sh
 
 # berth side by side with Debian's runc: a table of medians, min/max and
 # berth/runc per workload, also written to target/bench/latest.txt.
@@ -57,7 +59,14 @@ bench: build
 	[ -x /usr/bin/time ] || need="$$need time"; \
 	[ -z "$$need" ] || { apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; }
-	./scripts/bench.py
+	BERTH=$(BIN) ./scripts/bench.py
+
+# src/symbol-order.txt: the functions berth's commands run, traced through a
+# real lifecycle, so the linker groups them (less text mapped per command).
+# Run again after changing the toolchain or the dependencies.
+symbol-order:
+	@[ "$$(id -u)" = 0 ] || { echo "make symbol-order runs containers: run it as root" >&2; exit 1; }
+	./scripts/symbol-order.py
 
 # The config loader under libFuzzer for FUZZ_SECONDS (cargo install
 # cargo-fuzz first; RUSTC_BOOTSTRAP lets the stable toolchain take its -Z flags).

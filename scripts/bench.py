@@ -20,7 +20,7 @@ when a workload itself fails (a command exits non-zero, or a parallel create
 fails). BENCH_QUICK=1 runs a few iterations of each workload, only to check
 that it works.
 
-Environment: BERTH (default target/release/berth), RUNC (default
+Environment: BERTH (default target/x86_64-unknown-linux-gnu/release/berth), RUNC (default
 /usr/sbin/runc), BENCH_QUICK=1, BENCH_OUT (the file to write).
 
 Everything it makes lives in a temp dir (bundles, --root of each runtime) and
@@ -45,7 +45,7 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-BERTH = os.environ.get("BERTH", os.path.join(REPO, "target/release/berth"))
+BERTH = os.environ.get("BERTH", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth"))
 RUNC = os.environ.get("RUNC", "/usr/sbin/runc")
 OUT = os.environ.get(
     "BENCH_OUT",

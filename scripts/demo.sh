@@ -2,7 +2,7 @@
 # Builds a busybox bundle in ./demo and runs it with berth: the container
 # shows its own hostname, that it is pid 1, and its own root filesystem.
 set -eu
-berth=${BERTH:-target/release/berth}
+berth=${BERTH:-target/x86_64-unknown-linux-gnu/release/berth}
 dir=demo
 rm -rf "$dir" && mkdir -p "$dir/rootfs/bin"
 cp /bin/busybox "$dir/rootfs/bin/busybox"
