@@ -1,12 +1,22 @@
 use berth::{commands, logging, syscall};
-use clap::Parser;
 
 fn main() {
     // Non-dumpable from the first instruction: every process berth forks
     // shares its image, and a container process must never be able to open
     // /proc/PID/exe of one of them (CVE-2019-5736). execve() resets it.
     syscall::set_dumpable(false);
-    let cli = commands::Cli::parse();
+    let cli = match commands::parse(std::env::args_os().skip(1)) {
+        Ok(cli) => cli,
+        Err(commands::args::Usage::Help(text)) => {
+            print!("{text}");
+            std::process::exit(0);
+        }
+        Err(commands::args::Usage::Error(e, help)) => {
+            let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap_or_default();
+            eprintln!("berth: {e}\n{usage}\n(--help for more)");
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = logging::init(&cli.global) {
         eprintln!("berth: {e:#}");
         std::process::exit(1);

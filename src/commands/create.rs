@@ -1,30 +1,85 @@
 use super::GlobalOpts;
 use crate::container::{self, CreateOpts, Mode};
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct CreateArgs {
-    /// The container's id
     pub id: String,
-    /// The bundle directory (config.json and rootfs)
-    #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
-    /// Write the container process's pid to this file
-    #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
-    /// A unix socket to send the terminal's master to (process.terminal)
-    #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    /// Use MS_MOVE and chroot instead of pivot_root
-    #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Keep berth's session keyring instead of a new one for the container
-    #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass this many fds from 3 up to the container
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+}
+
+impl Default for CreateArgs {
+    fn default() -> Self {
+        CreateArgs {
+            id: String::new(),
+            bundle: ".".into(),
+            pid_file: None,
+            console_socket: None,
+            no_pivot: false,
+            no_new_keyring: false,
+            preserve_fds: 0,
+        }
+    }
+}
+
+/// create's flags in help texts (run's too).
+macro_rules! create_flags {
+    () => {
+        "  -b, --bundle DIR          the bundle: config.json and rootfs (default .)
+      --pid-file FILE       write the container process's pid to FILE
+      --console-socket SOCK send the terminal's master to this unix socket
+                            (process.terminal)
+      --no-pivot            MS_MOVE and chroot instead of pivot_root
+      --no-new-keyring      keep berth's session keyring
+      --preserve-fds N      pass N fds from 3 up to the container
+"
+    };
+}
+pub(crate) use create_flags;
+
+impl Command for CreateArgs {
+    const HELP: &'static str = concat!(
+        "Usage: berth create [flags] ID\n\nCreate a container from a bundle; it waits for `start`.\n\n",
+        create_flags!()
+    );
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        self.create_flag(f, p, Self::HELP)
+    }
+    fn word(&mut self, w: String, _: &mut Parser) -> Parsed<bool> {
+        Ok(args::id(&mut self.id, w))
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
+}
+
+impl CreateArgs {
+    /// create's flags, which run takes too.
+    pub fn create_flag(&mut self, f: &Flag, p: &mut Parser, help: &'static str) -> Parsed<bool> {
+        if f.is('b', "bundle") {
+            self.bundle = args::path(p, help)?;
+        } else if f.long("pid-file") {
+            self.pid_file = Some(args::path(p, help)?);
+        } else if f.long("console-socket") {
+            self.console_socket = Some(args::path(p, help)?);
+        } else if f.long("no-pivot") {
+            self.no_pivot = true;
+        } else if f.long("no-new-keyring") {
+            self.no_new_keyring = true;
+        } else if f.long("preserve-fds") {
+            self.preserve_fds = args::value(p, f, help)?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 impl CreateArgs {

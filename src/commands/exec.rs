@@ -1,55 +1,106 @@
 use super::GlobalOpts;
 use crate::container::{self, ExecOpts};
 use crate::process::foreground;
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 use oci_spec::runtime::{Capability, Process};
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct ExecArgs {
-    /// A process.json to run instead of COMMAND
-    #[arg(short, long)]
     pub process: Option<PathBuf>,
-    /// Give the process a terminal
-    #[arg(short, long)]
     pub tty: bool,
-    #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    #[arg(long)]
     pub cwd: Option<PathBuf>,
-    /// KEY=value, added to (or replacing in) the process's environment
-    #[arg(short, long)]
     pub env: Vec<String>,
-    /// UID[:GID]
-    #[arg(short, long)]
     pub user: Option<String>,
-    #[arg(short = 'g', long = "additional-gids")]
     pub additional_gids: Vec<u32>,
-    /// A capability added to the process's sets
-    #[arg(short, long)]
     pub cap: Vec<String>,
-    #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    #[arg(long)]
     pub apparmor: Option<String>,
-    #[arg(long = "process-label")]
     pub process_label: Option<String>,
-    /// Return at once; the process is not waited for
-    #[arg(short, long)]
     pub detach: bool,
-    #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Exec into a paused container (the process waits for resume)
-    #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
-    /// A sub-cgroup of the container's for the process
-    #[arg(long)]
     pub cgroup: Option<String>,
     pub id: String,
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+impl Command for ExecArgs {
+    const HELP: &'static str = "Usage: berth exec [flags] ID COMMAND [ARGS...]
+       berth exec [flags] -p process.json ID
+
+Run a new process in a running container. Flags go before ID: every word
+after it is the command's.
+
+  -p, --process FILE        a process.json to run instead of COMMAND
+  -t, --tty                 give the process a terminal
+      --console-socket SOCK send the terminal's master to this unix socket
+      --cwd DIR             working directory in the container
+  -e, --env KEY=VALUE       added to (or replacing in) the environment
+  -u, --user UID[:GID]
+  -g, --additional-gids GID
+  -c, --cap CAP             a capability added to the process's sets
+      --no-new-privs
+      --apparmor PROFILE, --process-label LABEL
+  -d, --detach              return at once; the process is not waited for
+      --pid-file FILE       write the process's pid to FILE
+      --preserve-fds N      pass N fds from 3 up to the process
+      --ignore-paused       exec into a paused container (the process waits
+                            for resume)
+      --cgroup PATH         a sub-cgroup of the container's for the process
+";
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        let h = Self::HELP;
+        if f.is('p', "process") {
+            self.process = Some(args::path(p, h)?);
+        } else if f.is('t', "tty") {
+            self.tty = true;
+        } else if f.long("console-socket") {
+            self.console_socket = Some(args::path(p, h)?);
+        } else if f.long("cwd") {
+            self.cwd = Some(args::path(p, h)?);
+        } else if f.is('e', "env") {
+            self.env.push(args::string(p, h)?);
+        } else if f.is('u', "user") {
+            self.user = Some(args::string(p, h)?);
+        } else if f.is('g', "additional-gids") {
+            self.additional_gids.push(args::value(p, f, h)?);
+        } else if f.is('c', "cap") {
+            self.cap.push(args::string(p, h)?);
+        } else if f.long("no-new-privs") {
+            self.no_new_privs = true;
+        } else if f.long("apparmor") {
+            self.apparmor = Some(args::string(p, h)?);
+        } else if f.long("process-label") {
+            self.process_label = Some(args::string(p, h)?);
+        } else if f.is('d', "detach") {
+            self.detach = true;
+        } else if f.long("pid-file") {
+            self.pid_file = Some(args::path(p, h)?);
+        } else if f.long("preserve-fds") {
+            self.preserve_fds = args::value(p, f, h)?;
+        } else if f.long("ignore-paused") {
+            self.ignore_paused = true;
+        } else if f.long("cgroup") {
+            self.cgroup = Some(args::string(p, h)?);
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn word(&mut self, w: String, p: &mut Parser) -> Parsed<bool> {
+        if !args::id(&mut self.id, w) {
+            return Ok(false);
+        }
+        self.command = args::rest(p, Self::HELP)?;
+        Ok(true)
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 impl ExecArgs {

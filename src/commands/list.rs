@@ -1,14 +1,37 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct ListArgs {
-    /// Only the ids
-    #[arg(short, long)]
     pub quiet: bool,
-    /// table or json
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
+}
+
+impl Default for ListArgs {
+    fn default() -> Self {
+        ListArgs { quiet: false, format: "table".into() }
+    }
+}
+
+impl Command for ListArgs {
+    const HELP: &'static str = "Usage: berth list [-q] [--format table|json]
+
+List the containers under --root.
+
+  -q, --quiet    only the ids
+  -f, --format   table (default) or json
+";
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        if f.is('q', "quiet") {
+            self.quiet = true;
+        } else if f.is('f', "format") {
+            self.format = args::one_of(p, f, &["table", "json"], Self::HELP)?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 pub fn run(g: &GlobalOpts, a: ListArgs) -> anyhow::Result<i32> {

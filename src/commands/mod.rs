@@ -17,73 +17,152 @@ mod start;
 mod state;
 mod update;
 
-use clap::{Args, Parser, Subcommand};
+pub mod args;
+
+use args::{Flag, Parsed, Usage};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
-#[command(name = "berth", about = "berth: an OCI container runtime", disable_version_flag = true)]
-pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalOpts,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Args, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct GlobalOpts {
     /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/berth")]
     pub root: PathBuf,
     /// Write log messages to this file instead of stderr
-    #[arg(long, global = true)]
     pub log: Option<PathBuf>,
-    /// Log format: text or json
-    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    /// text or json
     pub log_format: String,
-    /// Log debug messages too
-    #[arg(long, global = true)]
     pub debug: bool,
     /// Manage cgroups through systemd (not supported yet)
-    #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Print the version
-    #[arg(short = 'v', long)]
     pub version: bool,
 }
 
-#[derive(Subcommand, Debug)]
+impl Default for GlobalOpts {
+    fn default() -> Self {
+        GlobalOpts {
+            root: "/run/berth".into(),
+            log: None,
+            log_format: "text".into(),
+            debug: false,
+            systemd_cgroup: false,
+            version: false,
+        }
+    }
+}
+
+pub struct Cli {
+    pub global: GlobalOpts,
+    pub command: Option<Command>,
+}
+
+#[derive(Debug)]
 pub enum Command {
-    /// Create a container from a bundle; it waits for `start`
     Create(create::CreateArgs),
-    /// Start a created container's user process
     Start(start::StartArgs),
-    /// Print a container's state as JSON
     State(state::StateArgs),
-    /// Send a signal to a container's process (default SIGTERM)
     Kill(kill::KillArgs),
-    /// Delete a container and everything it holds
     Delete(delete::DeleteArgs),
-    /// Create and start a container, and wait for it
     Run(run::RunArgs),
-    /// List the containers under --root
-    #[command(alias = "ls")]
     List(list::ListArgs),
-    /// Write a default config.json into a bundle
     Spec(spec::SpecArgs),
-    /// Freeze every process of a container
     Pause(pause::PauseArgs),
-    /// Thaw a paused container
     Resume(pause::PauseArgs),
-    /// List a container's processes
     Ps(ps::PsArgs),
-    /// Print a container's statistics and OOM events
     Events(events::EventsArgs),
-    /// Change a running container's resource limits
     Update(update::UpdateArgs),
-    /// Run a new process in a running container
     Exec(exec::ExecArgs),
-    /// Print what this berth supports (the runtime-spec features document)
     Features,
+}
+
+const HELP: &str = "berth: an OCI container runtime
+
+Usage: berth [global flags] COMMAND [flags] [ARGS]
+
+Commands:
+  create    create a container from a bundle; it waits for `start`
+  start     start a created container's process
+  state     print a container's state as JSON
+  kill      send a signal to a container's process (default SIGTERM)
+  delete    delete a container and everything it holds
+  run       create and start a container, and wait for it
+  list, ls  list the containers under --root
+  spec      write a default config.json into a bundle
+  pause     freeze every process of a container
+  resume    thaw a paused container
+  ps        list a container's processes
+  events    print a container's statistics and OOM events
+  update    change a running container's resource limits
+  exec      run a new process in a running container
+  features  print what this berth supports (the runtime-spec document)
+
+Global flags:
+      --root DIR          the containers' state (default /run/berth)
+      --log FILE          log messages to FILE instead of stderr
+      --log-format FMT    text (default) or json
+      --debug             log debug messages too
+      --systemd-cgroup    manage cgroups through systemd (not supported yet)
+  -v, --version           print the version
+
+`berth COMMAND --help` tells what COMMAND takes.
+";
+
+/// The command line: global flags, then a command and what it takes.
+pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
+    let mut p = lexopt::Parser::from_args(argv);
+    let mut g = GlobalOpts::default();
+    let mut name = None;
+    while let Some(arg) = p.next().map_err(|e| args::error(e, HELP))? {
+        let flag = match arg {
+            lexopt::Arg::Value(v) => {
+                name = Some(v.into_string().map_err(|v| Usage::Error(format!("unknown command {v:?}"), HELP))?);
+                break;
+            }
+            lexopt::Arg::Long(l) => Flag::Long(l.to_owned()),
+            lexopt::Arg::Short(c) => Flag::Short(c),
+        };
+        if flag.is('h', "help") {
+            return Err(Usage::Help(HELP));
+        } else if flag.long("root") {
+            g.root = args::path(&mut p, HELP)?;
+        } else if flag.long("log") {
+            g.log = Some(args::path(&mut p, HELP)?);
+        } else if flag.long("log-format") {
+            g.log_format = args::one_of(&mut p, &flag, &["text", "json"], HELP)?;
+        } else if flag.long("debug") {
+            g.debug = true;
+        } else if flag.long("systemd-cgroup") {
+            g.systemd_cgroup = true;
+        } else if flag.is('v', "version") {
+            g.version = true;
+        } else {
+            return Err(Usage::Error(format!("unknown global flag {}", flag.text()), HELP));
+        }
+    }
+    let p = &mut p;
+    let command = match name.as_deref() {
+        None => None,
+        Some("create") => Some(Command::Create(args::parse(p)?)),
+        Some("start") => Some(Command::Start(args::parse(p)?)),
+        Some("state") => Some(Command::State(args::parse(p)?)),
+        Some("kill") => Some(Command::Kill(args::parse(p)?)),
+        Some("delete") => Some(Command::Delete(args::parse(p)?)),
+        Some("run") => Some(Command::Run(args::parse(p)?)),
+        Some("list" | "ls") => Some(Command::List(args::parse(p)?)),
+        Some("spec") => Some(Command::Spec(args::parse(p)?)),
+        Some("pause") => Some(Command::Pause(args::parse(p)?)),
+        Some("resume") => Some(Command::Resume(args::parse(p)?)),
+        Some("ps") => Some(Command::Ps(args::parse(p)?)),
+        Some("events") => Some(Command::Events(args::parse(p)?)),
+        Some("update") => Some(Command::Update(args::parse(p)?)),
+        Some("exec") => Some(Command::Exec(args::parse(p)?)),
+        Some("features") => {
+            args::parse::<features::FeaturesArgs>(p)?;
+            Some(Command::Features)
+        }
+        Some("help") => return Err(Usage::Help(HELP)),
+        Some(other) => return Err(Usage::Error(format!("unknown command {other:?}"), HELP)),
+    };
+    Ok(Cli { global: g, command })
 }
 
 /// Runs the command and returns berth's exit status.
@@ -98,8 +177,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let g = &cli.global;
     match cli.command {
         None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
+            print!("{HELP}");
             Ok(0)
         }
         Some(Command::Create(a)) => create::run(g, a),

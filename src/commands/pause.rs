@@ -1,9 +1,24 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct PauseArgs {
     pub id: String,
+}
+
+impl Command for PauseArgs {
+    const HELP: &'static str = "Usage: berth pause ID
+       berth resume ID
+
+Freeze every process of a container; thaw them.
+";
+    fn word(&mut self, w: String, _: &mut Parser) -> Parsed<bool> {
+        Ok(args::id(&mut self.id, w))
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 pub fn run(g: &GlobalOpts, a: PauseArgs) -> anyhow::Result<i32> {

@@ -1,15 +1,45 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct PsArgs {
-    /// table or json (a JSON array of host pids)
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
     pub id: String,
-    /// Options for ps(1), after --; -ef if none
-    #[arg(last = true)]
     pub ps_args: Vec<String>,
+}
+
+impl Default for PsArgs {
+    fn default() -> Self {
+        PsArgs { format: "table".into(), id: String::new(), ps_args: vec![] }
+    }
+}
+
+impl Command for PsArgs {
+    const HELP: &'static str = "Usage: berth ps [-f table|json] ID [-- PS-OPTIONS]
+
+List a container's processes: the host's ps(1) (with PS-OPTIONS, -ef if
+none) for the container's pids, or a JSON array of them.
+
+  -f, --format   table (default) or json
+";
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        if !f.is('f', "format") {
+            return Ok(false);
+        }
+        self.format = args::one_of(p, f, &["table", "json"], Self::HELP)?;
+        Ok(true)
+    }
+    fn word(&mut self, w: String, p: &mut Parser) -> Parsed<bool> {
+        if !args::id(&mut self.id, w) {
+            return Ok(false);
+        }
+        self.ps_args = args::rest(p, Self::HELP)?;
+        Ok(true)
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 /// As runc does: the host's ps, its lines kept for the container's pids.

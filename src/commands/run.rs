@@ -2,21 +2,41 @@ use super::GlobalOpts;
 use super::create::CreateArgs;
 use crate::container::{self, Mode};
 use crate::process::foreground;
-use clap::Args;
+use super::args::{Command, Flag, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct RunArgs {
-    #[command(flatten)]
     pub create: CreateArgs,
-    /// Start the container and return at once
-    #[arg(short, long)]
     pub detach: bool,
-    /// Keep the container's state after it exits
-    #[arg(long)]
     pub keep: bool,
-    /// Accepted for runc compatibility
-    #[arg(long = "no-subreaper", hide = true)]
-    pub no_subreaper: bool,
+}
+
+impl Command for RunArgs {
+    const HELP: &'static str = concat!(
+        "Usage: berth run [flags] ID\n\nCreate and start a container, and wait for it; exits as its process did.\n\n",
+        "  -d, --detach              start the container and return at once\n",
+        "      --keep                keep the container's state after it exits\n",
+        super::create::create_flags!()
+    );
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        if f.is('d', "detach") {
+            self.detach = true;
+        } else if f.long("keep") {
+            self.keep = true;
+        } else if f.long("no-subreaper") {
+            // runc's; berth never is a subreaper.
+        } else {
+            return self.create.create_flag(f, p, Self::HELP);
+        }
+        Ok(true)
+    }
+    fn word(&mut self, w: String, p: &mut Parser) -> Parsed<bool> {
+        self.create.word(w, p)
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.create.missing()
+    }
 }
 
 pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {

@@ -1,15 +1,39 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Debug)]
 pub struct SpecArgs {
-    /// Where to write config.json
-    #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
-    /// A config for running without root: a user namespace mapping the caller
-    #[arg(long)]
     pub rootless: bool,
+}
+
+impl Default for SpecArgs {
+    fn default() -> Self {
+        SpecArgs { bundle: ".".into(), rootless: false }
+    }
+}
+
+impl Command for SpecArgs {
+    const HELP: &'static str = "Usage: berth spec [-b DIR] [--rootless]
+
+Write a default config.json into a bundle.
+
+  -b, --bundle DIR   where to write config.json (default .)
+      --rootless     a config for running without root: a user namespace
+                     mapping the caller
+";
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        if f.is('b', "bundle") {
+            self.bundle = args::path(p, Self::HELP)?;
+        } else if f.long("rootless") {
+            self.rootless = true;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
 }
 
 pub fn run(_g: &GlobalOpts, a: SpecArgs) -> anyhow::Result<i32> {

@@ -1,9 +1,23 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct StartArgs {
     pub id: String,
+}
+
+impl Command for StartArgs {
+    const HELP: &'static str = "Usage: berth start ID
+
+Start a created container's process.
+";
+    fn word(&mut self, w: String, _: &mut Parser) -> Parsed<bool> {
+        Ok(args::id(&mut self.id, w))
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 pub fn run(g: &GlobalOpts, a: StartArgs) -> anyhow::Result<i32> {

@@ -1,9 +1,23 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Parsed};
+use lexopt::Parser;
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct StateArgs {
     pub id: String,
+}
+
+impl Command for StateArgs {
+    const HELP: &'static str = "Usage: berth state ID
+
+Print a container's state as JSON.
+";
+    fn word(&mut self, w: String, _: &mut Parser) -> Parsed<bool> {
+        Ok(args::id(&mut self.id, w))
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 pub fn run(g: &GlobalOpts, a: StateArgs) -> anyhow::Result<i32> {

@@ -1,42 +1,84 @@
 use super::GlobalOpts;
-use clap::Args;
+use super::args::{self, Command, Flag, Parsed};
+use lexopt::Parser;
 use oci_spec::runtime::LinuxResources;
 use serde_json::{Value, json};
 
-#[derive(Args, Debug)]
+#[derive(Default, Debug)]
 pub struct UpdateArgs {
     pub id: String,
     /// linux.resources as JSON, from a file or - for stdin
-    #[arg(short, long)]
     pub resources: Option<String>,
-    #[arg(long, value_parser = parse_size)]
-    pub memory: Option<i64>,
-    #[arg(long = "memory-reservation", value_parser = parse_size)]
-    pub memory_reservation: Option<i64>,
-    #[arg(long = "memory-swap", value_parser = parse_size)]
-    pub memory_swap: Option<i64>,
-    #[arg(long = "kernel-memory", value_parser = parse_size)]
-    pub kernel_memory: Option<i64>,
-    #[arg(long = "kernel-memory-tcp", value_parser = parse_size)]
-    pub kernel_memory_tcp: Option<i64>,
-    #[arg(long = "cpu-period")]
-    pub cpu_period: Option<u64>,
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
-    pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-share")]
-    pub cpu_share: Option<u64>,
-    #[arg(long = "cpu-rt-period")]
-    pub cpu_rt_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
-    pub cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
-    pub blkio_weight: Option<u16>,
+    /// (section, key, value) of linux.resources, from the flags below
+    pub set: Vec<(&'static str, &'static str, Value)>,
+}
+
+enum Kind {
+    Size,
+    Int,
+    Unsigned,
+    Text,
+}
+
+/// runc's update flags and the linux.resources field each one sets.
+const FLAGS: &[(&str, &str, &str, Kind)] = &[
+    ("memory", "memory", "limit", Kind::Size),
+    ("memory-reservation", "memory", "reservation", Kind::Size),
+    ("memory-swap", "memory", "swap", Kind::Size),
+    ("kernel-memory", "memory", "kernel", Kind::Size),
+    ("kernel-memory-tcp", "memory", "kernelTCP", Kind::Size),
+    ("cpu-period", "cpu", "period", Kind::Unsigned),
+    ("cpu-quota", "cpu", "quota", Kind::Int),
+    ("cpu-share", "cpu", "shares", Kind::Unsigned),
+    ("cpu-rt-period", "cpu", "realtimePeriod", Kind::Unsigned),
+    ("cpu-rt-runtime", "cpu", "realtimeRuntime", Kind::Int),
+    ("cpuset-cpus", "cpu", "cpus", Kind::Text),
+    ("cpuset-mems", "cpu", "mems", Kind::Text),
+    ("pids-limit", "pids", "limit", Kind::Int),
+    ("blkio-weight", "blockIO", "weight", Kind::Unsigned),
+];
+
+impl Command for UpdateArgs {
+    const HELP: &'static str = "Usage: berth update [flags] ID
+
+Change a running container's resource limits.
+
+  -r, --resources FILE    linux.resources as JSON, from FILE or - for stdin
+      --memory SIZE       memory limit (SIZE: bytes, or 64k, 16m, 1g; -1 none)
+      --memory-reservation SIZE, --memory-swap SIZE,
+      --kernel-memory SIZE, --kernel-memory-tcp SIZE
+      --cpu-period N, --cpu-quota N, --cpu-share N,
+      --cpu-rt-period N, --cpu-rt-runtime N
+      --cpuset-cpus LIST, --cpuset-mems LIST
+      --pids-limit N      -1 for no limit
+      --blkio-weight N
+";
+    fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {
+        if f.is('r', "resources") {
+            self.resources = Some(args::string(p, Self::HELP)?);
+            return Ok(true);
+        }
+        let Some((_, section, key, kind)) = FLAGS.iter().find(|(name, ..)| f.long(name)) else {
+            return Ok(false);
+        };
+        let v = match kind {
+            Kind::Size => {
+                let s = args::string(p, Self::HELP)?;
+                Value::from(parse_size(&s).map_err(|e| args::Usage::Error(e, Self::HELP))?)
+            }
+            Kind::Int => Value::from(args::value::<i64>(p, f, Self::HELP)?),
+            Kind::Unsigned => Value::from(args::value::<u64>(p, f, Self::HELP)?),
+            Kind::Text => Value::from(args::string(p, Self::HELP)?),
+        };
+        self.set.push((section, key, v));
+        Ok(true)
+    }
+    fn word(&mut self, w: String, _: &mut Parser) -> Parsed<bool> {
+        Ok(args::id(&mut self.id, w))
+    }
+    fn missing(&self) -> Option<&'static str> {
+        self.id.is_empty().then_some("the container id")
+    }
 }
 
 /// runc's sizes: a number of bytes, or with k, m, g, t (powers of 1024); -1 is no limit.
@@ -61,25 +103,9 @@ impl UpdateArgs {
             Some(f) => serde_json::from_slice(&std::fs::read(f).map_err(|e| anyhow::anyhow!("--resources {f}: {e}"))?)?,
             None => json!({}),
         };
-        let mut set = |section: &str, key: &str, val: Option<Value>| {
-            if let Some(val) = val {
-                v[section][key] = val;
-            }
-        };
-        set("memory", "limit", self.memory.map(Value::from));
-        set("memory", "reservation", self.memory_reservation.map(Value::from));
-        set("memory", "swap", self.memory_swap.map(Value::from));
-        set("memory", "kernel", self.kernel_memory.map(Value::from));
-        set("memory", "kernelTCP", self.kernel_memory_tcp.map(Value::from));
-        set("cpu", "period", self.cpu_period.map(Value::from));
-        set("cpu", "quota", self.cpu_quota.map(Value::from));
-        set("cpu", "shares", self.cpu_share.map(Value::from));
-        set("cpu", "realtimePeriod", self.cpu_rt_period.map(Value::from));
-        set("cpu", "realtimeRuntime", self.cpu_rt_runtime.map(Value::from));
-        set("cpu", "cpus", self.cpuset_cpus.clone().map(Value::from));
-        set("cpu", "mems", self.cpuset_mems.clone().map(Value::from));
-        set("pids", "limit", self.pids_limit.map(Value::from));
-        set("blockIO", "weight", self.blkio_weight.map(Value::from));
+        for (section, key, val) in &self.set {
+            v[*section][*key] = val.clone();
+        }
         let de = serde_json::to_string(&v)?;
         let r: LinuxResources = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&de))
             .map_err(|e| anyhow::anyhow!("resources: {}: {}", e.path(), e.inner()))?;

@@ -41,7 +41,11 @@ pub fn berth_bin() -> &'static str {
 pub fn make_rootfs(dir: &Path) {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox")).expect("busybox-static is installed");
+    // Copied by cp, not by this process: a write fd of ours would be
+    // inherited by any child another test thread forks meanwhile, and a
+    // container exec'ing busybox then fails with ETXTBSY.
+    let cp = Command::new("cp").arg("/bin/busybox").arg(bin.join("busybox")).status().unwrap();
+    assert!(cp.success(), "busybox-static is installed");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
         if applet != "busybox" {

@@ -176,3 +176,24 @@ fn a_create_killed_before_its_process_existed() {
     b.berth(&["delete", "--force", &id]).ok();
     assert!(!b.root.join(&id).exists());
 }
+
+#[test]
+fn command_line_mistakes_are_named() {
+    let b = Bundle::new(&["true"]);
+    for (args, says) in [
+        (&["create"][..], "missing the container id"),
+        (&["delete", "--frce", "x"], "unknown flag --frce"),
+        (&["list", "--format", "yaml"], "--format \"yaml\": one of table, json"),
+        (&["exec", "--preserve-fds", "many", "x", "true"], "--preserve-fds \"many\""),
+        (&["state", "a", "b"], "unexpected argument \"b\""),
+        (&["frobnicate"], "unknown command \"frobnicate\""),
+    ] {
+        let out = b.berth(args);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("Usage: berth"), "{args:?}: {}", out.stderr);
+    }
+    let out = b.berth(&["kill", "--help"]);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.starts_with("Usage: berth kill [-a] ID [SIGNAL]"), "{}", out.stdout);
+}
