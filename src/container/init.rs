@@ -172,11 +172,18 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let proc = s(mounts::private_proc())?;
     let root = s(mounts::prepare(&plan.rootfs))?;
 
-    inbox.placed()?;
-    s(ch.send(&Msg::RootfsReady))?;
-    let host_pid = match inbox.next()? {
-        Msg::HooksDone(p) => p,
-        m => return Err(format!("expected HooksDone, got {m:?}")),
+    // Hooks run here, between the mounts and pivot_root, and see the
+    // process in its cgroup. Without any, nothing waits: the parent places
+    // the process while it goes on.
+    let host_pid = if needs_hook_rendezvous(plan) {
+        inbox.placed()?;
+        s(ch.send(&Msg::RootfsReady))?;
+        match inbox.next()? {
+            Msg::HooksDone(p) => p,
+            m => return Err(format!("expected HooksDone, got {m:?}")),
+        }
+    } else {
+        0
     };
     if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
         s(crate::hooks::run_all("createContainer", h, &hook_state(plan, host_pid, Status::Creating)))?;
@@ -198,6 +205,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(terminal::become_controlling(slave))?;
     }
 
+    // Before the process's own settings: a seccomp filter installed there
+    // could refuse the wait, and limits apply once it is Ready.
+    inbox.placed()?;
     let (program, listener) = plan.process.apply(plan.seccomp.as_ref(), Some(proc.as_fd()))?;
     drop(proc);
     if let Some(fd) = listener {
@@ -220,6 +230,16 @@ fn setup(ctx: &InitContext) -> R<Started> {
         }
     };
     Ok(Started { report, program, host_pid })
+}
+
+/// Whether berth's parent runs hooks while this process waits after its
+/// mounts (prestart, createRuntime), or a hook of its own needs its host pid
+/// (createContainer, startContainer).
+fn needs_hook_rendezvous(plan: &ContainerPlan) -> bool {
+    let Some(h) = &plan.hooks else { return false };
+    #[allow(deprecated)]
+    let lists = [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()];
+    lists.iter().any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 /// After `start`: startContainer hooks, then exec. Returns only the error

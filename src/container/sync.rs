@@ -5,10 +5,13 @@
 //! ```text
 //! parent                          child
 //!   Go (maps, oom set) ->
-//!   Placed (in its cgroup; may come any time before HooksDone) ->
+//!   Placed (in its cgroup) ->       whenever the parent is done; the child
+//!                                   waits for it before a late cgroup ns or
+//!                                   second fork, RootfsReady, and Ready
 //!                              <- MapsPlease (after unshare(USER))  -> MapsDone
 //!                              <- Pid (after a second fork)
-//!                              <- RootfsReady (mounts done, before pivot_root)
+//!                              <- RootfsReady (mounts done, before pivot_root;
+//!                                 only when there are hooks, see init.rs)
 //!   HooksDone(host pid) ->          (prestart, createRuntime ran)
 //!                              <- SeccompFd + the listener fd (SCM_RIGHTS), for SCMP_ACT_NOTIFY
 //!                              <- Ready (about to wait for start)

@@ -99,3 +99,32 @@ fn hook_timeout_fails_create() {
     assert!(out.stderr.contains("timed out after 1 s"), "{}", out.stderr);
     b.assert_no_leftovers(&id);
 }
+
+#[test]
+fn prestart_hooks_see_the_process_in_its_cgroup() {
+    // nvidia's prestart hook, for one, reads the container's cgroup from
+    // /proc/PID/cgroup to allow its devices there.
+    let b = Bundle::new(&["true"]);
+    let out = b.path.join("cgroup.seen");
+    let id = b.id("hookcg");
+    let path = format!("/berth-test-hooks/{id}");
+    b.config(|c| {
+        c["linux"]["cgroupsPath"] = path.as_str().into();
+        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {}", out.display())]}]});
+    });
+    b.create(&id).ok();
+    let seen = std::fs::read_to_string(&out).unwrap();
+    b.berth(&["delete", "--force", &id]).ok();
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert!(seen.lines().any(|l| l == format!("0::{path}")), "not in {path}: {seen}");
+    } else {
+        for h in ["memory", "pids", "devices"] {
+            assert!(seen.lines().any(|l| l.contains(&format!(":{h}:")) && l.ends_with(&path)), "{h} not {path}: {seen}");
+        }
+    }
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path());
+    for dir in hierarchies.chain([std::path::PathBuf::from("/sys/fs/cgroup")]) {
+        let _ = std::fs::remove_dir(dir.join("berth-test-hooks"));
+    }
+}
