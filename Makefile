@@ -3,7 +3,7 @@ CARGO ?= cargo
 # A static executable needs an explicit target (.cargo/config.toml).
 BIN := target/x86_64-unknown-linux-gnu/release/berth
 
-.PHONY: build deps test test-host test-v2 unit install demo bench symbol-order fuzz clean
+.PHONY: build deps test test-host test-v2 unit install demo bench bench-v2 symbol-order fuzz clean
 
 build: deps
 	$(CARGO) build --release
@@ -50,16 +50,26 @@ install: build
 demo: build
 	BERTH=$(BIN) ./scripts/demo.sh
 
-# berth side by side with Debian's runc: a table of medians, min/max and
-# berth/runc per workload, also written to target/bench/latest.txt.
-# BENCH_QUICK=1 runs a few iterations of each, only to check that it works.
+# berth side by side with Debian's runc (and crun on a pure cgroup v2 host):
+# a table of medians, min/max and berth/runc per workload, also written to
+# target/bench/latest.txt. BENCH_QUICK=1 runs a few iterations of each, only
+# to check that it works.
 bench: build
 	@[ "$$(id -u)" = 0 ] || { echo "make bench runs containers: run it as root" >&2; exit 1; }
-	@need=""; [ -n "$$RUNC" ] || [ -x /usr/sbin/runc ] || need="$$need runc"; \
-	[ -x /usr/bin/time ] || need="$$need time"; \
-	[ -z "$$need" ] || { apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; }
+	./scripts/deps.sh bench
 	BERTH=$(BIN) ./scripts/bench.py
+
+# The same in the pure cgroup v2 guest of test-v2, where crun runs too; the
+# table goes to target/bench/latest-v2.txt. Under the guest's TCG everything
+# is 5-10x slower, hence fewer iterations (BENCH_V2_SCALE of the full mode's,
+# and 20 containers for state and list): only its ratios mean anything. The
+# checkout goes in read-write, as for test-v2, so that the table comes back.
+BENCH_V2_SCALE ?= 0.15
+bench-v2: build
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-v2 boots a VM and runs containers: run it as root" >&2; exit 1; }
+	./scripts/deps.sh bench-v2
+	mkdir -p target/bench && ./scripts/v2-guest.sh --rw "$(CURDIR)" env BERTH=$(CURDIR)/$(BIN) $${RUNC:+RUNC="$$RUNC"} $${CRUN:+CRUN="$$CRUN"} \
+	  BENCH_SCALE=$(BENCH_V2_SCALE) BENCH_OUT=$(CURDIR)/target/bench/latest-v2.txt ./scripts/bench.py
 
 # src/symbol-order.txt: the functions berth's commands run, traced through a
 # real lifecycle, so the linker groups them (less text mapped per command).

@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
-"""make bench: berth and Debian's runc side by side, in one run.
+"""make bench: berth, Debian's runc and, where it can run, crun side by side.
 
-Runs the same workloads with both runtimes (interleaved, alternating which one
+Runs the same workloads with every runtime (interleaved, rotating which one
 goes first) and prints a table of median, min and max wall time per workload
-and the ratio berth/runc, then the peak RSS of each command and the binaries'
-sizes. The table is also written to target/bench/latest.txt (quick mode:
+and runtime and the ratios berth/runc and berth/crun, then the peak RSS of
+each command and the binaries' sizes (scripts/bench_report.py). The table is
+also written to target/bench/latest.txt (quick mode:
 target/bench/latest-quick.txt) with the date and the machine at the top.
+
+crun takes part only where /sys/fs/cgroup is cgroup2 (pure v2): on a v1 or
+hybrid host it cannot manage the container's cgroups, and the report says it
+was skipped and why. `make bench-v2` runs the bench in the pure v2 guest of
+scripts/v2-guest.sh, where all three run.
 
 Each command is timed with a monotonic clock (perf_counter_ns) around
 posix_spawn + wait of the runtime's CLI, so the figures include exec and
@@ -18,35 +24,45 @@ across exec.
 This is a benchmark, not a test: it never fails on a ratio or a time, only
 when a workload itself fails (a command exits non-zero, or a parallel create
 fails). BENCH_QUICK=1 runs a few iterations of each workload, only to check
-that it works.
+that it works. BENCH_SCALE=F (a fraction, default 1) multiplies the full
+mode's iteration counts and the number of containers that state and list see
+(at least 20: creating and removing them is the slowest part), keeping its 50
+parallel creates: `make bench-v2` uses it, since everything under the
+guest's qemu TCG is 5-10 times slower and the full mode would take most of an
+hour there.
 
 Environment: BERTH (default target/x86_64-unknown-linux-gnu/release/berth), RUNC (default
-/usr/sbin/runc), BENCH_QUICK=1, BENCH_OUT (the file to write).
+/usr/sbin/runc), CRUN (default /usr/bin/crun), BENCH_QUICK=1, BENCH_SCALE,
+BENCH_OUT (the file to write).
 
 Everything it makes lives in a temp dir (bundles, --root of each runtime) and
-in cgroups /berth-bench/<id> and /runc-bench/<id>, ids starting with
-bench<pid>-; all of it is removed at the end, also on failure or Ctrl-C.
+in cgroups /berth-bench/<id>, /runc-bench/<id> and /crun-bench/<id>, ids
+starting with bench<pid>-; all of it is removed at the end, also on failure
+or Ctrl-C.
 """
 
 import ctypes
-import datetime
 import json
 import os
-import platform
 import select
 import shutil
 import signal
-import statistics
 import sys
 import tempfile
 import threading
+import textwrap
 import time
 import traceback
+
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout for this one import
+from bench_report import report  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 BERTH = os.environ.get("BERTH", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth"))
 RUNC = os.environ.get("RUNC", "/usr/sbin/runc")
+CRUN = os.environ.get("CRUN", "/usr/bin/crun")
+SCALE = float(os.environ.get("BENCH_SCALE") or 1)
 OUT = os.environ.get(
     "BENCH_OUT",
     os.path.join(REPO, "target/bench", "latest-quick.txt" if QUICK else "latest.txt"),
@@ -67,15 +83,17 @@ if QUICK:
     N_EXEC = 5         # 5: exec
     N_RSS = 2          # 6: lifecycles measured for peak RSS
 else:
+    def scaled(n, least=2):
+        return max(least, round(n * SCALE))
     WARMUP = 3
-    N_RUN = 200
-    N_CSD = 100
-    N_EXISTING = 100
-    N_QUERY = 100
+    N_RUN = scaled(200)
+    N_CSD = scaled(100)
+    N_EXISTING = scaled(100, 20)
+    N_QUERY = scaled(100)
     N_PARALLEL = 50
-    ROUNDS = 5
-    N_EXEC = 100
-    N_RSS = 20
+    ROUNDS = scaled(5, 1)  # each round is 150 containers: the slowest part
+    N_EXEC = scaled(100)
+    N_RSS = scaled(20)
 
 CMD_TIMEOUT = 120.0     # seconds; a command taking longer is killed and fails
 GONE_TIMEOUT = 15.0     # seconds to wait for a killed container process
@@ -87,6 +105,8 @@ INTERRUPTED = []
 LOAD_AT_START = "?"
 PR_SET_CHILD_SUBREAPER = 36
 MNT_DETACH = 2
+CGROUP2_SUPER_MAGIC = 0x63677270
+RUNTIMES = ("berth", "runc", "crun")
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -287,7 +307,25 @@ def make_rootfs(rootfs):
             os.symlink("busybox", os.path.join(bindir, applet))
 
 
+def fs_type(path):
+    """statfs(2)'s f_type, or None."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs: 120 bytes on x86_64
+    if libc.statfs(path.encode(), buf) != 0:
+        return None
+    return ctypes.c_long.from_buffer(buf).value  # f_type comes first
+
+
+def pure_v2():
+    return fs_type("/sys/fs/cgroup") == CGROUP2_SUPER_MAGIC
+
+
 def hierarchies():
+    """The root of every cgroup hierarchy: on a pure v2 host /sys/fs/cgroup
+    itself (whose entries are cgroups, not hierarchies), else its v1
+    controllers' mounts and the unified one, each once (cpu and cpuacct are
+    symlinks to one)."""
+    if pure_v2():
+        return ["/sys/fs/cgroup"]
     seen, out = set(), []
     for e in sorted(os.listdir("/sys/fs/cgroup")):
         p = os.path.join("/sys/fs/cgroup", e)
@@ -300,10 +338,25 @@ def hierarchies():
     return out
 
 
+def crun_skip_reason():
+    """Why crun cannot take part here, or None."""
+    if not pure_v2():
+        kind = "v1 (hybrid)" if fs_type("/sys/fs/cgroup/unified") == CGROUP2_SUPER_MAGIC else "v1"
+        return (f"this host is cgroup {kind}, where crun cannot manage the container's "
+                "cgroups (make bench-v2 runs it in a pure cgroup v2 guest)")
+    if not os.access(CRUN, os.X_OK):
+        return f"{CRUN} missing (apt-get install crun, or set CRUN)"
+    return None
+
+
 # ---------------------------------------------------------------- workloads
 
 def interleaved(rts, i):
-    return rts if i % 2 == 0 else list(reversed(rts))
+    """The runtimes in iteration i's order: each goes first in turn, so that
+    none always runs right after another one's (cache, page cache, cgroup
+    teardown)."""
+    k = i % len(rts) if rts else 0
+    return rts[k:] + rts[:k]
 
 
 def w_run(rts, floor, tmp):
@@ -479,7 +532,7 @@ def cleanup(rts, tmp):
                     except Exception as e:  # keep going
                         problems.append(f"{rt.name} {cid}: {e}")
     # Our containers' cgroups (and the parents we made) in every hierarchy.
-    for parent in ("berth-bench", "runc-bench"):
+    for parent in (f"{name}-bench" for name in RUNTIMES):
         for h in hierarchies():
             p = os.path.join(h, parent)
             if not os.path.isdir(p):
@@ -499,7 +552,7 @@ def cleanup(rts, tmp):
                 if not os.listdir(p) or any(e.startswith(TAG) for e in os.listdir(p)):
                     problems.append(f"cannot remove {p}")
     reap()
-    # Mounts under our temp dir (none expected: both runtimes mount in the
+    # Mounts under our temp dir (none expected: the runtimes mount in the
     # container's own mount namespace).
     for _ in range(3):
         mps = mounts_under(tmp)
@@ -543,140 +596,13 @@ def mounts_under(tmp):
     return out
 
 
-# ------------------------------------------------------------------- report
-
-def ms(ns):
-    return f"{ns / 1e6:.2f}"
-
-
-def mib(kb):
-    return f"{kb / 1024:.1f}"
-
-
-def ratio(a, b):
-    return f"{a / b:.2f}x" if b else "-"
-
-
-def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"Linux {platform.release()}, {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}"
-
-
-def report(berth, runc, floor, par, exec_support, elapsed, notes):
-    lines = []
-    add = lines.append
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    add(f"berth bench ({'quick' if QUICK else 'full'} mode), {now}")
-    add(f"machine: {machine()}")
-    add(f"load average at start: {LOAD_AT_START}")
-    for rt in (berth, runc):
-        ver = rt.version[0] if rt.version else "?"
-        shown = os.path.relpath(rt.bin, REPO) if rt.bin.startswith(REPO + "/") else rt.bin
-        add(f"{rt.name:5}: {shown} ({ver})")
-    add("wall-clock ms per command: posix_spawn of the CLI to its exit (monotonic clock);")
-    add("runs interleaved berth/runc, order alternating; after warm-up runs")
-    add("")
-
-    w = [44, 5, 8, 8, 8, 8, 8, 8, 11]
-    head = ["workload", "n", "berth", "min", "max", "runc", "min", "max", "berth/runc"]
-    def row(cells):
-        out = cells[0].ljust(w[0])
-        for c, width in zip(cells[1:], w[1:]):
-            out += " " + str(c).rjust(width)
-        return out.rstrip()
-    add(row(head))
-    add(row(["", "", "median", "", "", "median", "", "", "(median)"]))
-    add("-" * (sum(w) + len(w) - 1))
-
-    def timing_row(label, b, r):
-        n = len(b or r or [])
-        cells = [label, n]
-        for v in (b, r):
-            cells += [ms(statistics.median(v)), ms(min(v)), ms(max(v))] if v else ["-", "-", "-"]
-        cells.append(ratio(statistics.median(b), statistics.median(r)) if b and r else "-")
-        add(row(cells))
-
-    timing_row("1 run /bin/true (create+start+wait+delete)", berth.times.get("run"), runc.times.get("run"))
-    timing_row("2 create (container runs sleep 1000)", berth.times.get("create"), runc.times.get("create"))
-    timing_row("  start", berth.times.get("start"), runc.times.get("start"))
-    timing_row("  delete (killed and reaped first)", berth.times.get("delete"), runc.times.get("delete"))
-    timing_row(f"3 state, {N_EXISTING} containers created", berth.times.get("state"), runc.times.get("state"))
-    timing_row(f"  list, {N_EXISTING} containers created", berth.times.get("list"), runc.times.get("list"))
-    timing_row(f"4 {N_PARALLEL} parallel create+start, wall", par.get("berth", {}).get("wall"),
-               par.get("runc", {}).get("wall"))
-    if exec_support.get("berth"):
-        timing_row("5 exec /bin/true into a running container", berth.times.get("exec"), runc.times.get("exec"))
-    else:
-        r = runc.times.get("exec")
-        label = "5 exec /bin/true into a running container"
-        rcells = [ms(statistics.median(r)), ms(min(r)), ms(max(r))] if r else ["-", "-", "-"]
-        add(label.ljust(w[0]) + " " + str(len(r or [])).rjust(w[1]) + " "
-            + "n/a (berth has no exec yet)".rjust(w[2] + w[3] + w[4] + 2) + " "
-            + " ".join(c.rjust(x) for c, x in zip(rcells, w[5:8])) + " " + "-".rjust(w[8]))
-    add(row(["7 floor: unshare --fork --pid --mount", len(floor), ms(statistics.median(floor)),
-             ms(min(floor)), ms(max(floor))]))
-    add("    --uts --ipc --net /bin/true")
-    add("")
-    fm = statistics.median(floor)
-    br, rr = berth.times.get("run"), runc.times.get("run")
-    if br and rr:
-        add(f"run / floor (medians): berth {ratio(statistics.median(br), fm)}, "
-            f"runc {ratio(statistics.median(rr), fm)}")
-    for name in ("berth", "runc"):
-        p = par.get(name)
-        if p:
-            add(f"{N_PARALLEL} parallel create+start, {name}: {p['failed']} of {p['total']} failed "
-                f"over {len(p['wall'])} round(s)")
-            for e in p["errors"]:
-                add(f"    {e}")
-    add("")
-
-    add("6 peak RSS, MiB, of each command (GNU time %M: its process and the children")
-    add("  it reaped; for run that includes the container process)")
-    w2 = [44, 5, 8, 8, 8, 8, 11]
-    def row2(cells):
-        out = cells[0].ljust(w2[0])
-        for c, width in zip(cells[1:], w2[1:]):
-            out += " " + str(c).rjust(width)
-        return out.rstrip()
-    add(row2(["command", "n", "berth", "max", "runc", "max", "berth/runc"]))
-    add(row2(["", "", "median", "", "median", "", "(max)"]))
-    add("-" * (sum(w2) + len(w2) - 1))
-    def rss_row(label, b, r):
-        cells = [label, len(b or r or [])]
-        for v in (b, r):
-            cells += [mib(statistics.median(v)), mib(max(v))] if v else ["-", "-"]
-        cells.append(ratio(max(b), max(r)) if b and r else "-")
-        add(row2(cells))
-    for cmd in ("run", "create", "state", "list", "start", "exec", "kill", "delete"):
-        if berth.rss.get(cmd) or runc.rss.get(cmd):
-            rss_row(cmd, berth.rss.get(cmd), runc.rss.get(cmd))
-    rss_row("container process while created (VmHWM)", berth.init_hwm, runc.init_hwm)
-    bs, rs = os.path.getsize(berth.bin), os.path.getsize(runc.bin)
-    add(row2(["binary size", "", f"{bs / 2**20:.2f}", "", f"{rs / 2**20:.2f}", "", ratio(bs, rs)]))
-    add("")
-    add("crun: skipped; this host is cgroup v1 (hybrid), where crun cannot manage the")
-    add("      container's cgroups")
-    for n in notes:
-        add(n)
-    add(f"bench took {elapsed:.0f} s")
-    return "\n".join(lines) + "\n"
-
-
 # --------------------------------------------------------------------- main
 
 def main():
     if os.geteuid() != 0:
         print("make bench runs containers: run it as root", file=sys.stderr)
         return 1
+    crun_skipped = crun_skip_reason()
     for path, what in ((BERTH, "berth (make build)"), (RUNC, "runc (apt-get install runc)"),
                        ("/bin/busybox", "busybox-static"), (GNU_TIME, "apt-get install time"),
                        (UNSHARE, "util-linux")):
@@ -705,9 +631,10 @@ def main():
     failure = None
     text = None
     try:
-        berth = Runtime("berth", os.path.realpath(BERTH), tmp)
-        runc = Runtime("runc", os.path.realpath(RUNC), tmp)
-        rts = [berth, runc]
+        rts = [Runtime("berth", os.path.realpath(BERTH), tmp),
+               Runtime("runc", os.path.realpath(RUNC), tmp)]
+        if crun_skipped is None:
+            rts.append(Runtime("crun", os.path.realpath(CRUN), tmp))
         for rt in rts:
             rt.prepare()
         floor, par = [], {}
@@ -717,12 +644,14 @@ def main():
             ("3 state/list", lambda: w_state_list(rts)),
             ("4 parallel", lambda: w_parallel(rts, tmp, par)),
         ]
+        def progress(name):
+            print(f"bench: {name} (at {time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
         for name, fn in steps:
-            print(f"bench: {name}", file=sys.stderr, flush=True)
+            progress(name)
             fn()
-        print("bench: 5 exec", file=sys.stderr, flush=True)
+        progress("5 exec")
         exec_support = w_exec(rts)
-        print("bench: 6 peak RSS", file=sys.stderr, flush=True)
+        progress("6 peak RSS")
         w_rss(rts, exec_support)
         notes = []
         for rt in rts:
@@ -730,7 +659,11 @@ def main():
             if left:
                 notes.append(f"note: {rt.name} left {len(left)} state dir(s)/cgroup(s) behind "
                              f"(removed by the bench): {', '.join(left[:5])}")
-        text = report(berth, runc, floor, par, exec_support, time.monotonic() - start, notes)
+        skipped = [] if crun_skipped is None else textwrap.wrap(
+            f"crun: skipped; {crun_skipped}", 79, subsequent_indent="      ")
+        text = report(rts, floor, par, exec_support, time.monotonic() - start, notes,
+                      quick=QUICK, n_existing=N_EXISTING, n_parallel=N_PARALLEL,
+                      load=LOAD_AT_START, repo=REPO, skipped=skipped)
         if any(p["failed"] for p in par.values()):
             failure = "parallel create+start had failures"
     except BenchError as e:

@@ -4,22 +4,38 @@
 #   scripts/deps.sh            what build, demo and make test need
 #   scripts/deps.sh v2-guest   that, and what scripts/v2-guest.sh needs to boot
 #                              the cgroup v2 test guest (make test-v2)
+#   scripts/deps.sh bench      that, and the runtimes and tools make bench
+#                              compares with and measures by
+#   scripts/deps.sh bench-v2   all of the above, and crun (make bench-v2: the
+#                              guest runs the host's binaries)
 set -eu
 need=""
 [ -x /bin/busybox ] && ! head -c 4096 /bin/busybox | grep -qa ld-linux || need="$need busybox-static"
 command -v jq >/dev/null || need="$need jq"
 # libseccomp is linked statically into berth (.cargo/config.toml).
 [ -f /usr/lib/x86_64-linux-gnu/libseccomp.a ] || need="$need libseccomp-dev pkg-config"
+v2_guest() {
+  # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
+  # in the guest make an ext4 (tests/v2/run.sh).
+  command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
+  command -v xz >/dev/null || need="$need xz-utils"
+  command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
+}
+bench() {
+  # RUNC and CRUN name other builds to compare with: then Debian's is not needed.
+  [ -n "${RUNC:-}" ] || [ -x /usr/sbin/runc ] || need="$need runc"
+  [ -x /usr/bin/time ] || need="$need time"
+}
 case "${1:-}" in
   "") ;;
-  v2-guest)
-    # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
-    # in the guest make an ext4 (tests/v2/run.sh).
-    command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
-    command -v xz >/dev/null || need="$need xz-utils"
-    command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
+  v2-guest) v2_guest;;
+  bench) bench;;
+  bench-v2)
+    v2_guest
+    bench
+    [ -n "${CRUN:-}" ] || [ -x /usr/bin/crun ] || need="$need crun"
     ;;
-  *) echo "usage: $0 [v2-guest]" >&2; exit 2;;
+  *) echo "usage: $0 [v2-guest|bench|bench-v2]" >&2; exit 2;;
 esac
 if [ -n "$need" ]; then
   apt-get update -q
