@@ -149,6 +149,11 @@ pub fn id(slot: &mut String, word: String) -> bool {
     }
 }
 
+/// For `missing`: a command whose id never came.
+pub fn missing_id(id: &str) -> Option<&'static str> {
+    id.is_empty().then_some("the container id")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +189,7 @@ mod tests {
             Ok(first)
         }
         fn missing(&self) -> Option<&'static str> {
-            self.id.is_empty().then_some("the container id")
+            missing_id(&self.id)
         }
     }
 

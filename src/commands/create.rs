@@ -56,7 +56,7 @@ impl Command for CreateArgs {
         Ok(args::id(&mut self.id, w))
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -23,7 +23,7 @@ Delete a container and everything it holds.
         Ok(args::id(&mut self.id, w))
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

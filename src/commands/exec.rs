@@ -99,7 +99,7 @@ after it is the command's.
         Ok(true)
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -27,7 +27,7 @@ Send a signal to a container's process: SIGKILL, KILL or 9; SIGTERM if none.
         Ok(self.signal.replace(w).is_none())
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -17,7 +17,7 @@ Freeze every process of a container; thaw them.
         Ok(args::id(&mut self.id, w))
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -38,7 +38,7 @@ none) for the container's pids, or a JSON array of them.
         Ok(true)
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -16,7 +16,7 @@ Start a created container's process.
         Ok(args::id(&mut self.id, w))
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 

@@ -77,7 +77,7 @@ Change a running container's resource limits.
         Ok(args::id(&mut self.id, w))
     }
     fn missing(&self) -> Option<&'static str> {
-        self.id.is_empty().then_some("the container id")
+        args::missing_id(&self.id)
     }
 }
 
