@@ -2,7 +2,7 @@
 //! the words (`--flag value`, `--flag=value`, `-f value`, `-fvalue`, `-ab`,
 //! `--`); each command's file says which flags and words it takes, and its
 //! help text. Chosen over clap, which built every command's whole definition
-//! on each call: a third of the instructions of a `create` and about 350 KB
+//! on each call: a third of the instructions of a `create` and about 250 KB
 //! of the binary (issue 7).
 
 use lexopt::{Arg, Parser, ValueExt};

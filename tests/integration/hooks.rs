@@ -104,6 +104,18 @@ fn hook_timeout_fails_create() {
 fn prestart_hooks_see_the_process_in_its_cgroup() {
     // nvidia's prestart hook, for one, reads the container's cgroup from
     // /proc/PID/cgroup to allow its devices there.
+    // The parent berth made for this test goes even when an assert fails, after
+    // the bundle (declared first, dropped last).
+    struct Parent;
+    impl Drop for Parent {
+        fn drop(&mut self) {
+            let hierarchies = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| e.path());
+            for dir in hierarchies.chain([std::path::PathBuf::from("/sys/fs/cgroup")]) {
+                let _ = std::fs::remove_dir(dir.join("berth-test-hooks"));
+            }
+        }
+    }
+    let _parent = Parent;
     let b = Bundle::new(&["true"]);
     let out = b.path.join("cgroup.seen");
     let id = b.id("hookcg");
@@ -122,9 +134,5 @@ fn prestart_hooks_see_the_process_in_its_cgroup() {
         for h in ["memory", "pids", "devices"] {
             assert!(seen.lines().any(|l| l.contains(&format!(":{h}:")) && l.ends_with(&path)), "{h} not {path}: {seen}");
         }
-    }
-    let hierarchies = std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten().map(|e| e.path());
-    for dir in hierarchies.chain([std::path::PathBuf::from("/sys/fs/cgroup")]) {
-        let _ = std::fs::remove_dir(dir.join("berth-test-hooks"));
     }
 }
