@@ -19,7 +19,8 @@ test: test-host test-v2
 test-host: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs containers: run it as root" >&2; exit 1; }
 	$(CARGO) build --release --tests
-	./scripts/subreaper $(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}
+	./scripts/subreaper $(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}; s=$$?; \
+	  for h in /sys/fs/cgroup/*/berth-compat /sys/fs/cgroup/berth-compat; do [ -d "$$h" ] && rmdir "$$h" 2>/dev/null; done; exit $$s
 
 # cgroup v2 for real: scripts/v2-guest.sh boots a guest kernel whose only
 # cgroup hierarchy is v2 (qemu, TCG; the first run downloads the kernel) and

@@ -14,6 +14,8 @@ need=""
 command -v jq >/dev/null || need="$need jq"
 # libseccomp is linked statically into berth (.cargo/config.toml).
 [ -f /usr/lib/x86_64-linux-gnu/libseccomp.a ] || need="$need libseccomp-dev pkg-config"
+# tests/compat runs every scenario with Debian's runc too, the reference.
+[ -n "${RUNC:-}" ] || [ -x /usr/sbin/runc ] || need="$need runc"
 v2_guest() {
   # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
   # in the guest make an ext4 (tests/v2/run.sh).
@@ -22,8 +24,7 @@ v2_guest() {
   command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
 }
 bench() {
-  # RUNC and CRUN name other builds to compare with: then Debian's is not needed.
-  [ -n "${RUNC:-}" ] || [ -x /usr/sbin/runc ] || need="$need runc"
+  # CRUN names another build to compare with: then Debian's is not needed.
   [ -x /usr/bin/time ] || need="$need time"
 }
 case "${1:-}" in

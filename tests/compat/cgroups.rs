@@ -1,0 +1,1 @@
+//! (scenarios of this area go here)
