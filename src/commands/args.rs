@@ -15,6 +15,8 @@ use std::str::FromStr;
 pub enum Usage {
     Help(&'static str),
     Error(String, &'static str),
+    /// A command berth does not have (runc exits 3 for one).
+    UnknownCommand(String),
 }
 
 pub type Parsed<T> = Result<T, Usage>;

@@ -37,26 +37,26 @@ List the containers under --root.
 pub fn run(g: &GlobalOpts, a: ListArgs) -> anyhow::Result<i32> {
     let all = crate::container::list(&g.root)?;
     if a.quiet {
-        for (s, _) in &all {
+        for (s, _, _) in &all {
             println!("{}", s.id);
         }
     } else if a.format == "json" {
-        // runc's list fills in the owner of the state directory.
-        let items: Vec<serde_json::Value> = all
+        // runc's keys in runc's order (state's), with the owner filled in.
+        let items: Vec<_> = all
             .iter()
-            .map(|(s, st)| {
-                let mut v = serde_json::to_value(s.oci(*st)).expect("serialises");
-                v["owner"] = "root".into();
-                v
+            .map(|(s, st, owner)| {
+                let mut o = s.oci(*st);
+                o.owner = owner;
+                o
             })
             .collect();
         println!("{}", serde_json::to_string(&items)?);
     } else {
         let rows: Vec<[String; 6]> = all
             .iter()
-            .map(|(s, st)| {
+            .map(|(s, st, owner)| {
                 let pid = if *st == crate::container::Status::Stopped { 0 } else { s.pid };
-                [s.id.clone(), pid.to_string(), st.to_string(), s.bundle.clone(), s.created.clone(), "root".into()]
+                [s.id.clone(), pid.to_string(), st.to_string(), s.bundle.clone(), s.created.clone(), owner.clone()]
             })
             .collect();
         print!("{}", table(&["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows));

@@ -34,6 +34,11 @@ pub struct GlobalOpts {
     pub debug: bool,
     /// Manage cgroups through systemd (not supported yet)
     pub systemd_cgroup: bool,
+    /// runc's --criu: the CRIU binary checkpoint and restore would run
+    pub criu: PathBuf,
+    /// runc's --rootless: true, false or auto, checked by the commands that
+    /// would act on it (as runc checks it), not by those that never read it
+    pub rootless: String,
     pub version: bool,
 }
 
@@ -45,6 +50,8 @@ impl Default for GlobalOpts {
             log_format: "text".into(),
             debug: false,
             systemd_cgroup: false,
+            criu: "criu".into(),
+            rootless: "auto".into(),
             version: false,
         }
     }
@@ -101,6 +108,8 @@ Global flags:
       --log-format FMT    text (default) or json
       --debug             log debug messages too
       --systemd-cgroup    manage cgroups through systemd (not supported yet)
+      --criu PATH         the CRIU binary (for checkpoint and restore, not supported yet)
+      --rootless VALUE    true, false or auto (default): whether to run as rootless
   -v, --version           print the version
 
 `berth COMMAND --help` tells what COMMAND takes.
@@ -132,6 +141,10 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
             g.debug = true;
         } else if flag.long("systemd-cgroup") {
             g.systemd_cgroup = true;
+        } else if flag.long("criu") {
+            g.criu = args::path(&mut p, HELP)?;
+        } else if flag.long("rootless") {
+            g.rootless = args::string(&mut p, HELP)?;
         } else if flag.is('v', "version") {
             g.version = true;
         } else {
@@ -160,7 +173,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
             Some(Command::Features)
         }
         Some("help") => return Err(Usage::Help(HELP)),
-        Some(other) => return Err(Usage::Error(format!("unknown command {other:?}"), HELP)),
+        Some(other) => return Err(Usage::UnknownCommand(other.to_string())),
     };
     Ok(Cli { global: g, command })
 }
@@ -171,10 +184,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         print!("{}", version_text());
         return Ok(0);
     }
-    if cli.global.systemd_cgroup {
-        anyhow::bail!("--systemd-cgroup: systemd cgroup management is not supported yet");
-    }
     let g = &cli.global;
+    // As runc, these are read by the commands that make a container, and
+    // ignored by the rest (a client may pass them to every call).
+    if matches!(cli.command, Some(Command::Create(_) | Command::Run(_))) {
+        if g.systemd_cgroup {
+            anyhow::bail!("--systemd-cgroup: systemd cgroup management is not supported yet");
+        }
+        if !matches!(g.rootless.as_str(), "true" | "false" | "auto") {
+            anyhow::bail!("--rootless {:?}: one of true, false, auto", g.rootless);
+        }
+    }
     match cli.command {
         None => {
             print!("{HELP}");
@@ -198,12 +218,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The lines containerd and podman parse: `... version X`, `commit:`, `spec:`.
+/// The lines containerd and podman parse: `... version X`, `commit:`,
+/// `spec:`; and runc's `libseccomp:`. (runc's `go:` line has no berth
+/// counterpart.)
 fn version_text() -> String {
     format!(
-        "berth version {}\ncommit: {}\nspec: {}\n",
+        "berth version {}\ncommit: {}\nspec: {}\nlibseccomp: {}\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BERTH_COMMIT").unwrap_or("unknown"),
-        crate::config::SPEC_VERSION
+        crate::config::SPEC_VERSION,
+        crate::container::seccomp_library_version()
     )
 }

@@ -46,8 +46,10 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
     let status = state.status();
+    // A created container's namespaces are all there (its process waits
+    // for start after its last setup step), and runc execs into it too.
     match status {
-        Status::Running => {}
+        Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
         _ => return Err(ContainerError::WrongStatus { id: id.into(), op: "exec in", status }),
     }

@@ -109,11 +109,13 @@ pub(super) fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
     Ok(fd)
 }
 
-/// runc's signal names: SIGKILL, KILL or 9.
-pub fn parse_signal(s: &str) -> Result<Signal, ContainerError> {
+/// runc's signal names: SIGKILL, KILL or 9; `None` for 0, the signal that
+/// only asks whether the process is there (kill(2)), which rustix's Signal
+/// cannot hold.
+pub fn parse_signal(s: &str) -> Result<Option<Signal>, ContainerError> {
     let bad = || ContainerError::Usage(format!("unknown signal \"{s}\""));
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::from_named_raw(n).ok_or_else(bad);
+        return if n == 0 { Ok(None) } else { Signal::from_named_raw(n).map(Some).ok_or_else(bad) };
     }
     let name = s.to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name);
@@ -151,24 +153,30 @@ pub fn parse_signal(s: &str) -> Result<Signal, ContainerError> {
         "SYS" => libc::SIGSYS,
         _ => return Err(bad()),
     };
-    Signal::from_named_raw(n).ok_or_else(bad)
+    Signal::from_named_raw(n).map(Some).ok_or_else(bad)
 }
 
 /// `kill`: the container's process, or with `all` every process in its
-/// cgroup.
-pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<(), ContainerError> {
+/// cgroup. Signal 0 (`None`) sends nothing: it succeeds while the process
+/// is there, as kill(2)'s does. Of a stopped container, as runc: an error
+/// for its process, nothing to do for `all`.
+pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(), ContainerError> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;
     let status = state.status();
-    if status == Status::Stopped && !all {
-        return Err(wrong(&state, "signal", status));
-    }
     if all {
-        cgroups::manager(&state.cgroup_path)?.signal_all(sig)?;
+        if let Some(sig) = sig.filter(|_| status != Status::Stopped) {
+            cgroups::manager(&state.cgroup_path)?.signal_all(sig)?;
+        }
         return Ok(());
     }
+    if status == Status::Stopped {
+        return Err(ContainerError::NotRunning(id.into()));
+    }
     let fd = pidfd(&state)?;
-    rustix::process::pidfd_send_signal(&fd, sig).sys("signal", format!("container process {}", state.pid))?;
+    if let Some(sig) = sig {
+        rustix::process::pidfd_send_signal(&fd, sig).sys("signal", format!("container process {}", state.pid))?;
+    }
     Ok(())
 }
 
@@ -251,8 +259,9 @@ pub fn state(root: &Path, id: &str) -> Result<(State, Status), ContainerError> {
     Ok((state, status))
 }
 
-/// Every container under `root`, sorted by id, with its status now.
-pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
+/// Every container under `root`, sorted by id, with its status now and
+/// the name of the user owning its state directory (runc's list owner).
+pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>, ContainerError> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -265,11 +274,24 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
         }
         if let Ok(state) = dir::load(&e.path()) {
             let status = state.status();
-            out.push((state, status));
+            let uid = std::os::unix::fs::MetadataExt::uid(&e.metadata().map_err(|err| SysError::new("stat", e.path().display(), err))?);
+            out.push((state, status, user_name(uid)));
         }
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     Ok(out)
+}
+
+/// A uid's name in the host's /etc/passwd, or `#uid` as runc writes one
+/// it cannot name.
+fn user_name(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2].parse() == Ok(uid))
+        .map(|f| f[0].to_string())
+        .unwrap_or_else(|| format!("#{uid}"))
 }
 
 #[cfg(test)]
@@ -277,11 +299,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn user_names() {
+        assert_eq!(user_name(0), "root");
+        assert_eq!(user_name(4_000_000_000), "#4000000000");
+    }
+
+    #[test]
     fn signal_names() {
         for s in ["KILL", "SIGKILL", "9", "kill"] {
-            assert_eq!(parse_signal(s).unwrap(), Signal::KILL, "{s}");
+            assert_eq!(parse_signal(s).unwrap(), Some(Signal::KILL), "{s}");
         }
-        assert_eq!(parse_signal("TERM").unwrap(), Signal::TERM);
+        assert_eq!(parse_signal("TERM").unwrap(), Some(Signal::TERM));
+        assert_eq!(parse_signal("0").unwrap(), None);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
     }

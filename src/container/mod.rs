@@ -18,6 +18,9 @@ pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started
 pub use resources::{events, pause, pids, update};
 pub use state::Status;
 
+/// For `--version`: the libseccomp that compiles the containers' filters.
+pub use crate::seccomp::library_version as seccomp_library_version;
+
 /// The container's process as config.json gave it, the base of `exec`.
 pub fn process(root: &std::path::Path, id: &str) -> Result<Option<oci_spec::runtime::Process>, ContainerError> {
     dir::validate_id(id)?;
@@ -31,8 +34,13 @@ use crate::hooks::HookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
-    #[error("container \"{0}\" does not exist")]
+    /// runc's phrase first: containerd and podman match "does not exist".
+    #[error("container does not exist: \"{0}\"")]
     NotFound(String),
+    /// runc's phrase: containerd's shim takes "container not running" as
+    /// "the process has already finished" (a StopContainer racing its exit).
+    #[error("container not running: \"{0}\" has stopped")]
+    NotRunning(String),
     #[error("container \"{0}\" already exists")]
     Exists(String),
     #[error("invalid container id \"{0}\": use letters, digits, '_', '-', '.', '+', and no path")]

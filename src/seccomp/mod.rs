@@ -238,3 +238,12 @@ mod tests {
         assert_eq!(p.flags, SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW);
     }
 }
+
+/// The libseccomp berth is linked with, as `major.minor.micro` (for
+/// `--version`, whose libseccomp line runc prints too).
+pub fn library_version() -> String {
+    match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "unknown".into(),
+    }
+}

@@ -1,15 +1,128 @@
 //! Every subcommand and global flag of runc's command line, with its
 //! error paths: exit statuses, and the lines clients parse.
 
-use crate::harness::compare;
+use crate::harness::{Case, Differ, compare, compare_with};
 
 #[test]
 fn version_lines() {
+    compare_with(
+        &[Differ { key: "--version has go:", berth: "false", why: "berth is not written in Go; no client reads that line" }],
+        |c| {
+            let out = c.exec(c.bare(&["--version"]));
+            c.see("--version exit", out.code);
+            let first = out.stdout.lines().next().unwrap_or("");
+            c.see("--version first line has \" version \"", first.contains(" version "));
+            for l in ["commit:", "spec:", "go:", "libseccomp:"] {
+                c.see(&format!("--version has {l}"), out.stdout.lines().any(|x| x.starts_with(l)));
+            }
+        },
+    );
+}
+
+/// An error of the command line: its exit status, and whether stderr
+/// carries it as a log line (runc prints its usage on stdout as well).
+fn see_usage_error(c: &mut Case, key: &str, args: &[&str]) {
+    let out = c.rt(args);
+    c.see(&format!("{key}.exit"), out.code);
+    c.see(&format!("{key} logs an error"), out.stderr.contains("level=error"));
+}
+
+#[test]
+fn commands_without_their_arguments() {
     compare(|c| {
-        let out = c.exec(c.bare(&["--version"]));
-        c.see("--version exit", out.code);
-        let shape: Vec<String> = out.stdout.lines().map(|l| l.split_once([' ', ':']).map(|(a, _)| a).unwrap_or(l).to_string()).collect();
-        c.see("--version first words", shape[1..].join(","));
-        c.see("--version mentions version", out.stdout.lines().next().unwrap_or("").contains(" version "));
+        for cmd in ["create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events", "update", "exec"] {
+            see_usage_error(c, cmd, &[cmd]);
+        }
+        see_usage_error(c, "state two ids", &["state", "a", "b"]);
+        see_usage_error(c, "kill three words", &["kill", "a", "KILL", "c"]);
+        see_usage_error(c, "spec with a word", &["spec", "x"]);
+        see_usage_error(c, "list with a word", &["list", "x"]);
+        see_usage_error(c, "features with a word", &["features", "x"]);
+        see_usage_error(c, "unknown flag", &["delete", "--frce", "x"]);
+        see_usage_error(c, "unknown global flag", &["--nosuchflag", "list"]);
+        see_usage_error(c, "bad --log-format", &["--log-format", "yaml", "list"]);
+        let out = c.rt(&["nosuchcommand"]);
+        c.see("unknown command.exit", out.code);
+    });
+}
+
+#[test]
+fn help_of_each_command() {
+    compare(|c| {
+        for cmd in ["create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events", "update", "exec", "list", "spec", "features"] {
+            let out = c.rt(&[cmd, "--help"]);
+            c.see(&format!("{cmd} --help exit"), out.code);
+            c.see(&format!("{cmd} --help prints"), !out.stdout.is_empty());
+        }
+        for args in [&["--help"][..], &["help"], &[]] {
+            let out = c.rt(args);
+            c.see(&format!("{args:?} exit"), out.code);
+            c.see(&format!("{args:?} prints"), !out.stdout.is_empty());
+        }
+    });
+}
+
+/// Clients probe `checkpoint --help` to learn whether a runtime can
+/// checkpoint: berth answers no until it can (issue 16).
+#[test]
+fn checkpoint_and_restore() {
+    let why = "berth has no checkpoint or restore yet: a client that probes with --help must learn so";
+    compare_with(
+        &[
+            Differ { key: "checkpoint --help.exit", berth: "3", why },
+            Differ { key: "restore --help.exit", berth: "3", why },
+            Differ { key: "checkpoint.exit", berth: "3", why },
+            Differ { key: "restore.exit", berth: "3", why },
+        ],
+        |c| {
+            for cmd in ["checkpoint", "restore"] {
+                c.see(&format!("{cmd} --help.exit"), c.rt(&[cmd, "--help"]).code);
+                c.see(&format!("{cmd}.exit"), c.rt(&[cmd, "{id}"]).code);
+            }
+        },
+    );
+}
+
+/// runc's global flags: clients pass --criu, --rootless and
+/// --systemd-cgroup to every call; the commands that do not use them run.
+#[test]
+fn global_flags() {
+    compare(|c| {
+        let log = c.dir.join("debug.log");
+        let l = log.to_str().unwrap().to_string();
+        for (key, flags) in [
+            ("--criu", vec!["--criu", "/usr/sbin/criu"]),
+            ("--criu of a missing file", vec!["--criu", "/nonexistent/criu"]),
+            ("--rootless true", vec!["--rootless", "true"]),
+            ("--rootless false", vec!["--rootless", "false"]),
+            ("--rootless auto", vec!["--rootless", "auto"]),
+            ("--rootless=false", vec!["--rootless=false"]),
+            ("--systemd-cgroup", vec!["--systemd-cgroup"]),
+            ("--debug --log", vec!["--debug", "--log", &l]),
+            ("--log-format json", vec!["--log-format", "json"]),
+            ("--log-format text", vec!["--log-format", "text"]),
+        ] {
+            let mut args = flags.clone();
+            args.extend(["list", "-q"]);
+            c.see_out(&format!("{key} list"), &c.rt(&args), &[]);
+            let mut args = flags.clone();
+            args.extend(["state", "nope"]);
+            c.see_exit(&format!("{key} state nope"), &c.rt(&args), &["container does not exist"]);
+        }
+        // The flags that change what create does: a value that is wrong,
+        // or a cgroup manager this host has not (no systemd here).
+        for (key, flags) in [
+            ("--rootless bogus", vec!["--rootless", "bogus"]),
+            ("--systemd-cgroup", vec!["--systemd-cgroup"]),
+        ] {
+            let mut args = flags.clone();
+            args.extend(["run", "--bundle", "{bundle}", "{id}"]);
+            c.see_exit(&format!("{key} run"), &c.rt(&args), &[]);
+            c.see_host(&format!("{key} run leaves"));
+        }
+        let mut args = vec!["--rootless", "false", "run", "--bundle", "{bundle}", "{id}"];
+        c.see_out("--rootless false run", &c.rt(&args), &[]);
+        args[1] = "true";
+        c.see_exit("--rootless true state", &c.rt(&["--rootless", "true", "state", "{id}"]), &["does not exist"]);
     });
 }

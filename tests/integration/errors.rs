@@ -93,10 +93,15 @@ fn bind_source_missing() {
 
 #[test]
 fn systemd_cgroup_flag_is_refused() {
+    // Refused where a cgroup would be made; other commands run, as runc's.
     let b = Bundle::new(&["true"]);
-    let out = b.berth(&["--systemd-cgroup", "list"]);
+    let id = b.id("systemd");
+    let bundle = b.path.to_str().unwrap();
+    let out = b.berth(&["--systemd-cgroup", "run", "--bundle", bundle, &id]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("not supported yet"));
+    b.assert_no_leftovers(&id);
+    b.berth(&["--systemd-cgroup", "list"]).ok();
 }
 
 #[test]
@@ -186,13 +191,18 @@ fn command_line_mistakes_are_named() {
         (&["list", "--format", "yaml"], "--format \"yaml\": one of table, json"),
         (&["exec", "--preserve-fds", "many", "x", "true"], "--preserve-fds \"many\""),
         (&["state", "a", "b"], "unexpected argument \"b\""),
-        (&["frobnicate"], "unknown command \"frobnicate\""),
     ] {
+        // runc's status for a wrong command line: 1.
         let out = b.berth(args);
-        assert_eq!(out.code, 2, "{args:?}: {out:?}");
-        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        // The error is a logrus line: its quotes are escaped.
+        assert!(out.stderr.replace("\\\"", "\"").contains(says), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("level=error"), "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains("Usage: berth"), "{args:?}: {}", out.stderr);
     }
+    let out = b.berth(&["frobnicate"]);
+    assert_eq!(out.code, 3, "runc's status for an unknown command: {out:?}");
+    assert!(out.stderr.contains("unknown command \\\"frobnicate\\\""), "{}", out.stderr);
     let out = b.berth(&["kill", "--help"]);
     assert_eq!(out.code, 0);
     assert!(out.stdout.starts_with("Usage: berth kill [-a] ID [SIGNAL]"), "{}", out.stdout);

@@ -214,7 +214,7 @@ fn log_file_in_json() {
     let text = std::fs::read_to_string(&log).unwrap();
     let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(line["level"], "error");
-    assert!(line["msg"].as_str().unwrap().contains("\"nope\" does not exist"));
+    assert!(line["msg"].as_str().unwrap().contains("container does not exist: \"nope\""));
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }
 
