@@ -44,7 +44,7 @@ pub fn run(_g: &GlobalOpts, a: SpecArgs) -> anyhow::Result<i32> {
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
     let spec = crate::config::default_spec(a.rootless, uid, gid);
-    let text = serde_json::to_string_pretty(&spec)?;
+    let text = crate::config::spec_text(&spec);
     std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
     Ok(0)
 }

@@ -55,7 +55,8 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
 
 /// runc's `spec --rootless`: a user namespace mapping the caller to root,
 /// no network namespace (sysfs is then bound from the host), no cgroup
-/// limits, and no devpts gid the caller may not own.
+/// limits (the cgroup mount stays, as in runc's), and no devpts gid the
+/// caller may not own.
 fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     let linux = &mut spec["linux"];
     linux["namespaces"] = json!([
@@ -67,7 +68,6 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
         o.remove("resources");
     }
     let Some(mounts) = spec["mounts"].as_array_mut() else { return };
-    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
     for m in mounts.iter_mut() {
         if m["destination"] == "/sys" {
             *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
@@ -81,9 +81,72 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     }
 }
 
+/// The keys of runc's config.json in the order runc writes them (its
+/// structs' field order, which one ranking happens to fit for every object
+/// of the default config); keys not listed go last, in their own order.
+const RUNC_KEY_ORDER: &[&str] = &[
+    "ociVersion", "process", "root", "hostname", "mounts", "hooks", "annotations", "linux",
+    "terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities", "rlimits",
+    "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel",
+    "uid", "gid", "umask", "additionalGids", "username",
+    "bounding", "effective", "inheritable", "permitted", "ambient",
+    "uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices", "seccomp",
+    "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel", "intelRdt", "personality",
+    "containerID", "hostID", "size",
+    "allow", "destination", "type", "source", "options", "hard", "soft", "major", "minor", "access", "path", "readonly",
+];
+
+/// A JSON value written with its keys in runc's order.
+struct RuncOrder<'a>(&'a Value);
+
+impl serde::Serialize for RuncOrder<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(m) => {
+                let rank = |k: &str| RUNC_KEY_ORDER.iter().position(|o| *o == k).unwrap_or(usize::MAX);
+                let mut entries: Vec<_> = m.iter().collect();
+                entries.sort_by_key(|(k, _)| rank(k));
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, &RuncOrder(v))?;
+                }
+                map.end()
+            }
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&RuncOrder(v))?;
+                }
+                seq.end()
+            }
+            v => v.serialize(s),
+        }
+    }
+}
+
+/// config.json as runc's `spec` writes it: its key order, tab-indented, so
+/// that the two can be compared line by line.
+pub fn spec_text(spec: &Value) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
+    serde::Serialize::serialize(&RuncOrder(spec), &mut ser).expect("a Value serialises");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_text_in_runc_order() {
+        let text = spec_text(&default_spec(false, 0, 0));
+        assert!(text.starts_with("{\n\t\"ociVersion\": "), "{text}");
+        let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+        assert!(at("process") < at("root") && at("root") < at("hostname") && at("mounts") < at("linux"));
+        assert!(at("destination") < at("source") && at("terminal") < at("user"));
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), default_spec(false, 0, 0));
+    }
 
     #[test]
     fn default_spec_parses_and_validates() {

@@ -5,7 +5,7 @@ mod default;
 mod features;
 mod validate;
 
-pub use default::default_spec;
+pub use default::{default_spec, spec_text};
 pub use features::features;
 pub use validate::ns_name;
 use oci_spec::runtime::Spec;

@@ -171,7 +171,7 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(),
         return Ok(());
     }
     if status == Status::Stopped {
-        return Err(ContainerError::NotRunning(id.into()));
+        return Err(ContainerError::NotRunning { id: id.into(), status });
     }
     let fd = pidfd(&state)?;
     if let Some(sig) = sig {

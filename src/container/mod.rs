@@ -39,8 +39,11 @@ pub enum ContainerError {
     NotFound(String),
     /// runc's phrase: containerd's shim takes "container not running" as
     /// "the process has already finished" (a StopContainer racing its exit).
-    #[error("container not running: \"{0}\" has stopped")]
-    NotRunning(String),
+    #[error("container not running: \"{id}\" is {status}")]
+    NotRunning { id: String, status: Status },
+    /// runc's phrase for a resume of a container that is not paused.
+    #[error("container not paused: \"{id}\" is {status}")]
+    NotPaused { id: String, status: Status },
     #[error("container \"{0}\" already exists")]
     Exists(String),
     #[error("invalid container id \"{0}\": use letters, digits, '_', '-', '.', '+', and no path")]

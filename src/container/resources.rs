@@ -22,9 +22,12 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
     let dir = StateDir::open(root, id)?;
     let state = dir.load()?;
     let status = state.status();
-    let ok = if frozen { matches!(status, Status::Running | Status::Created) } else { status == Status::Paused };
-    if !ok {
-        return Err(wrong(&state, if frozen { "pause" } else { "resume" }, status));
+    // runc's phrases: a client tells "already paused" from "gone" by them.
+    if frozen && !matches!(status, Status::Running | Status::Created) {
+        return Err(ContainerError::NotRunning { id: id.into(), status });
+    }
+    if !frozen && status != Status::Paused {
+        return Err(ContainerError::NotPaused { id: id.into(), status });
     }
     cgroups::manager(&state.cgroup_path)?.freeze(frozen)?;
     Ok(())

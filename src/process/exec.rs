@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
     if program.contains('/') {
         return match std::fs::metadata(program) {
-            Ok(m) if m.is_dir() => Err(format!("exec: \"{program}\": is a directory")),
+            // execve's EACCES, whose phrase clients turn into 126.
+            Ok(m) if m.is_dir() => Err(format!("exec: \"{program}\": is a directory: permission denied")),
             Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(format!("exec: \"{program}\": permission denied")),
             Ok(_) => Ok(PathBuf::from(program)),
             Err(e) => Err(format!("exec: \"{program}\": stat {program}: {}", errno_text(&e))),

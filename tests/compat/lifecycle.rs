@@ -134,3 +134,55 @@ fn delete_of_a_created_container() {
         },
     );
 }
+
+/// The phrases Docker and podman read from the runtime's error to tell a
+/// missing program (127) from one that cannot run (126), on stderr and in
+/// the --log JSON, for run, create and exec.
+#[test]
+fn exec_failures_keep_runc_phrases() {
+    const PHRASES: &[&str] = &["no such file or directory", "executable file not found", "permission denied", "operation not permitted"];
+    let why = "runc's init writes an execve failure to stderr only, past its --log; clients read the error from --log \
+               (containerd's shim reports its last error line), so berth logs it there too";
+    let differ = [
+        Differ { key: "run refused by seccomp --log has an error", berth: "true", why },
+        Differ { key: "run refused by seccomp --log error has \"operation not permitted\"", berth: "true", why },
+    ];
+    compare_with(&differ, |c| {
+        c.config(|v| v["process"]["args"] = serde_json::json!(["sleep", "100"]));
+        let main = c.new_id("main");
+        c.rt(&["run", "--detach", "--bundle", "{bundle}", &main]);
+        for (name, prog) in [("not in PATH", "nosuch"), ("missing", "/nosuch"), ("not executable", "/etc/passwd"), ("a directory", "/tmp")] {
+            let log = c.dir.join(format!("{name}.log"));
+            let l = log.to_str().unwrap().to_string();
+            let out = c.rt(&["--log", &l, "--log-format", "json", "exec", &main, prog]);
+            c.see_exit(&format!("exec {name}"), &out, PHRASES);
+            c.see_log(&format!("exec {name} --log"), &log, PHRASES);
+        }
+        c.rt(&["delete", "--force", &main]);
+        for (name, prog) in [("not in PATH", "nosuch"), ("missing", "/nosuch"), ("not executable", "/etc/passwd")] {
+            c.config(|v| v["process"]["args"] = serde_json::json!([prog]));
+            let id = c.new_id(name);
+            let log = c.dir.join(format!("run {name}.log"));
+            let l = log.to_str().unwrap().to_string();
+            let out = c.rt(&["--log", &l, "--log-format", "json", "run", "--bundle", "{bundle}", &id]);
+            c.see_exit(&format!("run {name}"), &out, PHRASES);
+            c.see_log(&format!("run {name} --log"), &log, PHRASES);
+            let id = c.new_id(&format!("create {name}"));
+            let out = c.rt(&["create", "--bundle", "{bundle}", &id]);
+            c.see_exit(&format!("create {name}"), &out, PHRASES);
+            c.see_host(&format!("create {name} leaves"));
+        }
+        // execve refused by seccomp: EPERM.
+        c.config(|v| {
+            v["process"]["args"] = serde_json::json!(["true"]);
+            v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO"}]});
+        });
+        let id = c.new_id("seccomp");
+        let log = c.dir.join("seccomp.log");
+        let l = log.to_str().unwrap().to_string();
+        let out = c.rt(&["--log", &l, "--log-format", "json", "run", "--bundle", "{bundle}", &id]);
+        c.see_exit("run refused by seccomp", &out, PHRASES);
+        c.see_log("run refused by seccomp --log", &log, PHRASES);
+    });
+}

@@ -16,4 +16,5 @@ mod cgroups;
 mod cli;
 mod lifecycle;
 mod mounts;
+mod operations;
 mod process;
