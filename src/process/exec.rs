@@ -59,19 +59,21 @@ pub fn own_binary() -> Option<(u64, u64)> {
 /// The kernel's limit on nested interpreters (BINPRM_MAX_RECURSION).
 const MAX_SCRIPTS: usize = 4;
 
-/// What the process will exec: the file, opened and checked, and its argv.
+/// What the process will exec: the file, opened and checked, its argv,
+/// and its environment.
 pub struct Executable {
     fd: OwnedFd,
     argv: Vec<String>,
     path: PathBuf,
+    pub env: Vec<String>,
 }
 
 /// Opens what to exec and the argv to give it, following scripts' #!
 /// lines ourselves. Done before the process waits for start, so that a
 /// refusal fails create, and the file exec'd is the file checked.
-pub fn prepare(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<Executable, String> {
+pub fn prepare(path: &Path, args: &[String], env: Vec<String>, berth: Option<(u64, u64)>) -> Result<Executable, String> {
     let (fd, argv) = resolve(path, args, berth)?;
-    Ok(Executable { fd, argv, path: path.to_path_buf() })
+    Ok(Executable { fd, argv, path: path.to_path_buf(), env })
 }
 
 fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(OwnedFd, Vec<String>), String> {
@@ -123,6 +125,7 @@ fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
 
 /// Execs the program; returns only on failure, with runc's wording.
 pub fn exec(x: &Executable, env: &[String]) -> String {
+    // x.env is what apply prepared; `env` is it with LISTEN_PID filled in.
     let (fd, argv, path) = (&x.fd, &x.argv, &x.path);
     let (argv_c, envp_c) = match (cstrings(argv), cstrings(env)) {
         (Ok(a), Ok(e)) => (a, e),

@@ -107,10 +107,20 @@ impl ProcessPlan {
     }
 
     /// Socket activation: LISTEN_PID must be the pid the program sees.
-    pub fn with_listen_pid(&self, pid: i32) -> Vec<String> {
-        let mut env = self.env.clone();
+    pub fn with_listen_pid(env: &[String], pid: i32) -> Vec<String> {
+        let mut env = env.to_vec();
         if env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
             env.push(format!("LISTEN_PID={pid}"));
+        }
+        env
+    }
+
+    /// The environment the program gets: the config's, and as runc a HOME
+    /// from the container's /etc/passwd if the config sets none.
+    fn final_env(&self) -> Vec<String> {
+        let mut env = self.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", user::home_of(self.user.uid)));
         }
         env
     }
@@ -156,7 +166,7 @@ impl ProcessPlan {
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
         fds::close_others(self.passed_fds).map_err(s)?;
-        let program = exec::prepare(&program, &self.args, self.berth_binary)?;
+        let program = exec::prepare(&program, &self.args, self.final_env(), self.berth_binary)?;
         // A notify filter goes in now too: its listener fd must reach berth
         // before the process waits for start.
         let mut listener = None;
@@ -192,7 +202,7 @@ impl ProcessPlan {
                 return e.to_string();
             }
         }
-        let env = self.with_listen_pid(rustix::process::getpid().as_raw_nonzero().get());
+        let env = Self::with_listen_pid(&program.env, rustix::process::getpid().as_raw_nonzero().get());
         exec::exec(program, &env)
     }
 }

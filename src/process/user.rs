@@ -40,3 +40,46 @@ pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysEr
     let f = format!("/proc/{pid}/gid_map");
     std::fs::write(&f, gid_map).sys("write", &f)
 }
+
+/// runc's HOME for a process whose environment has none: the home of its
+/// uid in the container's /etc/passwd (read once the root is the
+/// container's), or "/".
+pub fn home_of(uid: u32) -> String {
+    home_in(&read_passwd().unwrap_or_default(), uid)
+}
+
+/// The container's /etc/passwd, which its image controls: only a regular
+/// file (a fifo would block, /dev/zero never end), and at most 1 MiB.
+fn read_passwd() -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open("/etc/passwd").ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(1 << 20).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn home_in(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+#[cfg(test)]
+mod home_tests {
+    #[test]
+    fn home_from_passwd() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nbad line\nu:x:1000:1000::/home/u:/bin/sh\nv:x:1001:1:::\n";
+        assert_eq!(super::home_in(p, 0), "/root");
+        assert_eq!(super::home_in(p, 1000), "/home/u");
+        assert_eq!(super::home_in(p, 1001), "/");
+        assert_eq!(super::home_in(p, 7), "/");
+    }
+}

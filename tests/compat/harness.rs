@@ -452,7 +452,7 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
                     eprintln!("{k}: deliberate difference (runc {r:?}, berth {b:?}): {}", d.why);
                 }
             }
-            None if r != b => bad.push(format!("{k}:\n    runc:  {r:?}\n    berth: {b:?}")),
+            None if r != b => bad.push(describe(k, r, b)),
             None => {}
         }
     }
@@ -462,6 +462,28 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
         }
     }
     assert!(bad.is_empty(), "berth differs from runc:\n  {}", bad.join("\n  "));
+}
+
+/// One differing key: both values, or for text of several lines the lines
+/// only runc's has (-) and those only berth's has (+).
+fn describe(k: &str, r: Option<&String>, b: Option<&String>) -> String {
+    match (r, b) {
+        (Some(r), Some(b)) if r.contains('\n') || b.contains('\n') => {
+            let (rl, bl): (Vec<&str>, Vec<&str>) = (r.lines().collect(), b.lines().collect());
+            let mut d = format!("{k}: (- runc only, + berth only)");
+            for l in rl.iter().filter(|l| !bl.contains(l)) {
+                d.push_str(&format!("\n    - {l}"));
+            }
+            for l in bl.iter().filter(|l| !rl.contains(l)) {
+                d.push_str(&format!("\n    + {l}"));
+            }
+            if rl.len() == bl.len() && d.lines().count() == 1 {
+                d.push_str("\n    (the same lines in another order)");
+            }
+            d
+        }
+        _ => format!("{k}:\n    runc:  {r:?}\n    berth: {b:?}"),
+    }
 }
 
 #[cfg(test)]

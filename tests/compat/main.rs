@@ -11,6 +11,7 @@
 mod common;
 
 mod harness;
+mod inside;
 
 mod cgroups;
 mod cli;
