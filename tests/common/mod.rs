@@ -22,6 +22,21 @@ pub fn cgroup_v2() -> bool {
     r == 0 && st.f_type as i64 == 0x6367_7270
 }
 
+/// Every mounted cgroup hierarchy (v1 controllers and the unified tree),
+/// from /proc/self/mountinfo as berth finds them: a directory under
+/// /sys/fs/cgroup is not necessarily a mounted hierarchy (some clients leave
+/// empty ones named after controllers this host has not mounted).
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+        })
+        .collect()
+}
+
 /// A cgroup file of a container's cgroup on the host: v1 in the
 /// controller's hierarchy, v2 in the unified tree.
 pub fn cgroup_file(controller: &str, cgroup_path: &str, file: &str) -> PathBuf {
@@ -170,11 +185,7 @@ impl Bundle {
         if cgroup_v2() {
             return vec![Path::new("/sys/fs/cgroup").join(rel)];
         }
-        let mut out = Vec::new();
-        for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            out.push(e.path().join(rel));
-        }
-        out
+        cgroup_hierarchies().into_iter().map(|h| h.join(rel)).collect()
     }
 
     #[track_caller]

@@ -15,7 +15,7 @@
 
 #![allow(dead_code)]
 
-use crate::common::{self, Out};
+use crate::common::{self, Out, cgroup_hierarchies};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -296,18 +296,6 @@ pub fn remove_cgroup(d: &Path) {
     }
 }
 
-/// Every mounted cgroup hierarchy (v1 controllers and the unified tree),
-/// from /proc/self/mountinfo as berth finds them.
-pub fn cgroup_hierarchies() -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
-        })
-        .collect()
-}
 
 fn leftovers(root: &Path, dir: &Path, ids: &[String]) -> Vec<String> {
     let mut left = Vec::new();

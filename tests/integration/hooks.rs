@@ -109,8 +109,7 @@ fn prestart_hooks_see_the_process_in_its_cgroup() {
     struct Parent;
     impl Drop for Parent {
         fn drop(&mut self) {
-            let hierarchies = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten().map(|e| e.path());
-            for dir in hierarchies.chain([std::path::PathBuf::from("/sys/fs/cgroup")]) {
+            for dir in crate::common::cgroup_hierarchies() {
                 let _ = std::fs::remove_dir(dir.join("berth-test-hooks"));
             }
         }
