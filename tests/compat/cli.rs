@@ -126,3 +126,71 @@ fn global_flags() {
         c.see_exit("--rootless true state", &c.rt(&["--rootless", "true", "state", "{id}"]), &["does not exist"]);
     });
 }
+
+/// Each flag runc's create, run and exec take, with a value that works:
+/// the runtime must accept it and do what it says.
+#[test]
+fn create_run_and_exec_flags() {
+    let why = "berth takes a `--` after the id as the end of its flags, as getopt does; runc 1.1.5 looks for a program named `--`";
+    let differ = [
+        Differ { key: "exec --.exit", berth: "0", why },
+        Differ { key: "exec --.stdout", berth: "--x\n", why },
+    ];
+    compare_with(&differ, |c| {
+        let pid_file = c.dir.join("pid").to_str().unwrap().to_string();
+        for (key, flags) in [
+            ("--pid-file", vec!["--pid-file", pid_file.as_str()]),
+            ("--no-pivot", vec!["--no-pivot"]),
+            ("--no-new-keyring", vec!["--no-new-keyring"]),
+            ("--preserve-fds 0", vec!["--preserve-fds", "0"]),
+            ("-b", vec!["-b", "{bundle}"]),
+        ] {
+            let id = c.new_id(key);
+            let mut args = vec!["run"];
+            if !flags.contains(&"-b") {
+                args.extend(["--bundle", "{bundle}"]);
+            }
+            args.extend(flags.iter().copied());
+            args.push(&id);
+            c.see_out(&format!("run {key}"), &c.rt(&args), &[]);
+        }
+        c.see("pid file written", std::path::Path::new(&pid_file).exists());
+        c.config(|v| v["process"]["args"] = serde_json::json!(["sleep", "100"]));
+        let id = c.new_id("main");
+        c.rt(&["run", "-d", "--bundle", "{bundle}", &id]);
+        let exec_pid = c.dir.join("exec.pid").to_str().unwrap().to_string();
+        for (key, flags) in [
+            ("--cwd", vec!["--cwd", "/tmp", "pwd"]),
+            ("--env", vec!["--env", "A=1", "sh", "-c", "echo $A"]),
+            ("-e", vec!["-e", "A=2", "sh", "-c", "echo $A"]),
+            ("--user", vec!["--user", "1000:1000", "id"]),
+            ("-u uid", vec!["-u", "65534", "id"]),
+            ("--additional-gids", vec!["--user", "1000:1000", "--additional-gids", "10", "id"]),
+            ("--no-new-privs", vec!["--no-new-privs", "sh", "-c", "grep NoNewPrivs /proc/self/status"]),
+            ("--detach", vec!["--detach", "true"]),
+            ("--pid-file", vec!["--pid-file", exec_pid.as_str(), "true"]),
+            ("--preserve-fds", vec!["--preserve-fds", "0", "true"]),
+            ("--ignore-paused", vec!["--ignore-paused", "true"]),
+            ("--", vec!["--", "echo", "--x"]),
+        ] {
+            let (opts, cmd) = split_exec(&flags);
+            let mut full = vec!["exec"];
+            full.extend(opts);
+            full.push(&id);
+            full.extend(cmd);
+            c.see_out(&format!("exec {key}"), &c.rt(&full), &[]);
+        }
+        c.see("exec pid file written", std::path::Path::new(&exec_pid).exists());
+    });
+}
+
+/// An exec's flags (with their values) and its command (a leading `--`
+/// kept, to go after the id), from one list.
+fn split_exec<'a>(words: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+    const TAKES_VALUE: &[&str] = &["--cwd", "--env", "-e", "--user", "-u", "--additional-gids", "--pid-file", "--preserve-fds"];
+    let mut i = 0;
+    while i < words.len() && words[i].starts_with('-') && words[i] != "--" {
+        i += if TAKES_VALUE.contains(&words[i]) { 2 } else { 1 };
+    }
+    (words[..i].to_vec(), words[i..].to_vec())
+}

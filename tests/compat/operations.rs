@@ -99,3 +99,39 @@ fn spec_writes_runc_default() {
         c.see_json_text("rootless config.json", &text);
     });
 }
+
+/// Each of runc's update flags alone, and what the cgroup then holds.
+#[test]
+fn update_flags() {
+    compare(|c| {
+        let id = running(c);
+        let cg = format!("/{}/{id}", crate::harness::CGROUP_PARENT);
+        for (flags, ctl, file) in [
+            (vec!["--cpu-share", "512"], "cpu", "cpu.shares"),
+            (vec!["--cpu-period", "200000"], "cpu", "cpu.cfs_period_us"),
+            (vec!["--cpu-quota", "50000"], "cpu", "cpu.cfs_quota_us"),
+            (vec!["--cpuset-cpus", "0"], "cpuset", "cpuset.cpus"),
+            (vec!["--cpuset-mems", "0"], "cpuset", "cpuset.mems"),
+            (vec!["--memory", "100m"], "memory", "memory.limit_in_bytes"),
+            (vec!["--memory-reservation", "32m"], "memory", "memory.soft_limit_in_bytes"),
+            (vec!["--pids-limit", "77"], "pids", "pids.max"),
+            (vec!["--blkio-weight", "500"], "blkio", "blkio.weight"),
+            (vec!["--kernel-memory", "50m"], "memory", "memory.kmem.limit_in_bytes"),
+            (vec!["--cpu-rt-period", "1000000"], "cpu", "cpu.rt_period_us"),
+        ] {
+            let key = flags.join(" ");
+            let mut args = vec!["update"];
+            args.extend(flags.iter().copied());
+            args.push(&id);
+            c.see_exit(&format!("update {key}"), &c.rt(&args), &[]);
+            let v = std::fs::read_to_string(crate::common::cgroup_file(ctl, &cg, file));
+            c.see(&format!("{key}: {file}"), v.map(|s| s.trim().to_string()).unwrap_or_else(|e| e.kind().to_string()));
+        }
+        let r = c.dir.join("r.json");
+        std::fs::write(&r, r#"{"memory": {"limit": 83886080}, "pids": {"limit": 55}}"#).unwrap();
+        c.see_exit("update --resources FILE", &c.rt(&["update", "--resources", r.to_str().unwrap(), &id]), &[]);
+        c.see("memory after --resources", std::fs::read_to_string(crate::common::cgroup_file("memory", &cg, "memory.limit_in_bytes")).unwrap_or_default().trim());
+        c.see("pids after --resources", std::fs::read_to_string(crate::common::cgroup_file("pids", &cg, "pids.max")).unwrap_or_default().trim());
+        c.rt(&["kill", &id, "KILL"]);
+    });
+}
