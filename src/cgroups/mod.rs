@@ -31,9 +31,16 @@ pub enum CgroupError {
     /// The kernel refused a value: the config field it came from, and why.
     #[error("{path}: {source}")]
     Write { path: String, source: SysError },
+    /// The container's cgroup exists already, frozen.
+    #[error("cgroup {dir} already exists and is frozen ({file} says {state}): the container's process could never run; thaw or remove it")]
+    Frozen { dir: String, file: &'static str, state: String },
 }
 
 pub trait CgroupManager {
+    /// Before `create`: a cgroup that exists already frozen is an error (a
+    /// process placed in it would never run); else how many processes it
+    /// already holds (not the container's: create warns of them).
+    fn existing(&self) -> Result<usize, CgroupError>;
     /// Makes the container's cgroup directories (and missing parents).
     fn create(&self) -> Result<(), CgroupError>;
     /// Moves a process (and so everything it forks) into the cgroup.
@@ -107,6 +114,17 @@ impl Manager {
 }
 
 impl CgroupManager for Manager {
+    fn existing(&self) -> Result<usize, CgroupError> {
+        let frozen = match self {
+            Manager::V1(m) => m.frozen_state(),
+            Manager::V2(m) => m.frozen_state(),
+        };
+        if let Some((dir, file, state)) = frozen {
+            return Err(CgroupError::Frozen { dir: dir.display().to_string(), file, state });
+        }
+        // A cgroup not there yet has no processes.
+        Ok(self.pids().unwrap_or_default().len())
+    }
     fn create(&self) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.create(),

@@ -15,13 +15,20 @@ pub struct Write {
     pub controller: &'static str,
     pub file: String,
     pub value: String,
+    /// Written only where the kernel has the file (a write implied by
+    /// another, such as memory+swap following an unlimited memory limit).
+    pub optional: bool,
 }
 
 pub fn w(json: impl Into<String>, controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
-    Write { json: json.into(), controller, file: file.into(), value: value.to_string() }
+    Write { json: json.into(), controller, file: file.into(), value: value.to_string(), optional: false }
 }
 
 impl Write {
+    pub fn if_present(self) -> Write {
+        Write { optional: true, ..self }
+    }
+
     /// Writes the value into `dir`, naming the config field on failure.
     pub fn apply(&self, dir: &Path) -> Result<(), CgroupError> {
         let file = dir.join(&self.file);

@@ -120,6 +120,13 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let mut undo = Undo { dir: Some(dir), cgroup: None, child: None, poststop: None, host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)) };
 
     let cgroup = cgroups::manager(&plan.cgroup_path)?;
+    let others = cgroup.existing()?;
+    if others > 0 {
+        crate::logging::warn(&format!(
+            "container {}: cgroup {} is not empty: {others} process(es) found that are not the container's; delete leaves them there",
+            opts.id, plan.cgroup_path
+        ));
+    }
     cgroup.create()?;
     let cgroup = undo.cgroup.insert(cgroup);
     cgroup.check(&plan.resources, &plan.device_rules)?;

@@ -46,15 +46,21 @@ impl StateDir {
         Ok(StateDir { path, fd })
     }
 
-    /// Opens and locks an existing container's directory.
+    /// Opens and locks an existing container's directory. A directory
+    /// removed while this waited for the lock (a delete that held it) has
+    /// no links left: the container is gone.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, ContainerError> {
         validate_id(id)?;
         let path = root.join(id);
-        match lock(&path) {
-            Ok(fd) => Ok(StateDir { path, fd }),
-            Err(e) if e.errno() == Some(libc::ENOENT) => Err(ContainerError::NotFound(id.to_string())),
-            Err(e) => Err(e.into()),
+        let fd = match lock(&path) {
+            Ok(fd) => fd,
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        if rustix::fs::fstat(&fd).sys("stat", path.display())?.st_nlink == 0 {
+            return Err(ContainerError::NotFound(id.to_string()));
         }
+        Ok(StateDir { path, fd })
     }
 
     pub fn load(&self) -> Result<State, ContainerError> {

@@ -204,7 +204,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if let Some(before) = state.host_mounts {
         crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
     }
-    cg.destroy()?;
+    // What is left in the cgroup now is not the container's (kill_all):
+    // its cgroup stays for them, as it did before create.
+    match cg.pids().map(|p| p.len()) {
+        Ok(n) if n > 0 && state.pid_ns => crate::logging::warn(&format!(
+            "container {id}: cgroup {} still holds {n} process(es) that are not the container's: it is left in place",
+            state.cgroup_path
+        )),
+        _ => cg.destroy()?,
+    }
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());
     }
@@ -218,6 +226,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
 /// whoever should reap them does not within 10 s, delete says so.
 fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> {
     let mut pids = cg.pids().unwrap_or_default();
+    // With a pid namespace of its own, every process of the container is
+    // in it (or below): one in berth's own namespace was placed in the
+    // cgroup by someone else (before create, which warned), and is theirs.
+    if state.pid_ns {
+        let ns = |pid: &str| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        let own = ns("self");
+        pids.retain(|p| own.is_none() || ns(&p.to_string()) != own);
+    }
     if state.alive() && !pids.contains(&state.pid) {
         pids.push(state.pid);
     }
@@ -228,6 +244,11 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
             let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
             fds.push(fd);
         }
+    }
+    // A frozen process keeps its SIGKILL pending until thawed: thawed after
+    // the signals, so nothing of a paused container runs before it dies.
+    if cgroups::is_frozen(&state.cgroup_path) {
+        cg.freeze(false)?;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for fd in fds {

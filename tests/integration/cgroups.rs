@@ -69,6 +69,32 @@ fn device_rules_are_written_in_order_and_enforced() {
     b.assert_no_leftovers(&id);
 }
 
+/// Access letters beyond r, w and m, as runc 1.1.5 takes them: dropped on
+/// v1 (the kernel's list shows what is left), refused on v2 with an error
+/// naming the rule (the eBPF filter has no other access). The compat
+/// scenario cgroups::device_access_beyond_rwm_on_v1 compares v1 with runc;
+/// this is the v2 half, which only `make test-v2` can run.
+#[test]
+fn device_access_beyond_rwm() {
+    let b = Bundle::sh("cat /sys/fs/cgroup/devices/devices.list 2>/dev/null; true");
+    b.config(|c| {
+        c["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwx"}
+        ]);
+    });
+    let id = b.id("devaccess");
+    let out = b.run(&id);
+    if cgroup_v2() {
+        assert_ne!(out.code, 0, "{out:?}");
+        assert!(out.stderr.contains(r#"linux.resources.devices[1].access: "rwx" is not a combination of r, w and m"#), "{}", out.stderr);
+    } else {
+        out.ok();
+        assert!(out.stdout.lines().any(|l| l == "c 1:11 rw"), "{}", out.stdout);
+    }
+    b.assert_no_leftovers(&id);
+}
+
 /// Runs `script` in a container with these linux.resources; returns its output.
 fn with_resources(name: &str, resources: serde_json::Value, script: &str) -> (crate::common::Out, String) {
     let b = Bundle::sh(script);

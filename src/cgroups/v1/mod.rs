@@ -104,11 +104,15 @@ impl Manager {
                 msg: "the devices cgroup controller is not mounted on this host".into(),
             });
         }
+        // runc 1.1 drops other letters on v1; a rule left with none fails.
+        if let Some(r) = rules.iter().find(|r| r.known_access().is_empty()) {
+            return Err(r.bad_access("has none of r, w and m (other letters are ignored on cgroup v1)"));
+        }
         for w in Self::writes(r)? {
             let Some(h) = self.controller(w.controller) else {
                 return Err(w.missing(&format!("the {} cgroup controller is not mounted on this host", w.controller)));
             };
-            if !self.dir(h).join(&w.file).exists() {
+            if !w.optional && !self.dir(h).join(&w.file).exists() {
                 return Err(w.missing(&format!("this kernel's {} controller has no {}", w.controller, w.file)));
             }
         }
@@ -120,24 +124,30 @@ impl Manager {
             let h = self.controller("devices").expect("checked");
             devices::apply(&self.dir(h), rules)?;
         }
-        let writes = Self::writes(r)?;
-        let mut i = 0;
-        while i < writes.len() {
-            let w = &writes[i];
+        let mut writes = Self::writes(r)?;
+        if let Some(dir) = self.controller_dir("memory") {
+            order_memory(&mut writes, &dir);
+        }
+        // A period the kernel refused until the quota is written.
+        let mut period_after_quota: Option<&Write> = None;
+        for w in &writes {
             let dir = self.dir(self.controller(w.controller).expect("checked"));
+            if w.optional && !dir.join(&w.file).exists() {
+                continue;
+            }
             match w.apply(&dir) {
-                // A limit above the current memory+swap limit: raise that first.
-                Err(e) if w.file == "memory.limit_in_bytes" && is_einval(&e) => {
-                    match writes.get(i + 1).filter(|n| n.file == "memory.memsw.limit_in_bytes") {
-                        Some(swap) => {
-                            swap.apply(&dir)?;
-                            w.apply(&dir)?;
-                            i += 1;
-                        }
-                        None => return Err(e),
-                    }
+                // A new period is checked against the quota in force, which
+                // under a parent with a quota of its own may exceed the
+                // parent's share with that period: then after the new quota.
+                Err(e) if w.file == "cpu.cfs_period_us" && is_einval(&e) && writes.iter().any(|q| q.file == "cpu.cfs_quota_us") => {
+                    period_after_quota = Some(w);
                 }
                 r => r?,
+            }
+            if w.file == "cpu.cfs_quota_us"
+                && let Some(p) = period_after_quota.take()
+            {
+                p.apply(&dir)?;
             }
             // Since Linux 6.1 the kernel takes a kernel memory limit and
             // ignores it: say so rather than pretend.
@@ -147,7 +157,6 @@ impl Manager {
                     crate::logging::warn(&format!("{}: this kernel does not enforce kernel memory limits; {} is ignored", w.json, w.value));
                 }
             }
-            i += 1;
         }
         Ok(())
     }
@@ -213,6 +222,14 @@ impl Manager {
         freezer::set(&dir, if frozen { "FROZEN" } else { "THAWED" })
     }
 
+    /// The freezer's cgroup, file and state when not THAWED (FROZEN, or
+    /// FREEZING: stuck half way, which is no better).
+    pub fn frozen_state(&self) -> Option<(PathBuf, &'static str, String)> {
+        let dir = self.controller_dir("freezer")?;
+        let state = std::fs::read_to_string(dir.join("freezer.state")).ok()?;
+        (state.trim() != "THAWED").then(|| (dir, "freezer.state", state.trim().to_string()))
+    }
+
     pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {
         let mut s = crate::cgroups::stats::Stats::default();
         stats::cpu(self.controller_dir("cpuacct").as_deref(), self.controller_dir("cpu").as_deref(), &mut s);
@@ -236,6 +253,18 @@ impl Manager {
             return Err(CgroupError::Unsupported { path: "events".into(), msg: "the memory cgroup controller is not mounted on this host".into() });
         };
         Ok(crate::cgroups::OomWatch::v1(&d)?)
+    }
+}
+
+/// Puts the memory+swap write before the memory limit's when the kernel
+/// needs it so (memory::swap_first, from the limit in force in `dir`).
+fn order_memory(writes: &mut [Write], dir: &Path) {
+    let find = |f: &str| writes.iter().position(|w| w.file == f);
+    let (Some(limit), Some(swap)) = (find("memory.limit_in_bytes"), find("memory.memsw.limit_in_bytes")) else { return };
+    let current = std::fs::read_to_string(dir.join("memory.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let new_swap = writes[swap].value.parse::<i64>().unwrap_or(-1);
+    if current.is_some_and(|c| memory::swap_first(c, new_swap)) == (swap > limit) {
+        writes.swap(limit, swap);
     }
 }
 

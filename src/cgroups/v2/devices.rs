@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn rule(allow: bool, kind: char, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
-        DeviceRule { allow, kind, major, minor, access: access.into() }
+        DeviceRule { allow, kind, major, minor, access: access.into(), index: None }
     }
 
     /// Runs the program on one request, the way the kernel would.

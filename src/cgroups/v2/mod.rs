@@ -61,10 +61,13 @@ impl Manager {
         write(&self.dir().join("cgroup.procs"), &pid.to_string())
     }
 
-    pub fn check(&self, r: &LinuxResources, _rules: &[DeviceRule]) -> Result<(), CgroupError> {
+    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        if let Some(r) = rules.iter().find(|r| r.access.chars().any(|c| !"rwm".contains(c))) {
+            return Err(r.bad_access("is not a combination of r, w and m (the only accesses a cgroup v2 device filter has)"));
+        }
         let dir = self.dir();
         for w in resources::writes(r, &dir)? {
-            if !dir.join(&w.file).exists() {
+            if !w.optional && !dir.join(&w.file).exists() {
                 let controller = w.file.split('.').next().unwrap_or("");
                 return Err(w.missing(&format!("the container's cgroup has no {} (is the {controller} controller enabled?)", w.file)));
             }
@@ -79,7 +82,9 @@ impl Manager {
             devices::attach(fd.as_fd(), rules)?;
         }
         for w in resources::writes(r, &dir)? {
-            w.apply(&dir)?;
+            if !w.optional || dir.join(&w.file).exists() {
+                w.apply(&dir)?;
+            }
         }
         Ok(())
     }
@@ -128,6 +133,14 @@ impl Manager {
             let mut buf = [0u8; 256];
             let _ = rustix::io::read(&fd, &mut buf);
         }
+    }
+
+    /// The cgroup, file and value when it is frozen (itself, or an
+    /// ancestor: cgroup.events says which it is in effect).
+    pub fn frozen_state(&self) -> Option<(PathBuf, &'static str, String)> {
+        let dir = self.dir();
+        let frozen = super::stats::read_kv(&dir.join("cgroup.events")).get("frozen").copied()?;
+        (frozen == 1).then(|| (dir, "cgroup.events", "frozen 1".to_string()))
     }
 
     pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {

@@ -48,6 +48,10 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
                 }
             };
             out.push(w(format!("{p}.swap"), "", "memory.swap.max", value));
+        } else if limit == Some(-1) {
+            // No memory limit at all means no swap limit either (runc's
+            // reading of v1's memory+swap), where the kernel accounts swap.
+            out.push(w(format!("{p}.limit"), "", "memory.swap.max", "max").if_present());
         }
         if m.kernel().is_some_and(|v| v != 0) {
             return Err(refuse(&format!("{p}.kernel"), "cgroup v2 has no kernel memory limit"));
