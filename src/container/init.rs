@@ -186,6 +186,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
         0
     };
     if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
+        // As runc runs them: in the rootfs, which is a path they can use.
+        s(rustix::process::fchdir(&root).sys("chdir to", "rootfs"))?;
         s(crate::hooks::run_all("createContainer", h, &hook_state(plan, host_pid, Status::Creating)))?;
     }
 
@@ -197,9 +199,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
         None => None,
     };
     chdir_cwd(plan, root.as_fd())?;
-    if plan.rootfs.readonly {
-        s(mounts::readonly_root(root.as_fd()))?;
-    }
+    s(mounts::readonly_root(&plan.rootfs, root.as_fd()))?;
     drop(root);
     if let Some(slave) = slave {
         s(terminal::become_controlling(slave))?;

@@ -71,6 +71,9 @@ pub struct Plan {
     pub devices: Vec<Device>,
     /// Whether berth makes /dev's nodes (no bind mount of /dev in the config).
     pub setup_dev: bool,
+    /// A /dev filesystem the config wants read-only: mounted read-write for
+    /// its nodes, made read-only at the end (recursively for rro).
+    pub dev_readonly: Option<bool>,
     pub masked: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub sysctl: Vec<(String, String)>,
@@ -106,6 +109,7 @@ impl Plan {
             }
             mounts.push(plan);
         }
+        let dev_readonly = dev_read_write(&mut mounts);
         let setup_dev = !mounts
             .iter()
             .any(|m| matches!(m.kind, MountKind::Bind { .. }) && m.destination == Path::new("/dev"));
@@ -122,6 +126,7 @@ impl Plan {
             mounts,
             devices,
             setup_dev,
+            dev_readonly,
             masked: linux.masked_paths().iter().flatten().map(PathBuf::from).collect(),
             readonly_paths: linux.readonly_paths().iter().flatten().map(PathBuf::from).collect(),
             sysctl,
@@ -132,6 +137,17 @@ impl Plan {
             cgroup_views: Vec::new(),
         })
     }
+}
+
+/// Takes read-only off a filesystem mounted at /dev, so that its nodes can be
+/// made; says whether it was on, and recursively.
+fn dev_read_write(mounts: &mut [MountPlan]) -> Option<bool> {
+    let m = mounts.iter_mut().find(|m| m.destination == Path::new("/dev") && matches!(m.kind, MountKind::Fs { .. }))?;
+    let o = &mut m.options;
+    let ro = o.readonly().then_some(o.rec_attr.attr_set & crate::syscall::MOUNT_ATTR_RDONLY != 0);
+    o.attr.attr_set &= !crate::syscall::MOUNT_ATTR_RDONLY;
+    o.rec_attr.attr_set &= !crate::syscall::MOUNT_ATTR_RDONLY;
+    ro
 }
 
 fn plan_mount(i: usize, m: &oci_spec::runtime::Mount, bundle: &Path) -> Result<MountPlan, ConfigError> {

@@ -37,10 +37,11 @@ pub fn propagation_flag(name: &str) -> Option<Propagation> {
 pub const KNOWN: &[&str] = &[
     "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "iversion", "lazytime", "loud",
     "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-    "nostrictatime", "nosuid", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
-    "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "ro",
-    "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "runbindable", "rw",
-    "shared", "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable",
+    "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount",
+    "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid",
+    "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
+    "rsymfollow", "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync",
+    "tmpcopyup", "unbindable",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -133,6 +134,7 @@ fn is_attr(name: &str) -> bool {
         name,
         "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime"
             | "relatime" | "norelatime" | "strictatime" | "nostrictatime" | "nodiratime" | "diratime"
+            | "nosymfollow" | "symfollow"
     )
 }
 
@@ -148,6 +150,8 @@ fn apply_attr(a: &mut MountAttr, name: &str) {
         "exec" => clear(a, MOUNT_ATTR_NOEXEC),
         "nodiratime" => set(a, MOUNT_ATTR_NODIRATIME),
         "diratime" => clear(a, MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => set(a, MOUNT_ATTR_NOSYMFOLLOW),
+        "symfollow" => clear(a, MOUNT_ATTR_NOSYMFOLLOW),
         "noatime" => atime(a, MOUNT_ATTR_NOATIME),
         "strictatime" => atime(a, MOUNT_ATTR_STRICTATIME),
         // relatime is the kernel's default atime mode; "atime" and the

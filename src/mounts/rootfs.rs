@@ -3,8 +3,8 @@
 //! `finish` (after it).
 
 use super::mount::{attach, clone_tree, new_fs, set_bind_attrs, set_propagation};
-use super::options::MountOptions;
-use super::resolve::{create_file, mkdir_all, open_in_root};
+use super::options::{MountOptions, propagation_flag};
+use super::resolve::{create_file, is_dir, mkdir_all, open_in_root};
 use super::{CgroupView, MountKind, MountPlan, Plan, devices, paths};
 use crate::error::{SysContext, SysError};
 use crate::syscall::{MOUNT_ATTR_RDONLY, MountAttr, mount_setattr};
@@ -36,10 +36,7 @@ pub fn private_proc() -> Result<OwnedFd, SysError> {
 pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
     let root_err = |source| RootfsError::Root { path: plan.rootfs.display().to_string(), source };
     if plan.mount_ns {
-        // Nothing mounted from here on may propagate back to the host.
-        let private = plan.propagation.is_some_and(|p| p.flag == super::options::propagation_flag("private").unwrap().flag);
-        let flags = if private { MountPropagationFlags::PRIVATE } else { MountPropagationFlags::DOWNSTREAM };
-        rustix::mount::mount_change("/", flags | MountPropagationFlags::REC).sys("make / rslave", "").map_err(root_err)?;
+        isolate(plan).map_err(root_err)?;
     }
     // The rootfs bound onto itself: a mount of the container's own, which
     // pivot_root needs, root.readonly may change, and (without a mount
@@ -61,6 +58,54 @@ pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
         devices::links(root.as_fd())?;
     }
     Ok(root)
+}
+
+/// Cuts the container's mount namespace off from the host's: recursively
+/// slave (private if rootfsPropagation says so), so that nothing mounted
+/// from here on propagates back. With a shared rootfsPropagation (what
+/// containerd asks for Kubernetes' Bidirectional volumes) the host's shared
+/// mounts stay peers, so that a bind of one with rshared carries the
+/// container's mounts back; then only the mount the rootfs is on is made
+/// private, as pivot_root requires and so that the rootfs and what is
+/// mounted on it stay off the host.
+fn isolate(plan: &Plan) -> Result<(), SysError> {
+    let flag = plan.propagation.map(|p| p.flag);
+    let is = |name| flag == propagation_flag(name).map(|p| p.flag);
+    let flags = match () {
+        _ if is("private") => MountPropagationFlags::PRIVATE,
+        _ if is("shared") => MountPropagationFlags::SHARED,
+        _ => MountPropagationFlags::DOWNSTREAM,
+    };
+    rustix::mount::mount_change("/", flags | MountPropagationFlags::REC).sys("set propagation of", "/")?;
+    if is("shared") {
+        let under = mount_root_of(&plan.rootfs)?;
+        let attr = MountAttr { propagation: propagation_flag("private").expect("known").flag, ..Default::default() };
+        mount_setattr(under.as_fd(), false, &attr).sys("make private", "the mount under the rootfs")?;
+    }
+    Ok(())
+}
+
+/// The root of the mount the directory `path` is on: the last directory
+/// on the way up with the same mount id.
+fn mount_root_of(path: &Path) -> Result<OwnedFd, SysError> {
+    use rustix::fs::{AtFlags, StatxFlags, statx};
+    let id = |fd: &OwnedFd| {
+        statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID | StatxFlags::INO).map(|s| (s.stx_mnt_id, s.stx_ino))
+    };
+    let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut cur = rustix::fs::open(path, dir, Mode::empty()).sys("open", path.display())?;
+    let (mnt, mut ino) = id(&cur).sys("stat", path.display())?;
+    // Bounded: a path has at most PATH_MAX / 2 components.
+    for _ in 0..2048 {
+        let up = rustix::fs::openat(&cur, "..", dir, Mode::empty()).sys("open parent of", path.display())?;
+        let (up_mnt, up_ino) = id(&up).sys("stat parent of", path.display())?;
+        // ".." of "/" is "/" again.
+        if up_mnt != mnt || up_ino == ino {
+            return Ok(cur);
+        }
+        (cur, ino) = (up, up_ino);
+    }
+    Err(SysError::new("find the mount of", path.display(), std::io::Error::from_raw_os_error(libc::ELOOP)))
 }
 
 fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysError> {
@@ -90,6 +135,9 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysErro
             set_propagation(tree, &o.propagation)
         }
         MountKind::Fs { fstype, source } => {
+            if fstype == "proc" || fstype == "sysfs" {
+                ordinary_dir(root, &m.destination, fstype)?;
+            }
             let target = mkdir_all(root, &m.destination, 0o755)?;
             let mnt = match new_fs(fstype, source, o) {
                 // sysfs belongs to a network namespace: in a user namespace
@@ -108,6 +156,21 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysErro
             set_propagation(mnt.as_fd(), &o.propagation)
         }
         MountKind::Cgroup => cgroup_mount(root, m, plan),
+    }
+}
+
+/// proc and sysfs go on a directory of the rootfs, never through a symlink
+/// at the destination, wherever it leads (CVE-2019-19921, CVE-2023-27561):
+/// refused as runc refuses it. A missing destination is made afterwards.
+fn ordinary_dir(root: BorrowedFd, dest: &Path, fstype: &str) -> Result<(), SysError> {
+    match open_in_root(root, dest, OFlags::NOFOLLOW) {
+        Ok(fd) if !is_dir(&fd)? => Err(SysError::new(
+            "mount",
+            format!("{fstype} on {}", dest.display()),
+            std::io::Error::other(format!("filesystem {fstype:?} must be mounted on ordinary directory, not a symlink or file")),
+        )),
+        Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(SysError::new("open", dest.display(), e)),
     }
 }
 
@@ -197,17 +260,83 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
     if !plan.mount_ns {
         rustix::process::chroot(".").sys("chroot", "rootfs")?;
     } else if plan.no_pivot {
+        drop_host_proc_sys(&plan.rootfs)?;
         rustix::mount::mount_move(".", "/").sys("move", "rootfs to /")?;
         rustix::process::chroot(".").sys("chroot", "rootfs")?;
     } else {
+        let old = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", "/")?;
         rustix::process::pivot_root(".", ".").sys("pivot_root", "rootfs")?;
-        // The old root is now on top of "."; keep its unmount from
-        // propagating to the host, then drop it.
+        // The old root is now on top of the new one; keep its unmount from
+        // propagating to the host, then drop it. Only it: the new root's
+        // mounts keep their propagation (a shared bind stays the host's peer).
+        rustix::process::fchdir(&old).sys("chdir to", "old root")?;
         rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
             .sys("make old root rslave", "")?;
         rustix::mount::unmount(".", UnmountFlags::DETACH).sys("detach", "old root")?;
     }
     rustix::process::chdir("/").sys("chdir", "/")
+}
+
+/// --no-pivot leaves the host's tree under the moved rootfs, in the
+/// container's mount namespace: a chroot escape would find the host's /proc
+/// and /sys there, and the kernel lets a user namespace mount procfs or
+/// sysfs wherever a full one is in its mount namespace. As runc does, every
+/// full proc and sysfs mount outside the rootfs is detached (made a slave
+/// first, so that the host keeps it), or covered with an empty tmpfs where
+/// the kernel keeps it in place (locked, in a user namespace).
+fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
+    for point in full_proc_sys_mounts(&info).iter().filter(|p| !p.starts_with(rootfs)) {
+        match rustix::mount::mount_change(point, MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC) {
+            // Gone with a mount above it, detached earlier.
+            Err(rustix::io::Errno::NOENT) => continue,
+            r => r.sys("make rslave", point.display())?,
+        }
+        match rustix::mount::unmount(point, UnmountFlags::DETACH) {
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM) => {
+                let at = rustix::fs::open(point, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .sys("open", point.display())?;
+                let tmpfs = new_fs("tmpfs", "tmpfs", &MountOptions::parse(&["ro".into(), "size=0".into()]))?;
+                attach(tmpfs.as_fd(), at.as_fd())?;
+            }
+            r => r.sys("detach", point.display())?,
+        }
+    }
+    Ok(())
+}
+
+/// The mount points of proc and sysfs mounts of a whole filesystem (not a
+/// bind of a part of it), from a mountinfo text.
+fn full_proc_sys_mounts(info: &str) -> Vec<std::path::PathBuf> {
+    info.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut f = left.split(' ');
+            let (root, point) = (f.nth(3)?, f.next()?);
+            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs"))).then(|| unescape(point).into())
+        })
+        .collect()
+}
+
+/// mountinfo's octal escapes (`\040` for a space) undone.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4).filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(o) => {
+                out.push(o.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// After pivot_root: rootfs propagation, sysctls, read-only and masked paths.
@@ -248,9 +377,34 @@ pub fn detach_from_host(rootfs: &Path, before: u64) {
     }
 }
 
-/// root.readonly: "/" itself read-only, the mounts on it as they are.
-pub fn readonly_root(root: BorrowedFd) -> Result<(), SysError> {
+/// The last step, once nothing more is made in /dev or "/": a read-only
+/// /dev (mounted read-write for its nodes) becomes so, then root.readonly
+/// makes "/" itself read-only, the mounts on it as they are.
+pub fn readonly_root(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
     let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, ..Default::default() };
-    mount_setattr(root, false, &attr).sys("make read-only", "/")
+    if let Some(recursive) = plan.dev_readonly {
+        let dev = open_in_root(root, Path::new("/dev"), OFlags::DIRECTORY | OFlags::NOFOLLOW).sys("open", "/dev")?;
+        mount_setattr(dev.as_fd(), recursive, &attr).sys("make read-only", "/dev")?;
+    }
+    if plan.readonly {
+        mount_setattr(root, false, &attr).sys("make read-only", "/")?;
+    }
+    Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_proc_and_sysfs_mounts_from_mountinfo() {
+        let info = "22 27 0:21 / /proc rw,relatime - proc proc rw\n\
+                    23 27 0:22 / /sys rw,relatime - sysfs sysfs rw\n\
+                    47 69 0:41 /bus /proc/bus ro,relatime - proc proc rw\n\
+                    50 27 0:23 / /a\\040b rw - proc proc rw\n\
+                    24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw\n";
+        let got = full_proc_sys_mounts(info);
+        assert_eq!(got, vec![Path::new("/proc"), Path::new("/sys"), Path::new("/a b")]);
+    }
+}

@@ -1,1 +1,169 @@
-//! (scenarios of this area go here)
+//! The root filesystem: propagation back to the host, /proc and /sys on
+//! symlinks, a read-only /dev, --no-pivot, bind sources only the host's
+//! root can reach, the createContainer hook's working directory,
+//! rnosymfollow.
+
+use crate::harness::{Case, compare};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs a host command; its success.
+fn host(args: &[&str]) -> bool {
+    Command::new(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Host mounts a scenario made, detached in reverse order when it ends,
+/// whether it passed or not.
+struct HostMounts(Vec<PathBuf>);
+
+impl HostMounts {
+    fn mount(&mut self, args: &[&str], target: &Path) {
+        let mut cmd = Command::new("mount");
+        cmd.args(args).arg(target);
+        assert!(cmd.status().unwrap().success(), "mount {args:?} {}", target.display());
+        self.0.push(target.to_path_buf());
+    }
+}
+
+impl Drop for HostMounts {
+    fn drop(&mut self) {
+        for m in self.0.iter().rev() {
+            let _ = Command::new("umount").arg("-l").arg(m).stderr(std::process::Stdio::null()).status();
+        }
+    }
+}
+
+/// Whether the host's mount table has a mount at `path`.
+fn host_has_mount(path: &Path) -> bool {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(path.to_str().unwrap()))
+}
+
+fn add_caps(c: &Case, caps: &[&str]) {
+    c.config(|v| {
+        for set in ["bounding", "effective", "permitted"] {
+            let list = v["process"]["capabilities"][set].as_array_mut().unwrap();
+            for cap in caps {
+                list.push(json!(cap));
+            }
+        }
+    });
+}
+
+fn push_mount(c: &Case, m: serde_json::Value) {
+    c.config(|v| v["mounts"].as_array_mut().unwrap().push(m));
+}
+
+/// Kubernetes' Bidirectional mountPropagation as containerd's CRI asks for
+/// it: a shared host mount bound with rbind,rshared and rootfsPropagation
+/// rshared; a mount the container makes under it appears on the host.
+#[test]
+fn bidirectional_propagation_reaches_the_host() {
+    compare(|c| {
+        let shared = c.dir.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let mut m = HostMounts(vec![]);
+        m.mount(&["-t", "tmpfs", "-o", "size=1m", "compat-shared"], &shared);
+        assert!(host(&["mount", "--make-shared", shared.to_str().unwrap()]));
+        std::fs::create_dir(shared.join("inner")).unwrap();
+        // Whatever propagates back is detached too, before the tmpfs.
+        m.0.insert(0, shared.join("inner"));
+        push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rshared"]}));
+        c.config(|v| v["linux"]["rootfsPropagation"] = "rshared".into());
+        add_caps(c, &["CAP_SYS_ADMIN"]);
+        c.sh("mount -t tmpfs -o size=1m inner /shared/inner && echo mounted");
+        c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see("host sees the container's mount", host_has_mount(&shared.join("inner")));
+        c.rt(&["delete", "--force", "{id}"]);
+        drop(m);
+        c.see_host("host after cleanup");
+    });
+}
+
+/// The same config without rshared: nothing comes back to the host.
+#[test]
+fn rslave_by_default_keeps_container_mounts_in() {
+    compare(|c| {
+        let shared = c.dir.join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        let mut m = HostMounts(vec![]);
+        m.mount(&["-t", "tmpfs", "-o", "size=1m", "compat-shared"], &shared);
+        assert!(host(&["mount", "--make-shared", shared.to_str().unwrap()]));
+        std::fs::create_dir(shared.join("inner")).unwrap();
+        m.0.insert(0, shared.join("inner"));
+        push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}));
+        add_caps(c, &["CAP_SYS_ADMIN"]);
+        c.sh("mount -t tmpfs -o size=1m inner /shared/inner && echo mounted");
+        c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see("host sees the container's mount", host_has_mount(&shared.join("inner")));
+    });
+}
+
+/// /proc or /sys on a symlink (CVE-2019-19921, CVE-2023-27561): refused,
+/// whatever the link points to, and nothing made where it points.
+#[test]
+fn proc_and_sys_on_a_symlink_are_refused() {
+    for (dir, target) in [("proc", "/tmp/x"), ("proc", "../../somewhere"), ("sys", "/tmp/y")] {
+        compare(|c| {
+            let link = c.bundle.join("rootfs").join(dir);
+            std::fs::remove_dir(&link).unwrap();
+            std::os::unix::fs::symlink(target, &link).unwrap();
+            let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+            c.see_exit("run", &out, &[&format!("/{dir}"), "must be mounted on ordinary directory"]);
+            c.see("made where the link points", c.bundle.join("rootfs/tmp").read_dir().unwrap().count() + usize::from(c.dir.join("somewhere").exists()));
+            c.see_host("host");
+        });
+    }
+}
+
+/// A /dev tmpfs with "ro": the devices are made, then /dev is read-only.
+#[test]
+fn read_only_dev_tmpfs() {
+    compare(|c| {
+        c.config(|v| {
+            for m in v["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push("ro".into());
+                }
+            }
+        });
+        c.sh("ls /dev/null /dev/zero /dev/urandom /dev/pts/ptmx && echo hi > /dev/null && touch /dev/new; \
+              grep ' /dev ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1");
+        let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+        c.see_out("run", &out, &["Read-only file system"]);
+    });
+}
+
+/// createContainer hooks run in the rootfs as their working directory.
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    compare(|c| {
+        let file = c.dir.join("hook-cwd");
+        let script = format!("pwd > {}", file.display());
+        c.config(|v| v["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}));
+        c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see("hook's cwd", std::fs::read_to_string(&file).unwrap_or_default());
+    });
+}
+
+/// rnosymfollow: a symlink under the mount is not followed (ELOOP).
+#[test]
+fn rnosymfollow_refuses_symlinks() {
+    compare(|c| {
+        let tree = c.dir.join("tree");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("f"), "x\n").unwrap();
+        std::os::unix::fs::symlink("f", tree.join("link")).unwrap();
+        std::os::unix::fs::symlink("../f", tree.join("sub/link")).unwrap();
+        let mut m = HostMounts(vec![]);
+        // A mount inside the tree: rnosymfollow reaches it too.
+        m.mount(&["--bind", tree.join("sub").to_str().unwrap()], &tree.join("sub"));
+        push_mount(c, json!({"destination": "/tree", "type": "bind", "source": tree, "options": ["rbind", "rnosymfollow"]}));
+        push_mount(c, json!({"destination": "/top", "type": "bind", "source": tree, "options": ["rbind", "nosymfollow"]}));
+        c.sh("for p in /tree/link /tree/sub/link /top/link /top/sub/link; do echo \"$p: $(cat $p 2>&1)\"; done; readlink /tree/link");
+        c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.rt(&["delete", "--force", "{id}"]);
+        drop(m);
+    });
+}
