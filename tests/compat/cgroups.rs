@@ -2,7 +2,8 @@
 //! exists before create (frozen, or holding processes), the order of the
 //! writes an update makes, and device access letters beyond r, w, m.
 
-use crate::harness::{CGROUP_PARENT, Case, cgroup_hierarchies, compare, remove_cgroup};
+use crate::common::cgroup_hierarchies;
+use crate::harness::{CGROUP_PARENT, Case, compare, remove_cgroup};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
