@@ -58,19 +58,27 @@ pub fn own_binary() -> Option<(u64, u64)> {
 /// The kernel's limit on nested interpreters (BINPRM_MAX_RECURSION).
 const MAX_SCRIPTS: usize = 4;
 
-/// What the process will exec: the file, opened and checked, and its argv.
+/// What the process will exec: the file, opened and checked, its argv and
+/// its environment.
 pub struct Executable {
     fd: OwnedFd,
     argv: Vec<String>,
     path: PathBuf,
+    env: Vec<String>,
+}
+
+impl Executable {
+    pub fn env(&self) -> &[String] {
+        &self.env
+    }
 }
 
 /// Opens what to exec and the argv to give it, following scripts' #!
 /// lines ourselves. Done before the process waits for start, so that a
 /// refusal fails create, and the file exec'd is the file checked.
-pub fn prepare(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<Executable, String> {
+pub fn prepare(path: &Path, args: &[String], env: Vec<String>, berth: Option<(u64, u64)>) -> Result<Executable, String> {
     let (fd, argv) = resolve(path, args, berth)?;
-    Ok(Executable { fd, argv, path: path.to_path_buf() })
+    Ok(Executable { fd, argv, path: path.to_path_buf(), env })
 }
 
 fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(OwnedFd, Vec<String>), String> {

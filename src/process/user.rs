@@ -28,6 +28,18 @@ pub fn set_user(u: &User) -> Result<(), SysError> {
     Ok(())
 }
 
+/// The home directory of `uid` in the container's /etc/passwd (read once
+/// the root is the container's), "/" without an entry, as runc finds it.
+pub fn home(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .unwrap_or_else(|| "/".to_string())
+}
+
 /// The text of a uid_map or gid_map file.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
