@@ -16,6 +16,8 @@ command -v jq >/dev/null || need="$need jq"
 [ -f /usr/lib/x86_64-linux-gnu/libseccomp.a ] || need="$need libseccomp-dev pkg-config"
 # tests/compat runs every scenario with Debian's runc too, the reference.
 [ -n "${RUNC:-}" ] || [ -x /usr/sbin/runc ] || need="$need runc"
+# tests/compat/process.rs builds a static probe program into a rootfs.
+command -v cc >/dev/null || need="$need gcc"
 v2_guest() {
   # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
   # in the guest make an ext4 (tests/v2/run.sh).

@@ -110,8 +110,13 @@ impl ExecArgs {
         let mut p: Process = match &self.process {
             Some(f) => {
                 let bytes = std::fs::read(f).map_err(|e| anyhow::anyhow!("--process {}: {e}", f.display()))?;
-                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-                    .map_err(|e| anyhow::anyhow!("{}: {}: {}", f.display(), e.path(), e.inner()))?
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                // runc takes a process without a user as uid 0, gid 0;
+                // oci-spec's Process requires the field.
+                if let Some(o) = v.as_object_mut() {
+                    o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+                }
+                serde_path_to_error::deserialize(v).map_err(|e| anyhow::anyhow!("{}: {}: {}", f.display(), e.path(), e.inner()))?
             }
             None => {
                 if self.command.is_empty() {
@@ -164,7 +169,8 @@ impl ExecArgs {
                 caps.set_bounding(add(caps.bounding().as_ref()));
                 caps.set_effective(add(caps.effective().as_ref()));
                 caps.set_permitted(add(caps.permitted().as_ref()));
-                caps.set_inheritable(add(caps.inheritable().as_ref()));
+                // As runc: ambient too, which the kernel refuses (and berth
+                // only logs) unless inheritable holds it; inheritable never.
                 caps.set_ambient(add(caps.ambient().as_ref()));
             }
             p.set_capabilities(Some(caps));

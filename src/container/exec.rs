@@ -87,9 +87,9 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let Some(child) = child else {
         drop(ours);
         let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
-            Ok((program, listener)) => match listener.map(|fd| theirs.send_fd(&Msg::SeccompFd, fd.as_fd())) {
-                Some(Err(e)) => e.to_string(),
-                _ => plan.exec(&program, seccomp.as_ref()),
+            Ok(program) => match plan.seccomp_late(seccomp.as_ref()) {
+                Ok(()) => plan.exec(&program),
+                Err(e) => e,
             },
             Err(e) => e,
         };
@@ -162,7 +162,7 @@ fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Opti
 
 /// In the forked process: namespaces, root and cwd, terminal, then the
 /// process's own settings. Returns the program to exec.
-fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<(crate::process::exec::Executable, Option<OwnedFd>), String> {
+fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<crate::process::exec::Executable, String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
         crate::process::sched::set_affinity(cpus).map_err(s)?;
@@ -184,5 +184,5 @@ fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console
         let slave = terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
         terminal::become_controlling(slave).map_err(s)?;
     }
-    plan.apply(seccomp, None)
+    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()).map_err(s))
 }

@@ -188,7 +188,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
         // As runc runs them: in the rootfs, which is a path they can use.
         s(rustix::process::fchdir(&root).sys("chdir to", "rootfs"))?;
-        s(crate::hooks::run_all("createContainer", h, &hook_state(plan, host_pid, Status::Creating)))?;
+        let state = hook_state(plan, host_pid, Status::Creating);
+        s(crate::hooks::run_all_env("createContainer", h, &state, Some(&plan.process.env)))?;
     }
 
     s(mounts::pivot(&plan.rootfs, root.as_fd()))?;
@@ -208,11 +209,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
     // Before the process's own settings: a seccomp filter installed there
     // could refuse the wait, and limits apply once it is Ready.
     inbox.placed()?;
-    let (program, listener) = plan.process.apply(plan.seccomp.as_ref(), Some(proc.as_fd()))?;
+    let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
+    let program = plan.process.apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
     drop(proc);
-    if let Some(fd) = listener {
-        s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()))?;
-    }
 
     s(ch.send(&Msg::Ready))?;
     let report = match ctx.mode {
@@ -253,12 +252,18 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
         }
         msg
     };
+    if let Err(e) = plan.process.seccomp_late(plan.seccomp.as_ref()) {
+        return fail(e, report);
+    }
+    // As runc runs them: as the process, under its filter, with its
+    // environment.
     if let Some(h) = plan.hooks.as_ref().and_then(|h| h.start_container().as_deref()) {
-        if let Err(e) = crate::hooks::run_all("startContainer", h, &hook_state(plan, host_pid, Status::Created)) {
+        let state = hook_state(plan, host_pid, Status::Created);
+        if let Err(e) = crate::hooks::run_all_env("startContainer", h, &state, Some(program.env())) {
             return fail(e.to_string(), report);
         }
     }
-    let msg = plan.process.exec(&program, plan.seccomp.as_ref());
+    let msg = plan.process.exec(&program);
     fail(msg, report)
 }
 

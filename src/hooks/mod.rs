@@ -19,9 +19,18 @@ pub struct HookError {
 }
 
 /// Runs every hook of one kind in order; the first failure stops the rest.
+/// A hook without env of its own gets berth's environment, as a hook of
+/// runc's gets runc's.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<(), HookError> {
+    run_all_env(kind, hooks, state, None)
+}
+
+/// `run_all` where a hook without env of its own gets `env` (None: berth's
+/// own): inside the container that is the process's environment, which is
+/// what runc's init holds when it runs them.
+pub fn run_all_env(kind: &'static str, hooks: &[Hook], state: &str, env: Option<&[String]>) -> Result<(), HookError> {
     for (index, h) in hooks.iter().enumerate() {
-        run(h, state).map_err(|msg| HookError { kind, index, path: h.path().display().to_string(), msg })?;
+        run(h, state, env).map_err(|msg| HookError { kind, index, path: h.path().display().to_string(), msg })?;
     }
     Ok(())
 }
@@ -29,7 +38,7 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<(), Ho
 /// Runs every hook; a failure is logged as a warning and the rest still run.
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
     for (index, h) in hooks.iter().enumerate() {
-        if let Err(msg) = run(h, state) {
+        if let Err(msg) = run(h, state, None) {
             crate::logging::warn(&HookError { kind, index, path: h.path().display().to_string(), msg }.to_string());
         }
     }
@@ -38,16 +47,19 @@ pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
 /// Output kept from a hook for the error message.
 const OUTPUT_LIMIT: usize = 4096;
 
-fn run(h: &Hook, state: &str) -> Result<(), String> {
+fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((first, rest)) = args.split_first() {
         cmd.arg0(first).args(rest);
     }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    // env given (even empty) is the whole environment; none inherits.
+    if let Some(env) = h.env().as_deref().or(default_env) {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -174,6 +186,18 @@ mod tests {
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text, "{\"id\":\"x\"}arg0 one bar\n");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn env_is_inherited_unless_given() {
+        let exported = |env: &str, default: Option<&[String]>| {
+            let h = hook(&format!(r#"{{"path":"/bin/sh","args":["sh","-c","env | grep -q ^PATH="]{env}}}"#));
+            run_all_env("prestart", &[h], "{}", default).is_ok()
+        };
+        assert!(exported("", None), "berth's own environment");
+        assert!(!exported(r#","env":[]"#, None), "an empty env is empty");
+        assert!(!exported("", Some(&["A=1".to_string()])), "the default given");
+        assert!(exported(r#","env":["PATH=/bin"]"#, Some(&[])), "the hook's own");
     }
 
     #[test]

@@ -59,13 +59,19 @@ pub fn own_binary() -> Option<(u64, u64)> {
 /// The kernel's limit on nested interpreters (BINPRM_MAX_RECURSION).
 const MAX_SCRIPTS: usize = 4;
 
-/// What the process will exec: the file, opened and checked, its argv,
-/// and its environment.
+/// What the process will exec: the file, opened and checked, its argv and
+/// its environment.
 pub struct Executable {
     fd: OwnedFd,
     argv: Vec<String>,
     path: PathBuf,
-    pub env: Vec<String>,
+    env: Vec<String>,
+}
+
+impl Executable {
+    pub fn env(&self) -> &[String] {
+        &self.env
+    }
 }
 
 /// Opens what to exec and the argv to give it, following scripts' #!

@@ -16,3 +16,30 @@ pub fn close_others(passed: u32) -> Result<(), crate::error::SysError> {
     use crate::error::SysContext;
     crate::syscall::cloexec_from(3 + passed).sys("close_range", "")
 }
+
+/// Gives stdio to the process's user before it becomes that user, as runc
+/// does, so that it can reopen /dev/stdout: its own pty (`terminal`; the
+/// group stays devpts's tty group) and the pipes, sockets and files the
+/// caller made for it. A device the caller passes (/dev/null, a terminal of
+/// the host's) is the host's and keeps its owner: runc would hand it over.
+pub fn chown_stdio(uid: u32, terminal: bool) -> Result<(), crate::error::SysError> {
+    use crate::error::SysContext;
+    use rustix::fs::FileType;
+    for fd in 0..3 {
+        // SAFETY: stdio is this process's for as long as the call lasts.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = rustix::fs::fstat(fd) else { continue };
+        let device = matches!(FileType::from_raw_mode(st.st_mode), FileType::CharacterDevice | FileType::BlockDevice);
+        if st.st_uid == uid || (device && !terminal) {
+            continue;
+        }
+        match rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), None) {
+            // The owner or the uid is not mapped in the container's user
+            // namespace, or the file is on a read-only mount: the process
+            // keeps what it was given, as with runc.
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM | rustix::io::Errno::ROFS) => {}
+            r => r.sys("chown", format!("stdio fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?,
+        }
+    }
+    Ok(())
+}

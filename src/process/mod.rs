@@ -114,16 +114,6 @@ impl ProcessPlan {
         }
         env
     }
-
-    /// The environment the program gets: the config's, and as runc a HOME
-    /// from the container's /etc/passwd if the config sets none.
-    fn final_env(&self) -> Vec<String> {
-        let mut env = self.env.clone();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            env.push(format!("HOME={}", user::home_of(self.user.uid)));
-        }
-        env
-    }
 }
 
 impl ProcessPlan {
@@ -143,8 +133,14 @@ impl ProcessPlan {
     /// before it waits to exec: rlimits, the program found on its PATH,
     /// signals and fds as a fresh exec wants them, then (with the filter
     /// first if it must be) user, groups and capabilities, no_new_privs
-    /// and the umask. Returns the program to exec.
-    pub fn apply(&self, seccomp: Option<&crate::seccomp::Program>, proc: Option<std::os::fd::BorrowedFd>) -> Result<(exec::Executable, Option<std::os::fd::OwnedFd>), String> {
+    /// and the umask. Returns the program to exec. A notify filter's
+    /// listener goes to `hand_over` the moment the filter is in.
+    pub fn apply(
+        &self,
+        seccomp: Option<&crate::seccomp::Program>,
+        proc: Option<std::os::fd::BorrowedFd>,
+        hand_over: impl FnOnce(std::os::fd::OwnedFd) -> Result<(), String>,
+    ) -> Result<exec::Executable, String> {
         let s = |e: crate::error::SysError| e.to_string();
         rlimits::apply(&self.rlimits).map_err(s)?;
         if let Some(cpus) = &self.affinity_final {
@@ -166,17 +162,21 @@ impl ProcessPlan {
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
         fds::close_others(self.passed_fds).map_err(s)?;
-        let program = exec::prepare(&program, &self.args, self.final_env(), self.berth_binary)?;
+        let program = exec::prepare(&program, &self.args, self.env_with_home(), self.berth_binary)?;
         // A notify filter goes in now too: its listener fd must reach berth
-        // before the process waits for start.
-        let mut listener = None;
-        if let Some(f) = seccomp.filter(|f| self.seccomp_early(f)) {
-            listener = crate::seccomp::install(f).map_err(s)?;
+        // before the process waits for start, and before any other syscall
+        // of berth's that the filter may hold for an agent that does not
+        // have the listener yet (close, write, ...).
+        if let Some(f) = seccomp.filter(|f| self.seccomp_early(f))
+            && let Some(listener) = crate::seccomp::install(f).map_err(s)?
+        {
+            hand_over(listener)?;
         }
         let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
         if let Some(c) = &self.caps {
             capabilities::drop_bounding(c).map_err(s)?;
         }
+        fds::chown_stdio(self.user.uid, self.terminal).map_err(s)?;
         keep(true).map_err(s)?;
         user::set_user(&self.user).map_err(s)?;
         keep(false).map_err(s)?;
@@ -187,22 +187,37 @@ impl ProcessPlan {
             syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs").map_err(s)?;
         }
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(self.user.umask.unwrap_or(0o022)));
-        Ok((program, listener))
+        Ok(program)
     }
 
     fn seccomp_early(&self, f: &crate::seccomp::Program) -> bool {
         f.notify() || self.seccomp_before_identity()
     }
 
-    /// The filter, if it was not installed by `apply`, then the exec.
-    /// Returns only the error that kept the program from running.
-    pub fn exec(&self, program: &exec::Executable, seccomp: Option<&crate::seccomp::Program>) -> String {
-        if let Some(f) = seccomp.filter(|f| !self.seccomp_early(f)) {
-            if let Err(e) = crate::seccomp::install(f) {
-                return e.to_string();
-            }
+    /// process.env with HOME from the container's /etc/passwd when it has
+    /// none, as runc gives it (read after pivot_root, before the user
+    /// changes).
+    fn env_with_home(&self) -> Vec<String> {
+        let mut env = self.env.clone();
+        if !env.iter().any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty())) {
+            env.retain(|e| !e.starts_with("HOME="));
+            env.push(format!("HOME={}", user::home(self.user.uid)));
         }
-        let env = Self::with_listen_pid(&program.env, rustix::process::getpid().as_raw_nonzero().get());
+        env
+    }
+
+    /// The filter, if it was not installed by `apply`: last, just before
+    /// the startContainer hooks and the exec, which both run under it.
+    pub fn seccomp_late(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(), String> {
+        match seccomp.filter(|f| !self.seccomp_early(f)) {
+            Some(f) => crate::seccomp::install(f).map(|_| ()).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// The exec. Returns only the error that kept the program from running.
+    pub fn exec(&self, program: &exec::Executable) -> String {
+        let env = Self::with_listen_pid(program.env(), rustix::process::getpid().as_raw_nonzero().get());
         exec::exec(program, &env)
     }
 }

@@ -44,7 +44,7 @@ pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysEr
 /// runc's HOME for a process whose environment has none: the home of its
 /// uid in the container's /etc/passwd (read once the root is the
 /// container's), or "/".
-pub fn home_of(uid: u32) -> String {
+pub fn home(uid: u32) -> String {
     home_in(&read_passwd().unwrap_or_default(), uid)
 }
 

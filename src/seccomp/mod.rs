@@ -23,6 +23,7 @@ const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
 
+mod enosys;
 mod notify;
 pub use notify::send_to_listener;
 
@@ -162,7 +163,20 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
             r.map_err(|e| ConfigError::invalid(&path, format!("syscall {name}: libseccomp: {e}")))?;
         }
     }
-    let bpf = export(&ctx).map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
+    let mut bpf = export(&ctx).map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
+    // Unless the default lets syscalls through anyway (runc's rule: allow,
+    // log, trace), syscalls newer than the profile get ENOSYS.
+    if !matches!(s.default_action(), A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace) {
+        let arches: Vec<ScmpArch> = s.architectures().iter().flatten().filter_map(|a| arch(*a)).collect();
+        let names: Vec<&str> = s.syscalls().iter().flatten().flat_map(|c| c.names().iter().map(String::as_str)).collect();
+        let mut stub = enosys::stub(&arches, &names);
+        stub.append(&mut bpf);
+        bpf = stub;
+    }
+    // BPF_MAXINSNS
+    if bpf.len() > 4096 {
+        return Err(ConfigError::invalid(p, format!("the filter is {} instructions long, more than the kernel's 4096", bpf.len())));
+    }
     if notify {
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }

@@ -151,6 +151,22 @@ impl Case {
         common::run_with_timeout(cmd, Duration::from_secs(30))
     }
 
+    /// A console socket at `name` in the test's directory: the terminal
+    /// master a runtime sends there is read until the terminal closes (or
+    /// 30 s pass); the receiver gives what was read, without `\r`.
+    pub fn console_socket(&self, name: &str) -> (String, std::sync::mpsc::Receiver<String>) {
+        let path = self.dir.join(name);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((conn, _)) = listener.accept() else { return };
+            let (_, master) = common::tty::recv_fd(&conn);
+            let mut master = std::fs::File::from(master);
+            let _ = tx.send(common::tty::read_all(&mut master).replace('\r', ""));
+        });
+        (path.to_str().unwrap().to_string(), rx)
+    }
+
     /// Records a value under `key`.
     pub fn see(&mut self, key: &str, value: impl std::fmt::Display) {
         let v = self.normalise(&value.to_string());
@@ -425,6 +441,12 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
     };
     let (runc, _) = seen(Rt::Runc);
     let (berth, order) = seen(Rt::Berth);
+    // COMPAT_SHOW=1 prints what both runs saw, to write a scenario by.
+    if std::env::var_os("COMPAT_SHOW").is_some() {
+        for k in &order {
+            eprintln!("{k}:\n    runc:  {:?}\n    berth: {:?}", runc.get(k), berth.get(k));
+        }
+    }
     let mut bad = Vec::new();
     let mut keys: Vec<&String> = order.iter().collect();
     keys.extend(runc.keys().filter(|k| !berth.contains_key(*k)));

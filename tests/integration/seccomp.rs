@@ -98,6 +98,32 @@ fn notify_sends_the_listener_fd_and_state_to_the_agent() {
     assert!(state["pid"].as_i64().unwrap() > 0);
 }
 
+/// Notify on syscalls berth itself makes once the filter is in (close,
+/// umask, prctl, ...): the listener goes to the agent first, so they wait
+/// for an agent that has it, not forever. Not a compat scenario: this
+/// agent answers without running the call, so what follows depends on
+/// which calls each runtime makes after its filter is in.
+#[test]
+fn notify_on_berths_own_syscalls_does_not_deadlock() {
+    let b = Bundle::new(&["sleep", "100"]);
+    let sock = b.path.join("agent.sock");
+    let agent = crate::common::notify::agent(&sock);
+    b.config(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+            "syscalls": [{"names": ["close", "umask"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    let id = b.id("notify-own");
+    let bundle = b.path.to_str().unwrap().to_string();
+    b.berth(&["run", "--detach", "--bundle", &bundle, &id]).ok();
+    assert!(agent.handled.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    let out = b.berth(&["exec", &id, "echo", "exec-ok"]);
+    out.ok();
+    assert_eq!(out.stdout, "exec-ok\n");
+    b.berth(&["delete", "--force", &id]).ok();
+}
+
 #[test]
 fn argument_conditions_and_flags() {
     // kill(pid, sig): the signal is argument 1.
