@@ -55,20 +55,27 @@ fn push_mount(c: &Case, m: serde_json::Value) {
     c.config(|v| v["mounts"].as_array_mut().unwrap().push(m));
 }
 
+/// A shared tmpfs of the test's own at <dir>/shared with a directory
+/// `inner` for the container to mount on; unmounted when the guard goes,
+/// with whatever propagated back under it first.
+fn shared_host_mount(c: &Case) -> (PathBuf, HostMounts) {
+    let shared = c.dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let mut m = HostMounts(vec![]);
+    m.mount(&["-t", "tmpfs", "-o", "size=1m", "compat-shared"], &shared);
+    assert!(host(&["mount", "--make-shared", shared.to_str().unwrap()]));
+    std::fs::create_dir(shared.join("inner")).unwrap();
+    m.0.insert(0, shared.join("inner"));
+    (shared, m)
+}
+
 /// Kubernetes' Bidirectional mountPropagation as containerd's CRI asks for
 /// it: a shared host mount bound with rbind,rshared and rootfsPropagation
 /// rshared; a mount the container makes under it appears on the host.
 #[test]
 fn bidirectional_propagation_reaches_the_host() {
     compare(|c| {
-        let shared = c.dir.join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        let mut m = HostMounts(vec![]);
-        m.mount(&["-t", "tmpfs", "-o", "size=1m", "compat-shared"], &shared);
-        assert!(host(&["mount", "--make-shared", shared.to_str().unwrap()]));
-        std::fs::create_dir(shared.join("inner")).unwrap();
-        // Whatever propagates back is detached too, before the tmpfs.
-        m.0.insert(0, shared.join("inner"));
+        let (shared, m) = shared_host_mount(c);
         push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rshared"]}));
         c.config(|v| v["linux"]["rootfsPropagation"] = "rshared".into());
         add_caps(c, &["CAP_SYS_ADMIN"]);
@@ -85,13 +92,7 @@ fn bidirectional_propagation_reaches_the_host() {
 #[test]
 fn rslave_by_default_keeps_container_mounts_in() {
     compare(|c| {
-        let shared = c.dir.join("shared");
-        std::fs::create_dir(&shared).unwrap();
-        let mut m = HostMounts(vec![]);
-        m.mount(&["-t", "tmpfs", "-o", "size=1m", "compat-shared"], &shared);
-        assert!(host(&["mount", "--make-shared", shared.to_str().unwrap()]));
-        std::fs::create_dir(shared.join("inner")).unwrap();
-        m.0.insert(0, shared.join("inner"));
+        let (shared, _m) = shared_host_mount(c);
         push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}));
         add_caps(c, &["CAP_SYS_ADMIN"]);
         c.sh("mount -t tmpfs -o size=1m inner /shared/inner && echo mounted");
