@@ -186,3 +186,23 @@ fn exec_failures_keep_runc_phrases() {
         c.see_log("run refused by seccomp --log", &log, PHRASES);
     });
 }
+
+/// runc takes a relative readonlyPaths entry; the spec says they are
+/// absolute paths in the container's namespace.
+#[test]
+fn relative_readonly_paths() {
+    compare_with(
+        &[Differ {
+            key: "run.exit",
+            berth: "1",
+            why: "runtime-spec config-linux.md readonlyPaths: \"an array of absolute paths\"; berth refuses another, naming it",
+        }],
+        |c| {
+            c.config(|v| v["linux"]["readonlyPaths"] = serde_json::json!(["proc/bus"]));
+            let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+            c.see_exit("run", &out, &[]);
+            c.see("error names the field", !out.stderr.contains("level=error") || out.stderr.contains("readonlyPaths[0]"));
+            c.see_host("left after run");
+        },
+    );
+}
