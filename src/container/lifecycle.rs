@@ -1,10 +1,10 @@
 //! The operations on an existing container: start, kill, delete, list.
 
+use super::ContainerError;
 use super::create::Created;
 use super::dir::{self, StateDir};
 use super::state::{Phase, State, Status};
 use super::sync::Msg;
-use super::ContainerError;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
 use rustix::event::{PollFd, PollFlags};
@@ -14,7 +14,11 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 fn wrong(state: &State, op: &'static str, status: Status) -> ContainerError {
-    ContainerError::WrongStatus { id: state.id.clone(), op, status }
+    ContainerError::WrongStatus {
+        id: state.id.clone(),
+        op,
+        status,
+    }
 }
 
 /// `start`: releases the process waiting on exec.fifo and returns once it
@@ -31,14 +35,21 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     // exec a program that is done before we look.
     let pidfd = pidfd(&state)?;
     let fifo_path = dir.fifo();
-    let fifo = rustix::fs::open(&fifo_path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())
-        .sys("open", fifo_path.display())?;
+    let fifo = rustix::fs::open(
+        &fifo_path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", fifo_path.display())?;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     // Wait for the process's byte and then for the fifo to close, or for
     // the process to die: both block in poll, nothing is polled in a loop.
     loop {
-        let mut fds = [PollFd::new(&fifo, PollFlags::IN), PollFd::new(&pidfd, PollFlags::IN)];
+        let mut fds = [
+            PollFd::new(&fifo, PollFlags::IN),
+            PollFd::new(&pidfd, PollFlags::IN),
+        ];
         match rustix::event::poll(&mut fds, None) {
             Err(rustix::io::Errno::INTR) => continue,
             r => {
@@ -60,7 +71,10 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     }
     let _ = std::fs::remove_file(&fifo_path);
     if got.is_empty() {
-        return Err(ContainerError::Init { id: id.into(), msg: "the container process exited before it was started".into() });
+        return Err(ContainerError::Init {
+            id: id.into(),
+            msg: "the container process exited before it was started".into(),
+        });
     }
     if got.len() > 1 {
         let msg = String::from_utf8_lossy(&got[1..]).into_owned();
@@ -80,8 +94,18 @@ pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     ch.send(&Msg::Start)?;
     match ch.recv()? {
         None => {}
-        Some(Msg::Error(msg)) => return Err(ContainerError::Init { id: created.state.id.clone(), msg }),
-        Some(m) => return Err(ContainerError::Init { id: created.state.id.clone(), msg: format!("unexpected message {m:?}") }),
+        Some(Msg::Error(msg)) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg,
+            });
+        }
+        Some(m) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg: format!("unexpected message {m:?}"),
+            });
+        }
     }
     created.state.phase = Phase::Started;
     created.dir.save(&created.state)?;
@@ -115,7 +139,11 @@ pub(super) fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
 pub fn parse_signal(s: &str) -> Result<Option<Signal>, ContainerError> {
     let bad = || ContainerError::Usage(format!("unknown signal \"{s}\""));
     if let Ok(n) = s.parse::<i32>() {
-        return if n == 0 { Ok(None) } else { Signal::from_named_raw(n).map(Some).ok_or_else(bad) };
+        return if n == 0 {
+            Ok(None)
+        } else {
+            Signal::from_named_raw(n).map(Some).ok_or_else(bad)
+        };
     }
     let name = s.to_ascii_uppercase();
     let name = name.strip_prefix("SIG").unwrap_or(&name);
@@ -171,11 +199,15 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(),
         return Ok(());
     }
     if status == Status::Stopped {
-        return Err(ContainerError::NotRunning { id: id.into(), status });
+        return Err(ContainerError::NotRunning {
+            id: id.into(),
+            status,
+        });
     }
     let fd = pidfd(&state)?;
     if let Some(sig) = sig {
-        rustix::process::pidfd_send_signal(&fd, sig).sys("signal", format!("container process {}", state.pid))?;
+        rustix::process::pidfd_send_signal(&fd, sig)
+            .sys("signal", format!("container process {}", state.pid))?;
     }
     Ok(())
 }
@@ -192,7 +224,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     };
     let state = match dir.load() {
         Ok(s) => s,
-        Err(ContainerError::NoState(_) | ContainerError::Corrupt(..)) if force => return dir.remove(),
+        Err(ContainerError::NoState(_) | ContainerError::Corrupt(..)) if force => {
+            return dir.remove();
+        }
         Err(e) => return Err(e),
     };
     let status = state.status();
@@ -230,7 +264,11 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
     // in it (or below): one in berth's own namespace was placed in the
     // cgroup by someone else (before create, which warned), and is theirs.
     if state.pid_ns {
-        let ns = |pid: &str| std::fs::metadata(format!("/proc/{pid}/ns/pid")).ok().map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        let ns = |pid: &str| {
+            std::fs::metadata(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        };
         let own = ns("self");
         pids.retain(|p| own.is_none() || ns(&p.to_string()) != own);
     }
@@ -239,7 +277,9 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
     }
     let mut fds = Vec::new();
     for pid in pids {
-        let Some(p) = Pid::from_raw(pid) else { continue };
+        let Some(p) = Pid::from_raw(pid) else {
+            continue;
+        };
         if let Ok(fd) = rustix::process::pidfd_open(p, PidfdFlags::empty()) {
             let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
             fds.push(fd);
@@ -254,7 +294,10 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
     for fd in fds {
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let ts = rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
             let mut p = [PollFd::new(&fd, PollFlags::IN)];
             match rustix::event::poll(&mut p, Some(&ts)) {
                 Err(rustix::io::Errno::INTR) => continue,
@@ -289,30 +332,30 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>, ContainerError>
         Err(e) => return Err(SysError::new("read", root.display(), e).into()),
     };
     let mut out = Vec::new();
+    // Read once for every owner's name.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     for e in entries.flatten() {
         if !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         if let Ok(state) = dir::load(&e.path()) {
             let status = state.status();
-            let uid = std::os::unix::fs::MetadataExt::uid(&e.metadata().map_err(|err| SysError::new("stat", e.path().display(), err))?);
-            out.push((state, status, user_name(uid)));
+            let uid = std::os::unix::fs::MetadataExt::uid(
+                &e.metadata()
+                    .map_err(|err| SysError::new("stat", e.path().display(), err))?,
+            );
+            out.push((state, status, user_name(&passwd, uid)));
         }
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     Ok(out)
 }
 
-/// A uid's name in the host's /etc/passwd, or `#uid` as runc writes one
-/// it cannot name.
-fn user_name(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() > 2 && f[2].parse() == Ok(uid))
-        .map(|f| f[0].to_string())
-        .unwrap_or_else(|| format!("#{uid}"))
+/// A uid's name in the host's passwd text, or `#uid` as runc writes one it
+/// cannot name.
+fn user_name(passwd: &str, uid: u32) -> String {
+    crate::process::user::passwd_field(passwd, uid, 0)
+        .map_or_else(|| format!("#{uid}"), str::to_string)
 }
 
 #[cfg(test)]
@@ -321,8 +364,10 @@ mod tests {
 
     #[test]
     fn user_names() {
-        assert_eq!(user_name(0), "root");
-        assert_eq!(user_name(4_000_000_000), "#4000000000");
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nshort:x\nu:x:1000:1000::/home/u:/bin/sh\n";
+        assert_eq!(user_name(passwd, 0), "root");
+        assert_eq!(user_name(passwd, 1000), "u");
+        assert_eq!(user_name(passwd, 4_000_000_000), "#4000000000");
     }
 
     #[test]

@@ -14,7 +14,11 @@ pub struct User {
 
 /// Sets supplementary groups, then gid, then uid (the last drops root).
 pub fn set_user(u: &User) -> Result<(), SysError> {
-    let groups: Vec<Gid> = u.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = u
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // setgroups is refused in a user namespace whose setgroups file says
     // "deny"; there, only an empty list is wanted anyway.
     match rustix::thread::set_thread_groups(&groups) {
@@ -30,7 +34,9 @@ pub fn set_user(u: &User) -> Result<(), SysError> {
 
 /// The text of a uid_map or gid_map file.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect()
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 /// Writes the mappings of the user namespace `pid` is in, from outside it.
@@ -53,7 +59,11 @@ pub fn home(uid: u32) -> String {
 fn read_passwd() -> Option<String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open("/etc/passwd").ok()?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;
     }
@@ -63,13 +73,20 @@ fn read_passwd() -> Option<String> {
 }
 
 fn home_in(passwd: &str, uid: u32) -> String {
+    passwd_field(passwd, uid, 5)
+        .filter(|h| !h.is_empty())
+        .unwrap_or("/")
+        .to_string()
+}
+
+/// Field `n` (0 the name, 5 the home) of `uid`'s entry in the text of a
+/// passwd file; None without an entry of that many fields.
+pub fn passwd_field(passwd: &str, uid: u32, n: usize) -> Option<&str> {
     passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
-        .map(|f| f[5].to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "/".into())
+        .find(|f| f.len() > n.max(2) && f[2].parse() == Ok(uid))
+        .map(|f| f[n])
 }
 
 #[cfg(test)]
