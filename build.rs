@@ -19,11 +19,15 @@ fn main() {
     if std::env::var_os("BERTH_KEEP_SYMBOLS").is_none() {
         println!("cargo:rustc-link-arg-bins=-Wl,--strip-all");
     }
-    let order = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("src/symbol-order.txt");
+    let order = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("src/symbol-order.txt");
     println!("cargo:rerun-if-changed={}", order.display());
     // lld's option; names missing from this build are skipped silently.
     if order.exists() && std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order.display());
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
 }

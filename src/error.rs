@@ -14,7 +14,11 @@ pub struct SysError {
 
 impl SysError {
     pub fn new(op: &'static str, what: impl fmt::Display, source: impl Into<io::Error>) -> Self {
-        SysError { op, what: what.to_string(), source: source.into() }
+        SysError {
+            op,
+            what: what.to_string(),
+            source: source.into(),
+        }
     }
 
     pub fn errno(&self) -> Option<i32> {

@@ -27,7 +27,11 @@ pub fn init(g: &GlobalOpts) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let _ = LOGGER.set(Logger { file, json: g.log_format == "json", debug: g.debug });
+    let _ = LOGGER.set(Logger {
+        file,
+        json: g.log_format == "json",
+        debug: g.debug,
+    });
     Ok(())
 }
 
@@ -55,7 +59,11 @@ fn write(level: &str, msg: &str) {
         eprintln!("{}", text_line(level, msg, &time));
         return;
     };
-    let line = if l.json { json_line(level, msg, &time) } else { text_line(level, msg, &time) };
+    let line = if l.json {
+        json_line(level, msg, &time)
+    } else {
+        text_line(level, msg, &time)
+    };
     match &l.file {
         Some(f) => {
             let _ = (&*f).write_all(format!("{line}\n").as_bytes());
@@ -99,7 +107,10 @@ mod tests {
     #[test]
     fn text_line_is_one_logrus_line() {
         let l = text_line("error", "bad \"id\"\nnext", "2026-01-01T00:00:00Z");
-        assert_eq!(l, r#"time="2026-01-01T00:00:00Z" level=error msg="bad \"id\"\nnext""#);
+        assert_eq!(
+            l,
+            r#"time="2026-01-01T00:00:00Z" level=error msg="bad \"id\"\nnext""#
+        );
     }
 
     #[test]

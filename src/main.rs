@@ -14,13 +14,18 @@ fn main() {
         // runc's exit statuses for a wrong command line: 1, and 3 for an
         // unknown command; the error as a log line, as its other errors.
         Err(commands::args::Usage::Error(e, help)) => {
-            let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap_or_default();
+            let usage = help
+                .lines()
+                .find(|l| l.starts_with("Usage:"))
+                .unwrap_or_default();
             logging::error(&format!("berth: {e}"));
             eprintln!("{usage}\n(--help for more)");
             std::process::exit(1);
         }
         Err(commands::args::Usage::UnknownCommand(name)) => {
-            logging::error(&format!("berth: unknown command {name:?} (berth --help lists them)"));
+            logging::error(&format!(
+                "berth: unknown command {name:?} (berth --help lists them)"
+            ));
             std::process::exit(3);
         }
     };

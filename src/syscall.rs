@@ -48,7 +48,11 @@ struct CloneArgs {
 /// into a cgroup2 directory, and returns `None` in the child. The child runs
 /// on a copy of the caller's stack, like fork(2): berth is single-threaded,
 /// so no lock can be held by a thread that does not exist in the child.
-pub fn clone_fork(ns_flags: u64, cgroup: Option<BorrowedFd>, as_sibling: bool) -> io::Result<Option<Child>> {
+pub fn clone_fork(
+    ns_flags: u64,
+    cgroup: Option<BorrowedFd>,
+    as_sibling: bool,
+) -> io::Result<Option<Child>> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: ns_flags | CLONE_PIDFD | if as_sibling { CLONE_PARENT } else { 0 },
@@ -63,10 +67,20 @@ pub fn clone_fork(ns_flags: u64, cgroup: Option<BorrowedFd>, as_sibling: bool) -
         args.cgroup = cg.as_raw_fd() as u64;
     }
     // SAFETY: clone3 with no stack behaves like fork; `args` outlives the call.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size_of::<CloneArgs>()) };
-    let r = if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) && cgroup.is_none() {
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            size_of::<CloneArgs>(),
+        )
+    };
+    let r = if r < 0
+        && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS)
+        && cgroup.is_none()
+    {
         // clone3 hidden by a seccomp filter (an older Docker profile): plain clone.
-        let flags = (ns_flags | if as_sibling { CLONE_PARENT } else { 0 }) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+        let flags = (ns_flags | if as_sibling { CLONE_PARENT } else { 0 }) as libc::c_ulong
+            | libc::SIGCHLD as libc::c_ulong;
         pidfd = -1;
         // SAFETY: a null stack makes clone behave like fork on x86_64 and aarch64.
         unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) }
@@ -107,12 +121,28 @@ pub struct MountAttr {
 
 /// mount_setattr(2) on the mount an fd refers to (AT_EMPTY_PATH).
 pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> io::Result<()> {
-    let flags = libc::AT_EMPTY_PATH as u32 | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    let flags = libc::AT_EMPTY_PATH as u32
+        | if recursive {
+            libc::AT_RECURSIVE as u32
+        } else {
+            0
+        };
     // SAFETY: the path is a valid empty C string and `attr` a valid struct of the given size.
     let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, attr as *const MountAttr, size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            size_of::<MountAttr>(),
+        )
     };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// The CLONE_NEW* type of a namespace file (NS_GET_NSTYPE).
@@ -120,20 +150,39 @@ pub fn ns_type(fd: BorrowedFd) -> io::Result<u64> {
     const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
     // SAFETY: NS_GET_NSTYPE takes no argument.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as u64) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u64)
+    }
 }
 
 /// Marks every fd from `first` upwards close-on-exec.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 pub fn prctl(op: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
     // SAFETY: used only with integer-argument prctls.
     let r = unsafe { libc::prctl(op, arg, 0, 0, 0) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Restores default dispositions and an empty mask, so the user's program
@@ -161,9 +210,15 @@ pub fn reset_signals() {
 pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // comm may hold spaces and parentheses: parse after the last ')'.
-    let rest = s.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::other("bad /proc stat"))?;
+    let rest = s
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::other("bad /proc stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first().and_then(|f| f.chars().next()).unwrap_or('?');
-    let start = fields.get(19).and_then(|f| f.parse().ok()).ok_or_else(|| io::Error::other("bad /proc stat"))?;
+    let start = fields
+        .get(19)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::other("bad /proc stat"))?;
     Ok((start, state))
 }

@@ -22,7 +22,13 @@ impl DeviceRule {
     /// Letters other than r, w and m are dropped, as runc does on v1.
     pub fn v1_line(&self) -> String {
         let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
-        format!("{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.known_access())
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.known_access()
+        )
     }
 
     /// r, w and m as the rule has them, in that order.
@@ -36,12 +42,22 @@ impl DeviceRule {
             Some(i) => format!("linux.resources.devices[{i}].access"),
             None => "linux.resources.devices".into(),
         };
-        CgroupError::Unsupported { path, msg: format!("\"{}\" {why}", self.access) }
+        CgroupError::Unsupported {
+            path,
+            msg: format!("\"{}\" {why}", self.access),
+        }
     }
 }
 
 fn allow(kind: char, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
-    DeviceRule { allow: true, kind, major, minor, access: access.into(), index: None }
+    DeviceRule {
+        allow: true,
+        kind,
+        major,
+        minor,
+        access: access.into(),
+        index: None,
+    }
 }
 
 /// What runc allows every container: mknod of anything, and the default
@@ -64,16 +80,36 @@ fn defaults() -> Vec<DeviceRule> {
 /// The full list to apply. Without rules in the config the container still
 /// gets only the defaults, as with runc.
 pub fn rules_from_spec(linux: Option<&Linux>) -> Vec<DeviceRule> {
-    let user = linux.and_then(|l| l.resources().as_ref()).and_then(|r| r.devices().as_ref());
-    let mut rules = vec![DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into(), index: None }];
+    let user = linux
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_ref());
+    let mut rules = vec![DeviceRule {
+        allow: false,
+        kind: 'a',
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+        index: None,
+    }];
     for (i, d) in user.into_iter().flatten().enumerate() {
         let kind = match d.typ() {
             Some(LinuxDeviceType::C) => 'c',
             Some(LinuxDeviceType::B) => 'b',
             _ => 'a',
         };
-        let access = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
-        rules.push(DeviceRule { allow: d.allow(), kind, major: d.major(), minor: d.minor(), access, index: Some(i) });
+        let access = d
+            .access()
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "rwm".into());
+        rules.push(DeviceRule {
+            allow: d.allow(),
+            kind,
+            major: d.major(),
+            minor: d.minor(),
+            access,
+            index: Some(i),
+        });
     }
     rules.extend(defaults());
     rules
@@ -90,7 +126,10 @@ mod tests {
         )
         .unwrap();
         let r = rules_from_spec(Some(&linux));
-        let lines: Vec<String> = r.iter().map(|r| format!("{} {}", r.allow, r.v1_line())).collect();
+        let lines: Vec<String> = r
+            .iter()
+            .map(|r| format!("{} {}", r.allow, r.v1_line()))
+            .collect();
         assert_eq!(lines[0], "false a *:* rwm");
         assert_eq!(lines[1], "false a *:* rwm");
         assert_eq!(lines[2], "true c 10:229 rw");
@@ -108,7 +147,10 @@ mod tests {
         let r = rules_from_spec(Some(&linux));
         assert_eq!(r[1].v1_line(), "c 1:3 rwm");
         assert_eq!(r[2].v1_line(), "c 1:11 rw");
-        assert_eq!(r[2].bad_access("x").to_string(), r#"linux.resources.devices[1].access: "xwr" x"#);
+        assert_eq!(
+            r[2].bad_access("x").to_string(),
+            r#"linux.resources.devices[1].access: "xwr" x"#
+        );
     }
 
     #[test]

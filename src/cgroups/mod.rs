@@ -32,8 +32,14 @@ pub enum CgroupError {
     #[error("{path}: {source}")]
     Write { path: String, source: SysError },
     /// The container's cgroup exists already, frozen.
-    #[error("cgroup {dir} already exists and is frozen ({file} says {state}): the container's process could never run; thaw or remove it")]
-    Frozen { dir: String, file: &'static str, state: String },
+    #[error(
+        "cgroup {dir} already exists and is frozen ({file} says {state}): the container's process could never run; thaw or remove it"
+    )]
+    Frozen {
+        dir: String,
+        file: &'static str,
+        state: String,
+    },
 }
 
 pub trait CgroupManager {
@@ -81,10 +87,19 @@ pub fn check_writes(r: &LinuxResources) -> Result<(), CgroupError> {
 /// file (state and list ask this of every container, so no discovery).
 pub fn is_frozen(path: &str) -> bool {
     let rel = path.trim_start_matches('/');
-    if let Ok(s) = std::fs::read_to_string(std::path::Path::new("/sys/fs/cgroup/freezer").join(rel).join("freezer.state")) {
+    if let Ok(s) = std::fs::read_to_string(
+        std::path::Path::new("/sys/fs/cgroup/freezer")
+            .join(rel)
+            .join("freezer.state"),
+    ) {
         return s.trim() == "FROZEN";
     }
-    std::fs::read_to_string(std::path::Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+    std::fs::read_to_string(
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(rel)
+            .join("cgroup.freeze"),
+    )
+    .is_ok_and(|s| s.trim() == "1")
 }
 
 pub enum Manager {
@@ -96,7 +111,8 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// The manager for this host, for the cgroup at `path` (e.g. /berth/ID).
 pub fn manager(path: &str) -> Result<Manager, CgroupError> {
-    let fs = rustix::fs::statfs("/sys/fs/cgroup").map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
+    let fs = rustix::fs::statfs("/sys/fs/cgroup")
+        .map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
     if fs.f_type as i64 == CGROUP2_SUPER_MAGIC {
         Ok(Manager::V2(v2::Manager::new("/sys/fs/cgroup".into(), path)))
     } else {
@@ -120,7 +136,11 @@ impl CgroupManager for Manager {
             Manager::V2(m) => m.frozen_state(),
         };
         if let Some((dir, file, state)) = frozen {
-            return Err(CgroupError::Frozen { dir: dir.display().to_string(), file, state });
+            return Err(CgroupError::Frozen {
+                dir: dir.display().to_string(),
+                file,
+                state,
+            });
         }
         // A cgroup not there yet has no processes.
         Ok(self.pids().unwrap_or_default().len())
@@ -213,13 +233,15 @@ impl CgroupManager for Manager {
 
 /// Shared by both managers: the pids listed in a cgroup.procs file.
 fn read_pids(file: &std::path::Path) -> Result<Vec<i32>, CgroupError> {
-    let text = std::fs::read_to_string(file).map_err(|e| SysError::new("read", file.display(), e))?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| SysError::new("read", file.display(), e))?;
     Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
 /// Writes `value` to a cgroup file, naming the file on failure.
 fn write(file: &std::path::Path, value: &str) -> Result<(), CgroupError> {
-    std::fs::write(file, value).map_err(|e| SysError::new("write", format!("{value:?} to {}", file.display()), e).into())
+    std::fs::write(file, value)
+        .map_err(|e| SysError::new("write", format!("{value:?} to {}", file.display()), e).into())
 }
 
 /// Makes mountpoint/path level by level: `enter` sees each existing parent
@@ -282,7 +304,12 @@ fn remove_dir(dir: &std::path::Path) -> Result<(), CgroupError> {
 /// Removes the directories berth's own default parent holds between the
 /// container's cgroup and the hierarchy's root, when they are empty.
 fn remove_berth_parents(mountpoint: &std::path::Path, path: &str) {
-    let Some(rest) = path.strip_prefix(path::DEFAULT_PARENT).filter(|r| r.starts_with('/')) else { return };
+    let Some(rest) = path
+        .strip_prefix(path::DEFAULT_PARENT)
+        .filter(|r| r.starts_with('/'))
+    else {
+        return;
+    };
     let mut p = std::path::PathBuf::from(path::DEFAULT_PARENT);
     let mut dirs = vec![p.clone()];
     let parts: Vec<&str> = rest.trim_matches('/').split('/').collect();

@@ -7,25 +7,45 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub enum OomWatch {
-    V1 { eventfd: OwnedFd, _control: OwnedFd },
-    V2 { events: PathBuf, file: OwnedFd, seen: u64 },
+    V1 {
+        eventfd: OwnedFd,
+        _control: OwnedFd,
+    },
+    V2 {
+        events: PathBuf,
+        file: OwnedFd,
+        seen: u64,
+    },
 }
 
 impl OomWatch {
     pub fn v1(memory_dir: &Path) -> Result<OomWatch, SysError> {
-        let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).sys("eventfd", "")?;
+        let efd =
+            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).sys("eventfd", "")?;
         let ctl_path = memory_dir.join("memory.oom_control");
-        let control = rustix::fs::open(&ctl_path, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .sys("open", ctl_path.display())?;
+        let control = rustix::fs::open(
+            &ctl_path,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .sys("open", ctl_path.display())?;
         let reg = memory_dir.join("cgroup.event_control");
-        std::fs::write(&reg, format!("{} {}", efd.as_raw_fd(), control.as_raw_fd())).sys("write", reg.display())?;
-        Ok(OomWatch::V1 { eventfd: efd, _control: control })
+        std::fs::write(&reg, format!("{} {}", efd.as_raw_fd(), control.as_raw_fd()))
+            .sys("write", reg.display())?;
+        Ok(OomWatch::V1 {
+            eventfd: efd,
+            _control: control,
+        })
     }
 
     pub fn v2(dir: &Path) -> Result<OomWatch, SysError> {
         let events = dir.join("memory.events");
-        let file = rustix::fs::open(&events, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-            .sys("open", events.display())?;
+        let file = rustix::fs::open(
+            &events,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .sys("open", events.display())?;
         let seen = oom_kills(&events);
         Ok(OomWatch::V2 { events, file, seen })
     }
@@ -70,5 +90,8 @@ impl OomWatch {
 }
 
 fn oom_kills(events: &Path) -> u64 {
-    super::stats::read_kv(events).get("oom_kill").copied().unwrap_or(0)
+    super::stats::read_kv(events)
+        .get("oom_kill")
+        .copied()
+        .unwrap_or(0)
 }

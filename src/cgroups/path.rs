@@ -13,15 +13,26 @@ pub fn cgroup_path(configured: Option<&str>, id: &str) -> Result<String, ConfigE
     if p.contains(':') && !p.starts_with('/') {
         return Err(ConfigError::invalid(
             "linux.cgroupsPath",
-            format!("\"{p}\" is the systemd form slice:prefix:name, which needs --systemd-cgroup (not supported yet)"),
+            format!(
+                "\"{p}\" is the systemd form slice:prefix:name, which needs --systemd-cgroup (not supported yet)"
+            ),
         ));
     }
     if p.split('/').any(|c| c == "..") {
-        return Err(ConfigError::invalid("linux.cgroupsPath", format!("\"{p}\" must not contain \"..\"")));
+        return Err(ConfigError::invalid(
+            "linux.cgroupsPath",
+            format!("\"{p}\" must not contain \"..\""),
+        ));
     }
-    let clean: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let clean: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     if clean.is_empty() {
-        return Err(ConfigError::invalid("linux.cgroupsPath", format!("\"{p}\" names the root cgroup")));
+        return Err(ConfigError::invalid(
+            "linux.cgroupsPath",
+            format!("\"{p}\" names the root cgroup"),
+        ));
     }
     if p.starts_with('/') {
         Ok(format!("/{}", clean.join("/")))
@@ -40,7 +51,12 @@ mod tests {
         assert_eq!(cgroup_path(Some("/a/b/"), "c1").unwrap(), "/a/b");
         assert_eq!(cgroup_path(Some("rel/x"), "c1").unwrap(), "/berth/rel/x");
         assert!(cgroup_path(Some("/a/../b"), "c1").is_err());
-        assert!(cgroup_path(Some("system.slice:berth:c1"), "c1").unwrap_err().to_string().contains("--systemd-cgroup"));
+        assert!(
+            cgroup_path(Some("system.slice:berth:c1"), "c1")
+                .unwrap_err()
+                .to_string()
+                .contains("--systemd-cgroup")
+        );
         assert!(cgroup_path(Some("/"), "c1").is_err());
     }
 }

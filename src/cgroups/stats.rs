@@ -80,7 +80,10 @@ pub struct BlkioEntry {
 
 #[derive(Debug, Default, Serialize)]
 pub struct Blkio {
-    #[serde(rename = "ioServiceBytesRecursive", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ioServiceBytesRecursive",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub io_service_bytes_recursive: Vec<BlkioEntry>,
     #[serde(rename = "ioServicedRecursive", skip_serializing_if = "Vec::is_empty")]
     pub io_serviced_recursive: Vec<BlkioEntry>,
@@ -111,7 +114,10 @@ pub struct Event<'a> {
 
 /// A number file ("max" and missing files read as 0).
 pub fn read_u64(path: &std::path::Path) -> u64 {
-    std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A "key value" per line file (memory.stat, cpu.stat, pids.events).

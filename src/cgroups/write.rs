@@ -20,13 +20,27 @@ pub struct Write {
     pub optional: bool,
 }
 
-pub fn w(json: impl Into<String>, controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
-    Write { json: json.into(), controller, file: file.into(), value: value.to_string(), optional: false }
+pub fn w(
+    json: impl Into<String>,
+    controller: &'static str,
+    file: impl Into<String>,
+    value: impl ToString,
+) -> Write {
+    Write {
+        json: json.into(),
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+        optional: false,
+    }
 }
 
 impl Write {
     pub fn if_present(self) -> Write {
-        Write { optional: true, ..self }
+        Write {
+            optional: true,
+            ..self
+        }
     }
 
     /// Writes the value into `dir`, naming the config field on failure.
@@ -34,12 +48,19 @@ impl Write {
         let file = dir.join(&self.file);
         std::fs::write(&file, &self.value).map_err(|e| CgroupError::Write {
             path: self.json.clone(),
-            source: SysError::new("write", format!("{:?} to {}", self.value, file.display()), e),
+            source: SysError::new(
+                "write",
+                format!("{:?} to {}", self.value, file.display()),
+                e,
+            ),
         })
     }
 
     pub fn missing(&self, why: &str) -> CgroupError {
-        CgroupError::Unsupported { path: self.json.clone(), msg: why.to_string() }
+        CgroupError::Unsupported {
+            path: self.json.clone(),
+            msg: why.to_string(),
+        }
     }
 }
 

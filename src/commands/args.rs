@@ -87,7 +87,10 @@ pub fn parse<C: Command>(p: &mut Parser) -> Parsed<C> {
             }
         };
         if !c.flag(&flag, p)? {
-            return Err(Usage::Error(format!("unknown flag {}", flag.text()), C::HELP));
+            return Err(Usage::Error(
+                format!("unknown flag {}", flag.text()),
+                C::HELP,
+            ));
         }
     }
     match c.missing() {
@@ -98,7 +101,9 @@ pub fn parse<C: Command>(p: &mut Parser) -> Parsed<C> {
 
 /// The flag's value as text.
 pub fn string(p: &mut Parser, help: &'static str) -> Parsed<String> {
-    p.value().and_then(|v| v.string()).map_err(|e| error(e, help))
+    p.value()
+        .and_then(|v| v.string())
+        .map_err(|e| error(e, help))
 }
 
 pub fn path(p: &mut Parser, help: &'static str) -> Parsed<PathBuf> {
@@ -111,7 +116,8 @@ where
     T::Err: std::fmt::Display,
 {
     let s = string(p, help)?;
-    s.parse().map_err(|e| Usage::Error(format!("{} {s:?}: {e}", flag.text()), help))
+    s.parse()
+        .map_err(|e| Usage::Error(format!("{} {s:?}: {e}", flag.text()), help))
 }
 
 /// The flag's value, one of `allowed`.
@@ -120,7 +126,10 @@ pub fn one_of(p: &mut Parser, flag: &Flag, allowed: &[&str], help: &'static str)
     if allowed.contains(&s.as_str()) {
         Ok(s)
     } else {
-        Err(Usage::Error(format!("{} {s:?}: one of {}", flag.text(), allowed.join(", ")), help))
+        Err(Usage::Error(
+            format!("{} {s:?}: one of {}", flag.text(), allowed.join(", ")),
+            help,
+        ))
     }
 }
 
@@ -133,7 +142,10 @@ pub fn rest(p: &mut Parser, help: &'static str) -> Parsed<Vec<String>> {
     }
     words
         .into_iter()
-        .map(|w| w.into_string().map_err(|w| Usage::Error(format!("{w:?} is not UTF-8"), help)))
+        .map(|w| {
+            w.into_string()
+                .map_err(|w| Usage::Error(format!("{w:?} is not UTF-8"), help))
+        })
         .collect()
 }
 
@@ -201,9 +213,18 @@ mod tests {
 
     #[test]
     fn runc_spellings_of_flags() {
-        for words in [&["-b", "x", "c1"][..], &["--bundle", "x", "c1"], &["--bundle=x", "c1"], &["-bx", "c1"]] {
+        for words in [
+            &["-b", "x", "c1"][..],
+            &["--bundle", "x", "c1"],
+            &["--bundle=x", "c1"],
+            &["-bx", "c1"],
+        ] {
             let a = t(words).unwrap();
-            assert_eq!((a.bundle.as_deref(), a.id.as_str()), (Some(std::path::Path::new("x")), "c1"), "{words:?}");
+            assert_eq!(
+                (a.bundle.as_deref(), a.id.as_str()),
+                (Some(std::path::Path::new("x")), "c1"),
+                "{words:?}"
+            );
         }
         assert!(t(&["-a", "c1"]).unwrap().all);
         assert_eq!(t(&["--n", "7", "c1"]).unwrap().n, 7);
@@ -225,7 +246,10 @@ mod tests {
         };
         assert_eq!(e(&["--nope", "c1"]), "unknown flag --nope");
         assert_eq!(e(&["-a"]), "missing the container id");
-        assert_eq!(e(&["--n", "x", "c1"]), "--n \"x\": invalid digit found in string");
+        assert_eq!(
+            e(&["--n", "x", "c1"]),
+            "--n \"x\": invalid digit found in string"
+        );
         assert!(e(&["--all=yes", "c1"]).contains("--all"));
         assert_eq!(t(&["--help"]).unwrap_err(), Usage::Help("usage: t"));
     }

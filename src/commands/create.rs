@@ -1,6 +1,6 @@
 use super::GlobalOpts;
-use crate::container::{self, CreateOpts, Mode};
 use super::args::{self, Command, Flag, Parsed};
+use crate::container::{self, CreateOpts, Mode};
 use lexopt::Parser;
 use std::path::PathBuf;
 

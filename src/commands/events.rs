@@ -12,7 +12,11 @@ pub struct EventsArgs {
 
 impl Default for EventsArgs {
     fn default() -> Self {
-        EventsArgs { id: String::new(), stats: false, interval: std::time::Duration::from_secs(5) }
+        EventsArgs {
+            id: String::new(),
+            stats: false,
+            interval: std::time::Duration::from_secs(5),
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 use super::GlobalOpts;
+use super::args::{self, Command, Flag, Parsed};
 use crate::container::{self, ExecOpts};
 use crate::process::foreground;
-use super::args::{self, Command, Flag, Parsed};
 use lexopt::Parser;
 use oci_spec::runtime::{Capability, Process};
 use std::path::PathBuf;
@@ -109,14 +109,18 @@ impl ExecArgs {
     fn process(&self, g: &GlobalOpts) -> anyhow::Result<Process> {
         let mut p: Process = match &self.process {
             Some(f) => {
-                let bytes = std::fs::read(f).map_err(|e| anyhow::anyhow!("--process {}: {e}", f.display()))?;
-                let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                let bytes = std::fs::read(f)
+                    .map_err(|e| anyhow::anyhow!("--process {}: {e}", f.display()))?;
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
                 // runc takes a process without a user as uid 0, gid 0;
                 // oci-spec's Process requires the field.
                 if let Some(o) = v.as_object_mut() {
-                    o.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+                    o.entry("user")
+                        .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
                 }
-                serde_path_to_error::deserialize(v).map_err(|e| anyhow::anyhow!("{}: {}: {}", f.display(), e.path(), e.inner()))?
+                serde_path_to_error::deserialize(v)
+                    .map_err(|e| anyhow::anyhow!("{}: {}: {}", f.display(), e.path(), e.inner()))?
             }
             None => {
                 if self.command.is_empty() {
@@ -149,18 +153,27 @@ impl ExecArgs {
                 None => (u.as_str(), None),
             };
             let user = p.user_mut();
-            user.set_uid(uid.parse().map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?);
+            user.set_uid(
+                uid.parse()
+                    .map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?,
+            );
             if let Some(gid) = gid {
-                user.set_gid(gid.parse().map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?);
+                user.set_gid(
+                    gid.parse()
+                        .map_err(|_| anyhow::anyhow!("--user {u}: not UID[:GID]"))?,
+                );
             }
         }
         if !self.additional_gids.is_empty() {
-            p.user_mut().set_additional_gids(Some(self.additional_gids.clone()));
+            p.user_mut()
+                .set_additional_gids(Some(self.additional_gids.clone()));
         }
         if !self.cap.is_empty() {
             let mut caps = p.capabilities().clone().unwrap_or_default();
             for c in &self.cap {
-                let cap: Capability = serde_json::from_value(serde_json::Value::from(c.as_str())).map_err(|_| anyhow::anyhow!("--cap {c}: unknown capability"))?;
+                let cap: Capability =
+                    serde_json::from_value(serde_json::Value::from(c.as_str()))
+                        .map_err(|_| anyhow::anyhow!("--cap {c}: unknown capability"))?;
                 let add = |set: Option<&std::collections::HashSet<Capability>>| {
                     let mut s = set.cloned().unwrap_or_default();
                     s.insert(cap);
@@ -178,10 +191,14 @@ impl ExecArgs {
         if self.no_new_privs {
             p.set_no_new_privileges(Some(true));
         }
-        if self.apparmor.as_ref().is_some_and(|a| !a.is_empty()) || p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty()) {
+        if self.apparmor.as_ref().is_some_and(|a| !a.is_empty())
+            || p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty())
+        {
             anyhow::bail!("apparmor profiles are not supported by berth yet");
         }
-        if self.process_label.as_ref().is_some_and(|a| !a.is_empty()) || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty()) {
+        if self.process_label.as_ref().is_some_and(|a| !a.is_empty())
+            || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty())
+        {
             anyhow::bail!("selinux labels are not supported by berth yet");
         }
         if !p.cwd().is_absolute() {
@@ -205,7 +222,11 @@ pub fn run(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
 
 fn exec(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
     let process = a.process(g)?;
-    let sigfd = if a.detach { None } else { Some(foreground::block_forwarded()?) };
+    let sigfd = if a.detach {
+        None
+    } else {
+        Some(foreground::block_forwarded()?)
+    };
     let execed = container::exec(
         &g.root,
         &a.id,
@@ -221,6 +242,11 @@ fn exec(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
     )?;
     match sigfd {
         None => Ok(0),
-        Some(sigfd) => Ok(foreground::wait(&sigfd, &execed.pidfd, execed.pid, execed.master)?),
+        Some(sigfd) => Ok(foreground::wait(
+            &sigfd,
+            &execed.pidfd,
+            execed.pid,
+            execed.master,
+        )?),
     }
 }

@@ -10,6 +10,9 @@ Print what this berth supports: the runtime-spec's features document.
 }
 
 pub fn run() -> anyhow::Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&crate::config::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::config::features())?
+    );
     Ok(0)
 }

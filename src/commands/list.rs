@@ -10,7 +10,10 @@ pub struct ListArgs {
 
 impl Default for ListArgs {
     fn default() -> Self {
-        ListArgs { quiet: false, format: "table".into() }
+        ListArgs {
+            quiet: false,
+            format: "table".into(),
+        }
     }
 }
 
@@ -55,11 +58,28 @@ pub fn run(g: &GlobalOpts, a: ListArgs) -> anyhow::Result<i32> {
         let rows: Vec<[String; 6]> = all
             .iter()
             .map(|(s, st, owner)| {
-                let pid = if *st == crate::container::Status::Stopped { 0 } else { s.pid };
-                [s.id.clone(), pid.to_string(), st.to_string(), s.bundle.clone(), s.created.clone(), owner.clone()]
+                let pid = if *st == crate::container::Status::Stopped {
+                    0
+                } else {
+                    s.pid
+                };
+                [
+                    s.id.clone(),
+                    pid.to_string(),
+                    st.to_string(),
+                    s.bundle.clone(),
+                    s.created.clone(),
+                    owner.clone(),
+                ]
             })
             .collect();
-        print!("{}", table(&["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], &rows));
+        print!(
+            "{}",
+            table(
+                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                &rows
+            )
+        );
     }
     Ok(0)
 }

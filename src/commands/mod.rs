@@ -123,7 +123,10 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
     while let Some(arg) = p.next().map_err(|e| args::error(e, HELP))? {
         let flag = match arg {
             lexopt::Arg::Value(v) => {
-                name = Some(v.into_string().map_err(|v| Usage::Error(format!("unknown command {v:?}"), HELP))?);
+                name = Some(
+                    v.into_string()
+                        .map_err(|v| Usage::Error(format!("unknown command {v:?}"), HELP))?,
+                );
                 break;
             }
             lexopt::Arg::Long(l) => Flag::Long(l.to_owned()),
@@ -148,7 +151,10 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
         } else if flag.is('v', "version") {
             g.version = true;
         } else {
-            return Err(Usage::Error(format!("unknown global flag {}", flag.text()), HELP));
+            return Err(Usage::Error(
+                format!("unknown global flag {}", flag.text()),
+                HELP,
+            ));
         }
     }
     let p = &mut p;

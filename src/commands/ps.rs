@@ -11,7 +11,11 @@ pub struct PsArgs {
 
 impl Default for PsArgs {
     fn default() -> Self {
-        PsArgs { format: "table".into(), id: String::new(), ps_args: vec![] }
+        PsArgs {
+            format: "table".into(),
+            id: String::new(),
+            ps_args: vec![],
+        }
     }
 }
 
@@ -49,18 +53,36 @@ pub fn run(g: &GlobalOpts, a: PsArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
-    let out = std::process::Command::new("ps").args(&args).output().map_err(|e| anyhow::anyhow!("ps: {e}"))?;
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("ps: {e}"))?;
     if !out.status.success() {
-        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for l in lines {
-        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
             println!("{l}");
         }
     }

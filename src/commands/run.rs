@@ -1,8 +1,8 @@
 use super::GlobalOpts;
+use super::args::{Command, Flag, Parsed};
 use super::create::CreateArgs;
 use crate::container::{self, Mode};
 use crate::process::foreground;
-use super::args::{Command, Flag, Parsed};
 use lexopt::Parser;
 
 #[derive(Default, Debug)]
@@ -42,7 +42,11 @@ impl Command for RunArgs {
 pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     let id = a.create.id.clone();
     // Blocked before the clone, so no signal meant for the container is lost.
-    let sigfd = if a.detach { None } else { Some(foreground::block_forwarded()?) };
+    let sigfd = if a.detach {
+        None
+    } else {
+        Some(foreground::block_forwarded()?)
+    };
     let mut opts = a.create.opts(g, Mode::Foreground);
     opts.relay_terminal = !a.detach;
     let mut created = container::create(opts)?;

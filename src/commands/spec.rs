@@ -11,7 +11,10 @@ pub struct SpecArgs {
 
 impl Default for SpecArgs {
     fn default() -> Self {
-        SpecArgs { bundle: ".".into(), rootless: false }
+        SpecArgs {
+            bundle: ".".into(),
+            rootless: false,
+        }
     }
 }
 

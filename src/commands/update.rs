@@ -100,15 +100,18 @@ impl UpdateArgs {
     fn resources(&self) -> anyhow::Result<LinuxResources> {
         let mut v: Value = match self.resources.as_deref() {
             Some("-") => serde_json::from_reader(std::io::stdin().lock())?,
-            Some(f) => serde_json::from_slice(&std::fs::read(f).map_err(|e| anyhow::anyhow!("--resources {f}: {e}"))?)?,
+            Some(f) => serde_json::from_slice(
+                &std::fs::read(f).map_err(|e| anyhow::anyhow!("--resources {f}: {e}"))?,
+            )?,
             None => json!({}),
         };
         for (section, key, val) in &self.set {
             v[*section][*key] = val.clone();
         }
         let de = serde_json::to_string(&v)?;
-        let r: LinuxResources = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&de))
-            .map_err(|e| anyhow::anyhow!("resources: {}: {}", e.path(), e.inner()))?;
+        let r: LinuxResources =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&de))
+                .map_err(|e| anyhow::anyhow!("resources: {}: {}", e.path(), e.inner()))?;
         Ok(r)
     }
 }

@@ -67,7 +67,9 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     if let Some(o) = linux.as_object_mut() {
         o.remove("resources");
     }
-    let Some(mounts) = spec["mounts"].as_array_mut() else { return };
+    let Some(mounts) = spec["mounts"].as_array_mut() else {
+        return;
+    };
     for m in mounts.iter_mut() {
         if m["destination"] == "/sys" {
             *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
@@ -85,15 +87,66 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
 /// structs' field order, which one ranking happens to fit for every object
 /// of the default config); keys not listed go last, in their own order.
 const RUNC_KEY_ORDER: &[&str] = &[
-    "ociVersion", "process", "root", "hostname", "mounts", "hooks", "annotations", "linux",
-    "terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities", "rlimits",
-    "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel",
-    "uid", "gid", "umask", "additionalGids", "username",
-    "bounding", "effective", "inheritable", "permitted", "ambient",
-    "uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices", "seccomp",
-    "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel", "intelRdt", "personality",
-    "containerID", "hostID", "size",
-    "allow", "destination", "type", "source", "options", "hard", "soft", "major", "minor", "access", "path", "readonly",
+    "ociVersion",
+    "process",
+    "root",
+    "hostname",
+    "mounts",
+    "hooks",
+    "annotations",
+    "linux",
+    "terminal",
+    "consoleSize",
+    "user",
+    "args",
+    "commandLine",
+    "env",
+    "cwd",
+    "capabilities",
+    "rlimits",
+    "noNewPrivileges",
+    "apparmorProfile",
+    "oomScoreAdj",
+    "selinuxLabel",
+    "uid",
+    "gid",
+    "umask",
+    "additionalGids",
+    "username",
+    "bounding",
+    "effective",
+    "inheritable",
+    "permitted",
+    "ambient",
+    "uidMappings",
+    "gidMappings",
+    "sysctl",
+    "resources",
+    "cgroupsPath",
+    "namespaces",
+    "devices",
+    "seccomp",
+    "rootfsPropagation",
+    "maskedPaths",
+    "readonlyPaths",
+    "mountLabel",
+    "intelRdt",
+    "personality",
+    "containerID",
+    "hostID",
+    "size",
+    "allow",
+    "destination",
+    "type",
+    "source",
+    "options",
+    "hard",
+    "soft",
+    "major",
+    "minor",
+    "access",
+    "path",
+    "readonly",
 ];
 
 /// A JSON value written with its keys in runc's order.
@@ -104,7 +157,12 @@ impl serde::Serialize for RuncOrder<'_> {
         use serde::ser::{SerializeMap, SerializeSeq};
         match self.0 {
             Value::Object(m) => {
-                let rank = |k: &str| RUNC_KEY_ORDER.iter().position(|o| *o == k).unwrap_or(usize::MAX);
+                let rank = |k: &str| {
+                    RUNC_KEY_ORDER
+                        .iter()
+                        .position(|o| *o == k)
+                        .unwrap_or(usize::MAX)
+                };
                 let mut entries: Vec<_> = m.iter().collect();
                 entries.sort_by_key(|(k, _)| rank(k));
                 let mut map = s.serialize_map(Some(entries.len()))?;
@@ -129,7 +187,10 @@ impl serde::Serialize for RuncOrder<'_> {
 /// that the two can be compared line by line.
 pub fn spec_text(spec: &Value) -> String {
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"\t"));
+    let mut ser = serde_json::Serializer::with_formatter(
+        &mut out,
+        serde_json::ser::PrettyFormatter::with_indent(b"\t"),
+    );
     serde::Serialize::serialize(&RuncOrder(spec), &mut ser).expect("a Value serialises");
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
@@ -143,9 +204,14 @@ mod tests {
         let text = spec_text(&default_spec(false, 0, 0));
         assert!(text.starts_with("{\n\t\"ociVersion\": "), "{text}");
         let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
-        assert!(at("process") < at("root") && at("root") < at("hostname") && at("mounts") < at("linux"));
+        assert!(
+            at("process") < at("root") && at("root") < at("hostname") && at("mounts") < at("linux")
+        );
         assert!(at("destination") < at("source") && at("terminal") < at("user"));
-        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), default_spec(false, 0, 0));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            default_spec(false, 0, 0)
+        );
     }
 
     #[test]

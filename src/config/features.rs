@@ -50,5 +50,7 @@ pub fn features() -> Value {
 }
 
 fn libseccomp_version() -> String {
-    libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default()
+    libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_default()
 }

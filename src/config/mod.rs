@@ -7,9 +7,9 @@ mod validate;
 
 pub use default::{default_spec, spec_text};
 pub use features::features;
-pub use validate::ns_name;
 use oci_spec::runtime::Spec;
 use std::path::Path;
+pub use validate::ns_name;
 
 /// The runtime-spec version berth implements and reports.
 pub const SPEC_VERSION: &str = "1.2.1";
@@ -17,7 +17,10 @@ pub const SPEC_VERSION: &str = "1.2.1";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config.json: {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config.json: {0}")]
     Syntax(String),
     /// `path` is the JSON path of the offending value, e.g. `linux.namespaces[2].type`.
@@ -27,15 +30,20 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub fn invalid(path: impl Into<String>, msg: impl Into<String>) -> Self {
-        ConfigError::Invalid { path: path.into(), msg: msg.into() }
+        ConfigError::Invalid {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
 }
 
 /// Reads `BUNDLE/config.json`, parses and validates it.
 pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
     let file = bundle.join("config.json");
-    let bytes = std::fs::read(&file)
-        .map_err(|source| ConfigError::Read { path: file.display().to_string(), source })?;
+    let bytes = std::fs::read(&file).map_err(|source| ConfigError::Read {
+        path: file.display().to_string(),
+        source,
+    })?;
     let spec = parse(&bytes)?;
     validate::validate(&spec)?;
     Ok(spec)
@@ -50,14 +58,16 @@ pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
     validate::validate(&spec).map_err(|e| e.to_string())?;
     crate::process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
     if let Some(l) = spec.linux() {
-        crate::process::namespaces::Namespaces::from_spec_without_paths(l).map_err(|e| e.to_string())?;
+        crate::process::namespaces::Namespaces::from_spec_without_paths(l)
+            .map_err(|e| e.to_string())?;
         if let Some(s) = l.seccomp() {
             crate::seccomp::compile(s).map_err(|e| e.to_string())?;
         }
         if let Some(r) = l.resources() {
             crate::cgroups::check_writes(r).map_err(|e| e.to_string())?;
         }
-        crate::cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "fuzz").map_err(|e| e.to_string())?;
+        crate::cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "fuzz")
+            .map_err(|e| e.to_string())?;
         crate::cgroups::rules_from_spec(Some(l));
         crate::mounts::devices_from_spec(l).map_err(|e| e.to_string())?;
     }
@@ -110,7 +120,10 @@ mod tests {
     use super::*;
 
     fn err(json: &str) -> String {
-        parse(json.as_bytes()).and_then(|s| validate::validate(&s).map(|_| s)).unwrap_err().to_string()
+        parse(json.as_bytes())
+            .and_then(|s| validate::validate(&s).map(|_| s))
+            .unwrap_err()
+            .to_string()
     }
 
     const MIN: &str = r#""ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}}"#;
@@ -120,13 +133,20 @@ mod tests {
         let e = err(&format!(
             r#"{{{MIN},"linux":{{"namespaces":[{{"type":"pid"}},{{"type":"mount"}},{{"type":"foo"}}]}}}}"#
         ));
-        assert_eq!(e, r#"config.json: linux.namespaces[2].type: unknown namespace type "foo""#);
+        assert_eq!(
+            e,
+            r#"config.json: linux.namespaces[2].type: unknown namespace type "foo""#
+        );
     }
 
     #[test]
     fn wrong_type_names_the_path() {
         let e = err(&format!(r#"{{{MIN},"hostname":5}}"#));
-        assert!(e.starts_with("config.json: hostname: invalid type: integer `5`") || e.starts_with("config.json: hostname: invalid type: integer \"5\""), "{e}");
+        assert!(
+            e.starts_with("config.json: hostname: invalid type: integer `5`")
+                || e.starts_with("config.json: hostname: invalid type: integer \"5\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -140,7 +160,10 @@ mod tests {
         let e = err(&format!(
             r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}},"capabilities":{{"bounding":["CAP_CHOWN","CAP_LOL"]}}}}}}"#
         ));
-        assert!(e.starts_with("config.json: process.capabilities.bounding"), "{e}");
+        assert!(
+            e.starts_with("config.json: process.capabilities.bounding"),
+            "{e}"
+        );
         assert!(e.contains("CAP_LOL") || e.contains("LOL"), "{e}");
     }
 }

@@ -24,36 +24,58 @@ fn absolute(path: &str, p: &Path, what: &str) -> R {
     if p.is_absolute() {
         Ok(())
     } else {
-        Err(ConfigError::invalid(path, format!("{what} must be an absolute path, got \"{}\"", p.display())))
+        Err(ConfigError::invalid(
+            path,
+            format!("{what} must be an absolute path, got \"{}\"", p.display()),
+        ))
     }
 }
 
 fn root(spec: &Spec) -> R {
     match spec.root() {
-        None => Err(ConfigError::invalid("root", "missing: a container needs a root filesystem")),
-        Some(r) if r.path().as_os_str().is_empty() => Err(ConfigError::invalid("root.path", "must not be empty")),
+        None => Err(ConfigError::invalid(
+            "root",
+            "missing: a container needs a root filesystem",
+        )),
+        Some(r) if r.path().as_os_str().is_empty() => {
+            Err(ConfigError::invalid("root.path", "must not be empty"))
+        }
         Some(_) => Ok(()),
     }
 }
 
 fn process(spec: &Spec) -> R {
     let Some(p) = spec.process() else {
-        return Err(ConfigError::invalid("process", "missing: a container needs a process to run"));
+        return Err(ConfigError::invalid(
+            "process",
+            "missing: a container needs a process to run",
+        ));
     };
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-        _ => return Err(ConfigError::invalid("process.args", "must name the program to run")),
+        _ => {
+            return Err(ConfigError::invalid(
+                "process.args",
+                "must name the program to run",
+            ));
+        }
     }
     absolute("process.cwd", p.cwd(), "the working directory")?;
     for (i, e) in p.env().iter().flatten().enumerate() {
         if !e.contains('=') {
-            return Err(ConfigError::invalid(format!("process.env[{i}]"), format!("\"{e}\" is not of the form KEY=value")));
+            return Err(ConfigError::invalid(
+                format!("process.env[{i}]"),
+                format!("\"{e}\" is not of the form KEY=value"),
+            ));
         }
     }
     let mut seen: HashSet<String> = HashSet::new();
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         if !seen.insert(format!("{:?}", r.typ())) {
-            return Err(ConfigError::invalid(format!("process.rlimits[{i}].type"), format!("{:?} listed twice", r.typ())));
+            return Err(ConfigError::invalid(
+                format!("process.rlimits[{i}].type"),
+                format!("{:?} listed twice", r.typ()),
+            ));
         }
         if r.soft() > r.hard() {
             return Err(ConfigError::invalid(
@@ -64,7 +86,10 @@ fn process(spec: &Spec) -> R {
     }
     if let Some(adj) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&adj) {
-            return Err(ConfigError::invalid("process.oomScoreAdj", format!("{adj} is outside -1000..1000")));
+            return Err(ConfigError::invalid(
+                "process.oomScoreAdj",
+                format!("{adj} is outside -1000..1000"),
+            ));
         }
     }
     Ok(())
@@ -72,20 +97,32 @@ fn process(spec: &Spec) -> R {
 
 fn mounts(spec: &Spec) -> R {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        absolute(&format!("mounts[{i}].destination"), m.destination(), "a mount destination")?;
+        absolute(
+            &format!("mounts[{i}].destination"),
+            m.destination(),
+            "a mount destination",
+        )?;
         if m.uid_mappings().is_some() != m.gid_mappings().is_some() {
-            return Err(ConfigError::invalid(format!("mounts[{i}]"), "uidMappings and gidMappings go together"));
+            return Err(ConfigError::invalid(
+                format!("mounts[{i}]"),
+                "uidMappings and gidMappings go together",
+            ));
         }
     }
     Ok(())
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
-    spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
 }
 
 fn linux(spec: &Spec) -> R {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let mut seen = HashSet::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
@@ -95,7 +132,11 @@ fn linux(spec: &Spec) -> R {
             ));
         }
         if let Some(p) = ns.path() {
-            absolute(&format!("linux.namespaces[{i}].path"), p, "a namespace path")?;
+            absolute(
+                &format!("linux.namespaces[{i}].path"),
+                p,
+                "a namespace path",
+            )?;
         }
     }
     let userns = has_ns(spec, LinuxNamespaceType::User);
@@ -107,25 +148,47 @@ fn linux(spec: &Spec) -> R {
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if maps && !userns {
-        return Err(ConfigError::invalid("linux.uidMappings", "mappings are set but there is no user namespace"));
+        return Err(ConfigError::invalid(
+            "linux.uidMappings",
+            "mappings are set but there is no user namespace",
+        ));
     }
     if new_userns {
         if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(ConfigError::invalid("linux.uidMappings", "a new user namespace needs uid mappings"));
+            return Err(ConfigError::invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uid mappings",
+            ));
         }
         if linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(ConfigError::invalid("linux.gidMappings", "a new user namespace needs gid mappings"));
+            return Err(ConfigError::invalid(
+                "linux.gidMappings",
+                "a new user namespace needs gid mappings",
+            ));
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
-        return Err(ConfigError::invalid("hostname", "setting the hostname needs a uts namespace"));
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        && !has_ns(spec, LinuxNamespaceType::Uts)
+    {
+        return Err(ConfigError::invalid(
+            "hostname",
+            "setting the hostname needs a uts namespace",
+        ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
-        return Err(ConfigError::invalid("domainname", "setting the domainname needs a uts namespace"));
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+        && !has_ns(spec, LinuxNamespaceType::Uts)
+    {
+        return Err(ConfigError::invalid(
+            "domainname",
+            "setting the domainname needs a uts namespace",
+        ));
     }
     if let Some(offsets) = linux.time_offsets() {
         if !has_ns(spec, LinuxNamespaceType::Time) {
-            return Err(ConfigError::invalid("linux.timeOffsets", "time offsets need a time namespace"));
+            return Err(ConfigError::invalid(
+                "linux.timeOffsets",
+                "time offsets need a time namespace",
+            ));
         }
         for k in offsets.keys() {
             if k != "monotonic" && k != "boottime" {
@@ -138,18 +201,31 @@ fn linux(spec: &Spec) -> R {
     }
     if let Some(p) = linux.rootfs_propagation() {
         if !p.is_empty() && crate::mounts::propagation_flag(p).is_none() {
-            return Err(ConfigError::invalid("linux.rootfsPropagation", format!("unknown propagation \"{p}\"")));
+            return Err(ConfigError::invalid(
+                "linux.rootfsPropagation",
+                format!("unknown propagation \"{p}\""),
+            ));
         }
     }
-    for (list, name) in [(linux.masked_paths(), "maskedPaths"), (linux.readonly_paths(), "readonlyPaths")] {
+    for (list, name) in [
+        (linux.masked_paths(), "maskedPaths"),
+        (linux.readonly_paths(), "readonlyPaths"),
+    ] {
         for (i, p) in list.iter().flatten().enumerate() {
             absolute(&format!("linux.{name}[{i}]"), Path::new(p), "a path")?;
         }
     }
     for (i, d) in linux.devices().iter().flatten().enumerate() {
-        absolute(&format!("linux.devices[{i}].path"), d.path(), "a device path")?;
+        absolute(
+            &format!("linux.devices[{i}].path"),
+            d.path(),
+            "a device path",
+        )?;
         if d.typ() == LinuxDeviceType::A {
-            return Err(ConfigError::invalid(format!("linux.devices[{i}].type"), "must be one of c, b, u, p"));
+            return Err(ConfigError::invalid(
+                format!("linux.devices[{i}].type"),
+                "must be one of c, b, u, p",
+            ));
         }
     }
     if let Some(res) = linux.resources() {
@@ -157,7 +233,10 @@ fn linux(spec: &Spec) -> R {
             // Access letters beyond r, w and m: the cgroup manager's to
             // judge (runc drops them on v1 and refuses them on v2).
             if matches!(d.typ(), Some(LinuxDeviceType::U) | Some(LinuxDeviceType::P)) {
-                return Err(ConfigError::invalid(format!("linux.resources.devices[{i}].type"), "must be one of a, c, b"));
+                return Err(ConfigError::invalid(
+                    format!("linux.resources.devices[{i}].type"),
+                    "must be one of a, c, b",
+                ));
             }
         }
     }
@@ -171,7 +250,16 @@ fn linux(spec: &Spec) -> R {
 /// has of its own; anything else would change the host (runc's rule).
 fn sysctl(spec: &Spec, key: &str) -> R {
     use LinuxNamespaceType as T;
-    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     let needs = if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         T::Ipc
     } else if key.starts_with("net.") {
@@ -179,10 +267,16 @@ fn sysctl(spec: &Spec, key: &str) -> R {
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         T::Uts
     } else {
-        return Err(ConfigError::invalid(format!("linux.sysctl.{key}"), "not in a namespace of the container: it would change the host"));
+        return Err(ConfigError::invalid(
+            format!("linux.sysctl.{key}"),
+            "not in a namespace of the container: it would change the host",
+        ));
     };
     if !has_ns(spec, needs) {
-        return Err(ConfigError::invalid(format!("linux.sysctl.{key}"), format!("needs a {} namespace", ns_name(needs))));
+        return Err(ConfigError::invalid(
+            format!("linux.sysctl.{key}"),
+            format!("needs a {} namespace", ns_name(needs)),
+        ));
     }
     Ok(())
 }
@@ -200,9 +294,16 @@ fn hooks(spec: &Spec) -> R {
     ];
     for (name, list) in lists {
         for (i, hook) in list.iter().flatten().enumerate() {
-            absolute(&format!("hooks.{name}[{i}].path"), hook.path(), "a hook path")?;
+            absolute(
+                &format!("hooks.{name}[{i}].path"),
+                hook.path(),
+                "a hook path",
+            )?;
             if hook.timeout().is_some_and(|t| t <= 0) {
-                return Err(ConfigError::invalid(format!("hooks.{name}[{i}].timeout"), "must be greater than zero"));
+                return Err(ConfigError::invalid(
+                    format!("hooks.{name}[{i}].timeout"),
+                    "must be greater than zero",
+                ));
             }
         }
     }
@@ -214,12 +315,17 @@ fn hooks(spec: &Spec) -> R {
 /// label its owner asked for.
 fn unsupported(spec: &Spec) -> R {
     let no = |path: &str| Err(ConfigError::invalid(path, "not supported by berth yet"));
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     if linux.intel_rdt().is_some() {
         return if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
             no("linux.intelRdt")
         } else {
-            Err(ConfigError::invalid("linux.intelRdt", "this host has no resctrl filesystem mounted at /sys/fs/resctrl"))
+            Err(ConfigError::invalid(
+                "linux.intelRdt",
+                "this host has no resctrl filesystem mounted at /sys/fs/resctrl",
+            ))
         };
     }
     if linux.memory_policy().is_some() {
@@ -265,40 +371,64 @@ mod tests {
     #[test]
     fn relative_mount_destination() {
         let e = check(r#","mounts":[{"destination":"/proc","type":"proc"},{"destination":"tmp","type":"tmpfs"}]"#).unwrap_err();
-        assert_eq!(e, r#"config.json: mounts[1].destination: a mount destination must be an absolute path, got "tmp""#);
+        assert_eq!(
+            e,
+            r#"config.json: mounts[1].destination: a mount destination must be an absolute path, got "tmp""#
+        );
     }
 
     #[test]
     fn namespace_twice() {
         let e = check(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#).unwrap_err();
-        assert_eq!(e, r#"config.json: linux.namespaces[1].type: namespace type "pid" listed twice"#);
+        assert_eq!(
+            e,
+            r#"config.json: linux.namespaces[1].type: namespace type "pid" listed twice"#
+        );
     }
 
     #[test]
     fn userns_without_mappings() {
         let e = check(r#","linux":{"namespaces":[{"type":"user"}]}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.uidMappings: a new user namespace needs uid mappings");
+        assert_eq!(
+            e,
+            "config.json: linux.uidMappings: a new user namespace needs uid mappings"
+        );
     }
 
     #[test]
     fn hostname_needs_uts() {
         let e = check(r#","hostname":"x","linux":{"namespaces":[{"type":"pid"}]}"#).unwrap_err();
-        assert_eq!(e, "config.json: hostname: setting the hostname needs a uts namespace");
+        assert_eq!(
+            e,
+            "config.json: hostname: setting the hostname needs a uts namespace"
+        );
     }
 
     #[test]
     fn sysctl_outside_namespace() {
         let e = check(r#","linux":{"sysctl":{"vm.swappiness":"10"}}"#).unwrap_err();
-        assert!(e.starts_with("config.json: linux.sysctl.vm.swappiness: not in a namespace"), "{e}");
+        assert!(
+            e.starts_with("config.json: linux.sysctl.vm.swappiness: not in a namespace"),
+            "{e}"
+        );
         let e = check(r#","linux":{"sysctl":{"net.ipv4.ip_forward":"1"}}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.sysctl.net.ipv4.ip_forward: needs a network namespace");
-        check(r#","linux":{"namespaces":[{"type":"network"}],"sysctl":{"net.ipv4.ip_forward":"1"}}"#).unwrap();
+        assert_eq!(
+            e,
+            "config.json: linux.sysctl.net.ipv4.ip_forward: needs a network namespace"
+        );
+        check(
+            r#","linux":{"namespaces":[{"type":"network"}],"sysctl":{"net.ipv4.ip_forward":"1"}}"#,
+        )
+        .unwrap();
     }
 
     #[test]
     fn unsupported_fields_are_refused() {
         let e = check(r#","linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}"#).unwrap_err();
-        assert_eq!(e, "config.json: linux.memoryPolicy: not supported by berth yet");
+        assert_eq!(
+            e,
+            "config.json: linux.memoryPolicy: not supported by berth yet"
+        );
     }
 
     /// Letters beyond r, w and m are the cgroup manager's to judge.
@@ -309,7 +439,9 @@ mod tests {
 
     #[test]
     fn missing_process_args() {
-        let e = check_raw(r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0}}}"#);
+        let e = check_raw(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+        );
         assert_eq!(e, "config.json: process.args: must name the program to run");
     }
 

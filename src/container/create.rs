@@ -2,12 +2,12 @@
 //! answer the container process until it is ready. Every failure undoes
 //! what was made: the process is killed, the cgroup and state removed.
 
+use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
-use super::ContainerError;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
 use crate::process::user::write_id_maps;
@@ -80,7 +80,11 @@ impl Drop for Undo {
             }
         }
         if let Some((hooks, state)) = self.poststop.take() {
-            crate::hooks::run_all_warn("poststop", hooks.poststop().as_deref().unwrap_or(&[]), &state);
+            crate::hooks::run_all_warn(
+                "poststop",
+                hooks.poststop().as_deref().unwrap_or(&[]),
+                &state,
+            );
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -92,7 +96,13 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     super::dir::validate_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
     let spec = crate::config::load(&bundle)?;
-    let mut plan = ContainerPlan::new(&spec, &opts.id, bundle.clone(), opts.no_pivot, opts.preserve_fds)?;
+    let mut plan = ContainerPlan::new(
+        &spec,
+        &opts.id,
+        bundle.clone(),
+        opts.no_pivot,
+        opts.preserve_fds,
+    )?;
     check_terminal(&plan, &opts)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
 
@@ -109,7 +119,11 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         cgroup_path: plan.cgroup_path.clone(),
         hooks: plan.hooks.clone(),
         pid_ns: plan.pid_ns(),
-        host_mounts: if plan.rootfs.mount_ns { None } else { crate::mounts::mount_id(&plan.rootfs.rootfs) },
+        host_mounts: if plan.rootfs.mount_ns {
+            None
+        } else {
+            crate::mounts::mount_id(&plan.rootfs.rootfs)
+        },
         process: spec.process().clone(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
         namespaces: plan.ns.proc_names(),
@@ -117,7 +131,13 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     // Saved before the cgroup and the process exist, so that whatever a
     // kill -9 of this berth leaves, delete --force finds and removes.
     dir.save(&state)?;
-    let mut undo = Undo { dir: Some(dir), cgroup: None, child: None, poststop: None, host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)) };
+    let mut undo = Undo {
+        dir: Some(dir),
+        cgroup: None,
+        child: None,
+        poststop: None,
+        host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)),
+    };
 
     let cgroup = cgroups::manager(&plan.cgroup_path)?;
     let others = cgroup.existing()?;
@@ -137,11 +157,25 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let state_dir_fd = match opts.mode {
         Mode::Detached => {
             let fifo = dir.path.join(EXEC_FIFO);
-            rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, FsMode::from_raw_mode(0o622), 0)
-                .sys("mkfifo", fifo.display())?;
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &fifo,
+                rustix::fs::FileType::Fifo,
+                FsMode::from_raw_mode(0o622),
+                0,
+            )
+            .sys("mkfifo", fifo.display())?;
             // mknod honours the umask; the container's user must be able to write.
-            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622)).sys("chmod", fifo.display())?;
-            Some(rustix::fs::open(&dir.path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, FsMode::empty()).sys("open", dir.path.display())?)
+            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+                .sys("chmod", fifo.display())?;
+            Some(
+                rustix::fs::open(
+                    &dir.path,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                    FsMode::empty(),
+                )
+                .sys("open", dir.path.display())?,
+            )
         }
         Mode::Foreground => None,
     };
@@ -165,7 +199,12 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     };
     let (ours, theirs) = sync::pair()?;
     let into = cgroup.clone_into();
-    let child = syscall::clone_fork(plan.ns.clone_flags(), into.as_ref().map(|f| f.as_fd()), false).sys("clone", "container process")?;
+    let child = syscall::clone_fork(
+        plan.ns.clone_flags(),
+        into.as_ref().map(|f| f.as_fd()),
+        false,
+    )
+    .sys("clone", "container process")?;
     let Some(child) = child else {
         // The container process. It never returns.
         drop(ours);
@@ -227,8 +266,13 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 if let Some(h) = &plan.hooks {
                     #[allow(deprecated)]
                     let prestart = h.prestart().as_deref().unwrap_or(&[]);
-                    let result = crate::hooks::run_all("prestart", prestart, &oci)
-                        .and_then(|_| crate::hooks::run_all("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &oci));
+                    let result = crate::hooks::run_all("prestart", prestart, &oci).and_then(|_| {
+                        crate::hooks::run_all(
+                            "createRuntime",
+                            h.create_runtime().as_deref().unwrap_or(&[]),
+                            &oci,
+                        )
+                    });
                     if let Err(e) = result {
                         undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
                         return Err(e.into());
@@ -238,8 +282,15 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
             }
             Some(Msg::SeccompFd) => {
                 let (fd, prog) = (ours.take_fd(), plan.seccomp.as_ref());
-                if let (Some(fd), Some((path, meta))) = (fd, prog.and_then(|p| p.listener.as_ref())) {
-                    crate::seccomp::send_to_listener(path, meta, pid, state.oci(Status::Creating), fd.as_fd())?;
+                if let (Some(fd), Some((path, meta))) = (fd, prog.and_then(|p| p.listener.as_ref()))
+                {
+                    crate::seccomp::send_to_listener(
+                        path,
+                        meta,
+                        pid,
+                        state.oci(Status::Creating),
+                        fd.as_fd(),
+                    )?;
                 }
             }
             Some(Msg::Ready) => {
@@ -256,39 +307,67 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                         undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
                     }
                 }
-                return Err(ContainerError::Init { id: opts.id.clone(), msg });
+                return Err(ContainerError::Init {
+                    id: opts.id.clone(),
+                    msg,
+                });
             }
-            Some(other) => return Err(ContainerError::Init { id: opts.id.clone(), msg: format!("unexpected message {other:?}") }),
+            Some(other) => {
+                return Err(ContainerError::Init {
+                    id: opts.id.clone(),
+                    msg: format!("unexpected message {other:?}"),
+                });
+            }
             None => {
-                return Err(ContainerError::Init { id: opts.id.clone(), msg: exit_text(pid) });
+                return Err(ContainerError::Init {
+                    id: opts.id.clone(),
+                    msg: exit_text(pid),
+                });
             }
         }
     }
 
     state.phase = Phase::Created;
     dir.save(&state)?;
-    crate::logging::debug(&format!("container {} created: pid {pid}, cgroup {}", state.id, state.cgroup_path));
+    crate::logging::debug(&format!(
+        "container {} created: pid {pid}, cgroup {}",
+        state.id, state.cgroup_path
+    ));
     if let Some(p) = &pid_file {
         write_pid_file(p, pid)?;
     }
-    let master = relay.map(|r| crate::process::terminal::recv_fd(r.as_fd())).transpose()?;
+    let master = relay
+        .map(|r| crate::process::terminal::recv_fd(r.as_fd()))
+        .transpose()?;
     undo.child = None;
     undo.cgroup = None;
     undo.host_mounts = None;
     let dir = undo.dir.take().expect("set above");
-    Ok(Created { dir, state, pidfd, channel: (opts.mode == Mode::Foreground).then_some(ours), master })
+    Ok(Created {
+        dir,
+        state,
+        pidfd,
+        channel: (opts.mode == Mode::Foreground).then_some(ours),
+        master,
+    })
 }
 
 fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), ContainerError> {
-    match (plan.process.terminal, opts.console_socket.is_some(), opts.mode) {
+    match (
+        plan.process.terminal,
+        opts.console_socket.is_some(),
+        opts.mode,
+    ) {
         (true, false, Mode::Detached) => Err(ContainerError::Usage(
             "process.terminal is set: create needs --console-socket to hand the terminal to".into(),
         )),
         (true, false, Mode::Foreground) if !opts.relay_terminal => Err(ContainerError::Usage(
-            "process.terminal is set: run --detach needs --console-socket to hand the terminal to".into(),
+            "process.terminal is set: run --detach needs --console-socket to hand the terminal to"
+                .into(),
         )),
         (false, true, _) => Err(ContainerError::Usage(
-            "--console-socket is given but process.terminal is false: there is no terminal to send".into(),
+            "--console-socket is given but process.terminal is false: there is no terminal to send"
+                .into(),
         )),
         _ => Ok(()),
     }
@@ -312,12 +391,18 @@ pub(super) fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
 }
 
 fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
-    rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive pid"), PidfdFlags::empty()).sys("pidfd_open", pid)
+    rustix::process::pidfd_open(
+        Pid::from_raw(pid).expect("positive pid"),
+        PidfdFlags::empty(),
+    )
+    .sys("pidfd_open", pid)
 }
 
 fn record_pid(state: &mut State, pid: i32, dir: &StateDir) -> Result<(), ContainerError> {
     state.pid = pid;
-    state.start_time = syscall::proc_stat(pid).map(|(t, _)| t).sys("read start time of", pid)?;
+    state.start_time = syscall::proc_stat(pid)
+        .map(|(t, _)| t)
+        .sys("read start time of", pid)?;
     dir.save(state)
 }
 
@@ -325,8 +410,12 @@ fn record_pid(state: &mut State, pid: i32, dir: &StateDir) -> Result<(), Contain
 fn exit_text(pid: i32) -> String {
     match rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
         Ok(Some((_, st))) => match (st.exit_status(), st.terminating_signal()) {
-            (Some(c), _) => format!("the container process exited with status {c} before it was ready"),
-            (_, Some(s)) => format!("the container process was killed by signal {s} before it was ready"),
+            (Some(c), _) => {
+                format!("the container process exited with status {c} before it was ready")
+            }
+            (_, Some(s)) => {
+                format!("the container process was killed by signal {s} before it was ready")
+            }
             _ => "the container process ended before it was ready".into(),
         },
         _ => "the container process ended before it was ready".into(),
@@ -335,7 +424,12 @@ fn exit_text(pid: i32) -> String {
 
 /// The pid file, written whole or not at all (clients read it at once).
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     std::fs::write(&tmp, pid.to_string()).sys("write pid file", tmp.display())?;
     std::fs::rename(&tmp, path).sys("write pid file", path.display())?;
     Ok(())

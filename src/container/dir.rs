@@ -24,9 +24,15 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'))
         && !id.contains("..");
-    if ok { Ok(()) } else { Err(ContainerError::InvalidId(id.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ContainerError::InvalidId(id.to_string()))
+    }
 }
 
 impl StateDir {
@@ -37,11 +43,14 @@ impl StateDir {
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(ContainerError::Exists(id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(ContainerError::Exists(id.to_string()));
+            }
             Err(e) => return Err(SysError::new("create", path.display(), e).into()),
         }
         // 0711: the container's user may open exec.fifo inside, nothing more.
-        let _ = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
+        let _ =
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
         let fd = lock(&path)?;
         Ok(StateDir { path, fd })
     }
@@ -54,7 +63,9 @@ impl StateDir {
         let path = root.join(id);
         let fd = match lock(&path) {
             Ok(fd) => fd,
-            Err(e) if e.errno() == Some(libc::ENOENT) => return Err(ContainerError::NotFound(id.to_string())),
+            Err(e) if e.errno() == Some(libc::ENOENT) => {
+                return Err(ContainerError::NotFound(id.to_string()));
+            }
             Err(e) => return Err(e.into()),
         };
         if rustix::fs::fstat(&fd).sys("stat", path.display())?.st_nlink == 0 {
@@ -88,13 +99,20 @@ impl StateDir {
 /// Reads a container's state without taking its lock (state, list).
 pub fn load(dir: &Path) -> Result<State, ContainerError> {
     let file = dir.join(STATE_FILE);
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let data = match std::fs::read(&file) {
         Ok(d) => d,
         // A directory without a state file is a create killed before its
         // first write: there is nothing in it but the directory.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(if dir.is_dir() { ContainerError::NoState(id) } else { ContainerError::NotFound(id) });
+            return Err(if dir.is_dir() {
+                ContainerError::NoState(id)
+            } else {
+                ContainerError::NotFound(id)
+            });
         }
         Err(e) => return Err(SysError::new("read", file.display(), e).into()),
     };
@@ -102,7 +120,12 @@ pub fn load(dir: &Path) -> Result<State, ContainerError> {
 }
 
 fn lock(path: &Path) -> Result<OwnedFd, SysError> {
-    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", path.display())?;
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", path.display())?;
     rustix::fs::flock(fd.as_fd(), FlockOperation::LockExclusive).sys("lock", path.display())?;
     Ok(fd)
 }

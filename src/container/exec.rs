@@ -5,10 +5,10 @@
 //! container's seccomp filter, and execs. Many at once are fine: exec
 //! takes no lock, it only reads the state.
 
+use super::ContainerError;
 use super::dir;
 use super::state::Status;
 use super::sync::{self, Channel, Msg};
-use super::ContainerError;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
 use crate::mounts::open_in_root;
@@ -39,7 +39,10 @@ pub struct Execed {
 }
 
 fn init_error(id: &str, msg: String) -> ContainerError {
-    ContainerError::Init { id: id.to_string(), msg }
+    ContainerError::Init {
+        id: id.to_string(),
+        msg,
+    }
 }
 
 pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerError> {
@@ -51,16 +54,27 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     match status {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
-        _ => return Err(ContainerError::WrongStatus { id: id.into(), op: "exec in", status }),
+        _ => {
+            return Err(ContainerError::WrongStatus {
+                id: id.into(),
+                op: "exec in",
+                status,
+            });
+        }
     }
     let plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
-    let seccomp = state.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let seccomp = state
+        .seccomp
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
     let pid_pidfd = super::lifecycle::pidfd(&state)?;
     // The namespaces, opened while the container process is known to be ours.
     let mut later = Vec::new();
     for name in &state.namespaces {
         let p = format!("/proc/{}/ns/{name}", state.pid);
-        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).sys("open", &p)?;
+        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .sys("open", &p)?;
         if name == "pid" || name == "time" {
             // These apply to children: set here, before the fork.
             rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", &p)?;
@@ -69,13 +83,19 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         }
     }
     if !state.alive() {
-        return Err(ContainerError::WrongStatus { id: id.into(), op: "exec in", status: Status::Stopped });
+        return Err(ContainerError::WrongStatus {
+            id: id.into(),
+            op: "exec in",
+            status: Status::Stopped,
+        });
     }
     drop(pid_pidfd);
     let mut cg_path = state.cgroup_path.clone();
     if let Some(sub) = &opts.cgroup {
         if sub.split('/').any(|c| c == "..") {
-            return Err(ContainerError::Usage(format!("--cgroup {sub}: must stay inside the container's cgroup")));
+            return Err(ContainerError::Usage(format!(
+                "--cgroup {sub}: must stay inside the container's cgroup"
+            )));
         }
         cg_path = format!("{cg_path}/{}", sub.trim_matches('/'));
     }
@@ -83,7 +103,8 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let (relay, console) = console(&opts, &plan)?;
     let (ours, theirs) = sync::pair()?;
     let into = cgroup.clone_into();
-    let child = syscall::clone_fork(0, into.as_ref().map(|f| f.as_fd()), false).sys("clone", "exec process")?;
+    let child = syscall::clone_fork(0, into.as_ref().map(|f| f.as_fd()), false)
+        .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
         let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
@@ -113,7 +134,13 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         if msg == Some(Msg::SeccompFd) {
             let listener = seccomp.as_ref().and_then(|p| p.listener.as_ref());
             if let (Some(fd), Some((path, meta))) = (ours.take_fd(), listener) {
-                crate::seccomp::send_to_listener(path, meta, pid, state.oci(Status::Running), fd.as_fd())?;
+                crate::seccomp::send_to_listener(
+                    path,
+                    meta,
+                    pid,
+                    state.oci(Status::Running),
+                    fd.as_fd(),
+                )?;
             }
             msg = ours.recv()?;
         }
@@ -133,7 +160,10 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     };
     let pidfd = match child.pidfd {
         Some(fd) => fd,
-        None => rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive"), PidfdFlags::empty()).sys("pidfd_open", pid)?,
+        None => {
+            rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive"), PidfdFlags::empty())
+                .sys("pidfd_open", pid)?
+        }
     };
     if let Some(p) = &opts.pid_file {
         super::create::write_pid_file(p, pid)?;
@@ -142,10 +172,15 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
 }
 
 /// --console-socket, or a pair berth keeps to relay the terminal itself.
-fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ContainerError> {
+fn console(
+    opts: &ExecOpts,
+    plan: &ProcessPlan,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ContainerError> {
     if !plan.terminal {
         if opts.console_socket.is_some() {
-            return Err(ContainerError::Usage("--console-socket is given but the process has no terminal (--tty)".into()));
+            return Err(ContainerError::Usage(
+                "--console-socket is given but the process has no terminal (--tty)".into(),
+            ));
         }
         return Ok((None, None));
     }
@@ -153,16 +188,29 @@ fn console(opts: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Opti
         return Ok((None, Some(super::create::connect(p)?)));
     }
     if opts.detach {
-        return Err(ContainerError::Usage("--tty with --detach needs --console-socket to hand the terminal to".into()));
+        return Err(ContainerError::Usage(
+            "--tty with --detach needs --console-socket to hand the terminal to".into(),
+        ));
     }
-    let (a, b) = rustix::net::socketpair(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
-        .sys("socketpair", "terminal")?;
+    let (a, b) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .sys("socketpair", "terminal")?;
     Ok((Some(a), Some(b)))
 }
 
 /// In the forked process: namespaces, root and cwd, terminal, then the
 /// process's own settings. Returns the program to exec.
-fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console: Option<OwnedFd>, seccomp: Option<&crate::seccomp::Program>) -> Result<crate::process::exec::Executable, String> {
+fn child_setup(
+    ch: &Channel,
+    namespaces: &[OwnedFd],
+    plan: &ProcessPlan,
+    console: Option<OwnedFd>,
+    seccomp: Option<&crate::seccomp::Program>,
+) -> Result<crate::process::exec::Executable, String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
         crate::process::sched::set_affinity(cpus).map_err(s)?;
@@ -173,16 +221,31 @@ fn child_setup(ch: &Channel, namespaces: &[OwnedFd], plan: &ProcessPlan, console
         _ => unsafe { libc::_exit(255) },
     }
     for fd in namespaces {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", "container namespace").map_err(s)?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), None)
+            .sys("setns", "container namespace")
+            .map_err(s)?;
     }
     // Entering the mount namespace made its root ours; the cwd is resolved
     // in it and checked to lie inside it.
-    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", "/").map_err(s)?;
-    let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY).sys("chdir", plan.cwd.display()).map_err(s)?;
-    rustix::process::fchdir(&cwd).sys("chdir", plan.cwd.display()).map_err(s)?;
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", "/")
+    .map_err(s)?;
+    let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY)
+        .sys("chdir", plan.cwd.display())
+        .map_err(s)?;
+    rustix::process::fchdir(&cwd)
+        .sys("chdir", plan.cwd.display())
+        .map_err(s)?;
     if let Some(sock) = console {
-        let slave = terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
+        let slave =
+            terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
         terminal::become_controlling(slave).map_err(s)?;
     }
-    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()).map_err(s))
+    plan.apply(seccomp, None, |fd| {
+        ch.send_fd(&Msg::SeccompFd, fd.as_fd()).map_err(s)
+    })
 }

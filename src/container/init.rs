@@ -117,7 +117,10 @@ impl Inbox<'_> {
 fn setup(ctx: &InitContext) -> R<Started> {
     let plan = ctx.plan;
     let ch = &ctx.channel;
-    let inbox = Inbox { ch, placed: std::cell::Cell::new(false) };
+    let inbox = Inbox {
+        ch,
+        placed: std::cell::Cell::new(false),
+    };
     rustix::process::umask(FsMode::empty());
     if let Some(cpus) = &plan.process.affinity_initial {
         s(crate::process::sched::set_affinity(cpus))?;
@@ -185,18 +188,32 @@ fn setup(ctx: &InitContext) -> R<Started> {
     } else {
         0
     };
-    if let Some(h) = plan.hooks.as_ref().and_then(|h| h.create_container().as_deref()) {
+    if let Some(h) = plan
+        .hooks
+        .as_ref()
+        .and_then(|h| h.create_container().as_deref())
+    {
         // As runc runs them: in the rootfs, which is a path they can use.
         s(rustix::process::fchdir(&root).sys("chdir to", "rootfs"))?;
         let state = hook_state(plan, host_pid, Status::Creating);
-        s(crate::hooks::run_all_env("createContainer", h, &state, Some(&plan.process.env)))?;
+        s(crate::hooks::run_all_env(
+            "createContainer",
+            h,
+            &state,
+            Some(&plan.process.env),
+        ))?;
     }
 
     s(mounts::pivot(&plan.rootfs, root.as_fd()))?;
     drop(root);
     let root = s(mounts::finish(&plan.rootfs, proc.as_fd()))?;
     let slave = match &ctx.console {
-        Some(sock) => Some(s(terminal::setup(sock.as_fd(), root.as_fd(), plan.process.console_size, true))?),
+        Some(sock) => Some(s(terminal::setup(
+            sock.as_fd(),
+            root.as_fd(),
+            plan.process.console_size,
+            true,
+        ))?),
         None => None,
     };
     chdir_cwd(plan, root.as_fd())?;
@@ -210,7 +227,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
     // could refuse the wait, and limits apply once it is Ready.
     inbox.placed()?;
     let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
-    let program = plan.process.apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
+    let program = plan
+        .process
+        .apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
     drop(proc);
 
     s(ch.send(&Msg::Ready))?;
@@ -222,13 +241,23 @@ fn setup(ctx: &InitContext) -> R<Started> {
         Mode::Detached => {
             let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
             // Blocks until `start` opens the fifo for reading.
-            let fifo = s(rustix::fs::openat(dir, EXEC_FIFO, OFlags::WRONLY | OFlags::CLOEXEC, FsMode::empty()).sys("open", EXEC_FIFO))?;
+            let fifo = s(rustix::fs::openat(
+                dir,
+                EXEC_FIFO,
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                FsMode::empty(),
+            )
+            .sys("open", EXEC_FIFO))?;
             let mut fifo = std::fs::File::from(fifo);
             s(fifo.write_all(b"0").sys("write", EXEC_FIFO))?;
             Report::Fifo(fifo)
         }
     };
-    Ok(Started { report, program, host_pid })
+    Ok(Started {
+        report,
+        program,
+        host_pid,
+    })
 }
 
 /// Whether berth's parent runs hooks while this process waits after its
@@ -237,15 +266,26 @@ fn setup(ctx: &InitContext) -> R<Started> {
 fn needs_hook_rendezvous(plan: &ContainerPlan) -> bool {
     let Some(h) = &plan.hooks else { return false };
     #[allow(deprecated)]
-    let lists = [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()];
-    lists.iter().any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    let lists = [
+        h.prestart(),
+        h.create_runtime(),
+        h.create_container(),
+        h.start_container(),
+    ];
+    lists
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 /// After `start`: startContainer hooks, then exec. Returns only the error
 /// that kept the program from running, after reporting it to `start`.
 fn start_and_exec(ctx: &InitContext, started: Started) -> String {
     let plan = ctx.plan;
-    let Started { report, program, host_pid } = started;
+    let Started {
+        report,
+        program,
+        host_pid,
+    } = started;
     let fail = |msg: String, report: Report| -> String {
         if let Report::Fifo(mut f) = report {
             let _ = f.write_all(msg.as_bytes());
@@ -257,9 +297,14 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
     }
     // As runc runs them: as the process, under its filter, with its
     // environment.
-    if let Some(h) = plan.hooks.as_ref().and_then(|h| h.start_container().as_deref()) {
+    if let Some(h) = plan
+        .hooks
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
         let state = hook_state(plan, host_pid, Status::Created);
-        if let Err(e) = crate::hooks::run_all_env("startContainer", h, &state, Some(program.env())) {
+        if let Err(e) = crate::hooks::run_all_env("startContainer", h, &state, Some(program.env()))
+        {
             return fail(e.to_string(), report);
         }
     }
@@ -276,7 +321,10 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
     s(rustix::process::fchdir(&fd).sys("chdir", cwd.display()))?;
     let now = s(std::env::current_dir().sys("getcwd", ""))?;
     if !now.starts_with("/") || now.to_string_lossy().starts_with("(unreachable)") {
-        return Err(format!("process.cwd {} is outside the container's root", cwd.display()));
+        return Err(format!(
+            "process.cwd {} is outside the container's root",
+            cwd.display()
+        ));
     }
     Ok(())
 }
@@ -285,7 +333,12 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
 /// are unmapped there: once the maps exist, it becomes the namespace's
 /// root, so that what it creates belongs to a mapped id.
 fn become_ns_root() -> Result<(), crate::error::SysError> {
-    user::set_user(&user::User { uid: 0, gid: 0, additional_gids: Vec::new(), umask: None })
+    user::set_user(&user::User {
+        uid: 0,
+        gid: 0,
+        additional_gids: Vec::new(),
+        umask: None,
+    })
 }
 
 fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {

@@ -22,7 +22,10 @@ pub use state::Status;
 pub use crate::seccomp::library_version as seccomp_library_version;
 
 /// The container's process as config.json gave it, the base of `exec`.
-pub fn process(root: &std::path::Path, id: &str) -> Result<Option<oci_spec::runtime::Process>, ContainerError> {
+pub fn process(
+    root: &std::path::Path,
+    id: &str,
+) -> Result<Option<oci_spec::runtime::Process>, ContainerError> {
     dir::validate_id(id)?;
     Ok(dir::load(&root.join(id))?.process)
 }
@@ -49,8 +52,14 @@ pub enum ContainerError {
     #[error("invalid container id \"{0}\": use letters, digits, '_', '-', '.', '+', and no path")]
     InvalidId(String),
     #[error("container \"{id}\": cannot {op} a container that is {status}")]
-    WrongStatus { id: String, op: &'static str, status: Status },
-    #[error("container \"{0}\" has no state: its create was interrupted; delete --force removes it")]
+    WrongStatus {
+        id: String,
+        op: &'static str,
+        status: Status,
+    },
+    #[error(
+        "container \"{0}\" has no state: its create was interrupted; delete --force removes it"
+    )]
     NoState(String),
     #[error("container \"{0}\": state.json is unreadable: {1}")]
     Corrupt(String, String),

@@ -5,9 +5,9 @@
 use crate::cgroups::{self, DeviceRule};
 use crate::config::ConfigError;
 use crate::mounts;
-use crate::seccomp;
 use crate::process::namespaces::Namespaces;
 use crate::process::{ProcessPlan, user};
+use crate::seccomp;
 use crate::syscall::CLONE_NEWPID;
 use oci_spec::runtime::{Hooks, LinuxResources, Spec};
 use std::collections::BTreeMap;
@@ -32,28 +32,58 @@ pub struct ContainerPlan {
 }
 
 impl ContainerPlan {
-    pub fn new(spec: &Spec, id: &str, bundle: PathBuf, no_pivot: bool, preserve_fds: u32) -> Result<Self, ConfigError> {
+    pub fn new(
+        spec: &Spec,
+        id: &str,
+        bundle: PathBuf,
+        no_pivot: bool,
+        preserve_fds: u32,
+    ) -> Result<Self, ConfigError> {
         let linux = spec.linux().as_ref();
         let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot)?;
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
-        process.personality = linux.and_then(|l| l.personality().as_ref()).map(crate::process::sched::personality).transpose()?;
+        process.personality = linux
+            .and_then(|l| l.personality().as_ref())
+            .map(crate::process::sched::personality)
+            .transpose()?;
         let ns = Namespaces::from_spec(linux)?;
-        let cgroup_path = cgroups::cgroup_path(linux.and_then(|l| l.cgroups_path().as_ref()).and_then(|p| p.to_str()), id)?;
+        let cgroup_path = cgroups::cgroup_path(
+            linux
+                .and_then(|l| l.cgroups_path().as_ref())
+                .and_then(|p| p.to_str()),
+            id,
+        )?;
         Ok(ContainerPlan {
             id: id.to_string(),
             rootfs,
             process,
-            uid_map: linux.and_then(|l| l.uid_mappings().as_deref()).map(user::map_text).unwrap_or_default(),
-            gid_map: linux.and_then(|l| l.gid_mappings().as_deref()).map(user::map_text).unwrap_or_default(),
+            uid_map: linux
+                .and_then(|l| l.uid_mappings().as_deref())
+                .map(user::map_text)
+                .unwrap_or_default(),
+            gid_map: linux
+                .and_then(|l| l.gid_mappings().as_deref())
+                .map(user::map_text)
+                .unwrap_or_default(),
             ns,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             cgroup_path,
             device_rules: cgroups::rules_from_spec(linux),
-            resources: linux.and_then(|l| l.resources().clone()).unwrap_or_default(),
+            resources: linux
+                .and_then(|l| l.resources().clone())
+                .unwrap_or_default(),
             hooks: spec.hooks().clone(),
-            seccomp: linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::compile).transpose()?,
-            annotations: spec.annotations().iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            seccomp: linux
+                .and_then(|l| l.seccomp().as_ref())
+                .map(seccomp::compile)
+                .transpose()?,
+            annotations: spec
+                .annotations()
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             bundle,
         })
     }

@@ -1,9 +1,9 @@
 //! What a running container's cgroup offers: pause and resume, its
 //! processes, statistics and OOM events, and updated limits.
 
+use super::ContainerError;
 use super::dir::{self, StateDir};
 use super::state::{State, Status};
-use super::ContainerError;
 use crate::cgroups::stats::Event;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
@@ -13,7 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 fn wrong(state: &State, op: &'static str, status: Status) -> ContainerError {
-    ContainerError::WrongStatus { id: state.id.clone(), op, status }
+    ContainerError::WrongStatus {
+        id: state.id.clone(),
+        op,
+        status,
+    }
 }
 
 /// `pause` (freeze) and `resume` (thaw); each returns once the cgroup is
@@ -24,10 +28,16 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
     let status = state.status();
     // runc's phrases: a client tells "already paused" from "gone" by them.
     if frozen && !matches!(status, Status::Running | Status::Created) {
-        return Err(ContainerError::NotRunning { id: id.into(), status });
+        return Err(ContainerError::NotRunning {
+            id: id.into(),
+            status,
+        });
     }
     if !frozen && status != Status::Paused {
-        return Err(ContainerError::NotPaused { id: id.into(), status });
+        return Err(ContainerError::NotPaused {
+            id: id.into(),
+            status,
+        });
     }
     cgroups::manager(&state.cgroup_path)?.freeze(frozen)?;
     Ok(())
@@ -43,7 +53,13 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
 /// `events`: one stats event with `stats_only`; else a stats event every
 /// `interval` and an oom event for each OOM kill, until the container
 /// stops. Blocks in one poll on the OOM fd, a timerfd and the pidfd.
-pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool, out: &mut dyn FnMut(String)) -> Result<(), ContainerError> {
+pub fn events(
+    root: &Path,
+    id: &str,
+    interval: Duration,
+    stats_only: bool,
+    out: &mut dyn FnMut(String),
+) -> Result<(), ContainerError> {
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
     let status = state.status();
@@ -53,7 +69,12 @@ pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool, out: 
     let cg = cgroups::manager(&state.cgroup_path)?;
     let stats_event = |cg: &cgroups::Manager| -> Result<String, ContainerError> {
         let s = cg.stats()?;
-        Ok(serde_json::to_string(&Event { kind: "stats", id, data: Some(&s) }).expect("serialises"))
+        Ok(serde_json::to_string(&Event {
+            kind: "stats",
+            id,
+            data: Some(&s),
+        })
+        .expect("serialises"))
     };
     if stats_only {
         out(stats_event(&cg)?);
@@ -61,24 +82,51 @@ pub fn events(root: &Path, id: &str, interval: Duration, stats_only: bool, out: 
     }
     let mut oom = cg.oom_watch()?;
     let pidfd = super::lifecycle::pidfd(&state)?;
-    let timer = rustix::time::timerfd_create(rustix::time::TimerfdClockId::Monotonic, rustix::time::TimerfdFlags::CLOEXEC).sys("timerfd", "")?;
-    let ts = rustix::time::Timespec { tv_sec: interval.as_secs() as i64, tv_nsec: interval.subsec_nanos() as i64 };
-    rustix::time::timerfd_settime(&timer, rustix::time::TimerfdTimerFlags::empty(), &rustix::time::Itimerspec { it_interval: ts, it_value: ts })
-        .sys("timerfd_settime", "")?;
+    let timer = rustix::time::timerfd_create(
+        rustix::time::TimerfdClockId::Monotonic,
+        rustix::time::TimerfdFlags::CLOEXEC,
+    )
+    .sys("timerfd", "")?;
+    let ts = rustix::time::Timespec {
+        tv_sec: interval.as_secs() as i64,
+        tv_nsec: interval.subsec_nanos() as i64,
+    };
+    rustix::time::timerfd_settime(
+        &timer,
+        rustix::time::TimerfdTimerFlags::empty(),
+        &rustix::time::Itimerspec {
+            it_interval: ts,
+            it_value: ts,
+        },
+    )
+    .sys("timerfd_settime", "")?;
     loop {
         let oom_fd = oom.fd();
-        let mut fds = [PollFd::new(&oom_fd, oom.flags()), PollFd::new(&timer, PollFlags::IN), PollFd::new(&pidfd, PollFlags::IN)];
+        let mut fds = [
+            PollFd::new(&oom_fd, oom.flags()),
+            PollFd::new(&timer, PollFlags::IN),
+            PollFd::new(&pidfd, PollFlags::IN),
+        ];
         match rustix::event::poll(&mut fds, None) {
             Err(rustix::io::Errno::INTR) => continue,
             r => {
                 r.sys("poll", "events")?;
             }
         }
-        let (oom_ready, tick, exited) = (!fds[0].revents().is_empty(), !fds[1].revents().is_empty(), !fds[2].revents().is_empty());
+        let (oom_ready, tick, exited) = (
+            !fds[0].revents().is_empty(),
+            !fds[1].revents().is_empty(),
+            !fds[2].revents().is_empty(),
+        );
         drop(fds);
         if oom_ready {
             for _ in 0..oom.take() {
-                out(serde_json::to_string(&Event { kind: "oom", id, data: None }).expect("serialises"));
+                out(serde_json::to_string(&Event {
+                    kind: "oom",
+                    id,
+                    data: None,
+                })
+                .expect("serialises"));
             }
         }
         if tick {
@@ -108,7 +156,9 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<(), Container
                 return Err(SysError::new(
                     "update",
                     "linux.resources.memory.limit",
-                    std::io::Error::other(format!("{limit} is below the current usage of {usage} bytes (checkBeforeUpdate)")),
+                    std::io::Error::other(format!(
+                        "{limit} is below the current usage of {usage} bytes (checkBeforeUpdate)"
+                    )),
                 )
                 .into());
             }

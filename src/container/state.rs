@@ -85,7 +85,11 @@ impl State {
     /// The status as the kernel sees it now.
     pub fn status(&self) -> Status {
         if self.pid <= 0 {
-            return if self.phase == Phase::Creating { Status::Creating } else { Status::Stopped };
+            return if self.phase == Phase::Creating {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if !self.alive() {
             return Status::Stopped;
@@ -112,12 +116,20 @@ impl State {
         OciState {
             oci_version: crate::config::SPEC_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.as_str(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
-            annotations: if self.annotations.is_empty() { None } else { Some(&self.annotations) },
+            annotations: if self.annotations.is_empty() {
+                None
+            } else {
+                Some(&self.annotations)
+            },
             owner: "",
         }
     }

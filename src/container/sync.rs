@@ -42,9 +42,17 @@ pub enum Msg {
 pub struct Channel(pub OwnedFd, std::cell::RefCell<Option<OwnedFd>>);
 
 pub fn pair() -> Result<(Channel, Channel), SysError> {
-    let (a, b) = rustix::net::socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
-        .sys("socketpair", "")?;
-    Ok((Channel(a, Default::default()), Channel(b, Default::default())))
+    let (a, b) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .sys("socketpair", "")?;
+    Ok((
+        Channel(a, Default::default()),
+        Channel(b, Default::default()),
+    ))
 }
 
 impl Msg {
@@ -68,7 +76,10 @@ impl Msg {
     }
 
     fn decode(b: &[u8]) -> Option<Msg> {
-        let int = || b.get(1..5).map(|s| i32::from_le_bytes(s.try_into().expect("4 bytes")));
+        let int = || {
+            b.get(1..5)
+                .map(|s| i32::from_le_bytes(s.try_into().expect("4 bytes")))
+        };
         Some(match *b.first()? {
             1 => Msg::Go,
             2 => Msg::MapsPlease,
@@ -90,7 +101,8 @@ const MAX: usize = 16384;
 
 impl Channel {
     pub fn send(&self, m: &Msg) -> Result<(), SysError> {
-        rustix::net::send(&self.0, &m.encode(), SendFlags::NOSIGNAL).sys("send", "to the container process")?;
+        rustix::net::send(&self.0, &m.encode(), SendFlags::NOSIGNAL)
+            .sys("send", "to the container process")?;
         Ok(())
     }
 
@@ -111,7 +123,12 @@ impl Channel {
         loop {
             let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
             let mut control = RecvAncillaryBuffer::new(&mut space);
-            let r = rustix::net::recvmsg(&self.0, &mut [std::io::IoSliceMut::new(&mut buf)], &mut control, RecvFlags::CMSG_CLOEXEC);
+            let r = rustix::net::recvmsg(
+                &self.0,
+                &mut [std::io::IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            );
             for msg in control.drain() {
                 if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
                     *self.1.borrow_mut() = fds.next();
@@ -120,9 +137,13 @@ impl Channel {
             match r.map(|m| m.bytes) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
-                    return Msg::decode(&buf[..n.min(MAX)])
-                        .map(Some)
-                        .ok_or_else(|| SysError::new("decode", "message", std::io::Error::other("unknown message")));
+                    return Msg::decode(&buf[..n.min(MAX)]).map(Some).ok_or_else(|| {
+                        SysError::new(
+                            "decode",
+                            "message",
+                            std::io::Error::other("unknown message"),
+                        )
+                    });
                 }
                 Err(rustix::io::Errno::INTR) => continue,
                 // The peer closed with a message of ours unread. The error
@@ -142,7 +163,13 @@ mod tests {
     #[test]
     fn round_trip() {
         let (a, b) = pair().unwrap();
-        for m in [Msg::Go, Msg::Pid(42), Msg::HooksDone(-1), Msg::Error("bad \u{e9}".into()), Msg::Ready] {
+        for m in [
+            Msg::Go,
+            Msg::Pid(42),
+            Msg::HooksDone(-1),
+            Msg::Error("bad \u{e9}".into()),
+            Msg::Ready,
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
@@ -158,7 +185,10 @@ mod tests {
         parent.send(&Msg::Placed).unwrap();
         child.send(&Msg::Error("mount failed".into())).unwrap();
         drop(child);
-        assert_eq!(parent.recv().unwrap(), Some(Msg::Error("mount failed".into())));
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Msg::Error("mount failed".into()))
+        );
         assert_eq!(parent.recv().unwrap(), None);
     }
 }

@@ -28,9 +28,19 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &str) -> Result<(), Ho
 /// `run_all` where a hook without env of its own gets `env` (None: berth's
 /// own): inside the container that is the process's environment, which is
 /// what runc's init holds when it runs them.
-pub fn run_all_env(kind: &'static str, hooks: &[Hook], state: &str, env: Option<&[String]>) -> Result<(), HookError> {
+pub fn run_all_env(
+    kind: &'static str,
+    hooks: &[Hook],
+    state: &str,
+    env: Option<&[String]>,
+) -> Result<(), HookError> {
     for (index, h) in hooks.iter().enumerate() {
-        run(h, state, env).map_err(|msg| HookError { kind, index, path: h.path().display().to_string(), msg })?;
+        run(h, state, env).map_err(|msg| HookError {
+            kind,
+            index,
+            path: h.path().display().to_string(),
+            msg,
+        })?;
     }
     Ok(())
 }
@@ -39,7 +49,15 @@ pub fn run_all_env(kind: &'static str, hooks: &[Hook], state: &str, env: Option<
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
     for (index, h) in hooks.iter().enumerate() {
         if let Err(msg) = run(h, state, None) {
-            crate::logging::warn(&HookError { kind, index, path: h.path().display().to_string(), msg }.to_string());
+            crate::logging::warn(
+                &HookError {
+                    kind,
+                    index,
+                    path: h.path().display().to_string(),
+                    msg,
+                }
+                .to_string(),
+            );
         }
     }
 }
@@ -62,12 +80,20 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
             }
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // A hook outlives no berth: if berth is killed, so is the hook.
     // SAFETY: prctl is async-signal-safe and touches no memory.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
             Ok(())
         })
     };
@@ -81,7 +107,9 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
         rustix::process::PidfdFlags::empty(),
     )
     .map_err(|e| crate::error::errno_text(&e.into()))?;
-    let deadline = h.timeout().map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let mut output = Vec::new();
@@ -97,7 +125,10 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
                     let _ = child.wait();
                     return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
                 }
-                Some(rustix::event::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 })
+                Some(rustix::event::Timespec {
+                    tv_sec: left.as_secs() as i64,
+                    tv_nsec: left.subsec_nanos() as i64,
+                })
             }
             None => None,
         };
@@ -147,7 +178,11 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "failed".to_string(),
     };
-    Err(if text.is_empty() { how } else { format!("{how}: {text}") })
+    Err(if text.is_empty() {
+        how
+    } else {
+        format!("{how}: {text}")
+    })
 }
 
 /// Reads what is there; false once the pipe is closed or, non-blocking,
@@ -191,20 +226,33 @@ mod tests {
     #[test]
     fn env_is_inherited_unless_given() {
         let exported = |env: &str, default: Option<&[String]>| {
-            let h = hook(&format!(r#"{{"path":"/bin/sh","args":["sh","-c","env | grep -q ^PATH="]{env}}}"#));
+            let h = hook(&format!(
+                r#"{{"path":"/bin/sh","args":["sh","-c","env | grep -q ^PATH="]{env}}}"#
+            ));
             run_all_env("prestart", &[h], "{}", default).is_ok()
         };
         assert!(exported("", None), "berth's own environment");
         assert!(!exported(r#","env":[]"#, None), "an empty env is empty");
-        assert!(!exported("", Some(&["A=1".to_string()])), "the default given");
-        assert!(exported(r#","env":["PATH=/bin"]"#, Some(&[])), "the hook's own");
+        assert!(
+            !exported("", Some(&["A=1".to_string()])),
+            "the default given"
+        );
+        assert!(
+            exported(r#","env":["PATH=/bin"]"#, Some(&[])),
+            "the hook's own"
+        );
     }
 
     #[test]
     fn failure_carries_status_and_output() {
         let h = hook(r#"{"path":"/bin/sh","args":["sh","-c","echo oops >&2; exit 3"]}"#);
-        let e = run_all("createRuntime", &[h], "{}").unwrap_err().to_string();
-        assert_eq!(e, "createRuntime hook #0 (/bin/sh): exited with status 3: oops");
+        let e = run_all("createRuntime", &[h], "{}")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "createRuntime hook #0 (/bin/sh): exited with status 3: oops"
+        );
     }
 
     #[test]

@@ -24,7 +24,15 @@ pub struct Device {
 }
 
 fn char_dev(path: &str, major: u32, minor: u32) -> Device {
-    Device { path: PathBuf::from(path), kind: FileType::CharacterDevice, major, minor, mode: 0o666, uid: 0, gid: 0 }
+    Device {
+        path: PathBuf::from(path),
+        kind: FileType::CharacterDevice,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    }
 }
 
 /// The runtime-spec's default devices.
@@ -48,10 +56,20 @@ pub fn from_spec(linux: &Linux) -> Result<Vec<Device>, ConfigError> {
             LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
             LinuxDeviceType::B => FileType::BlockDevice,
             LinuxDeviceType::P => FileType::Fifo,
-            LinuxDeviceType::A => return Err(ConfigError::invalid(format!("linux.devices[{i}].type"), "must be one of c, b, u, p")),
+            LinuxDeviceType::A => {
+                return Err(ConfigError::invalid(
+                    format!("linux.devices[{i}].type"),
+                    "must be one of c, b, u, p",
+                ));
+            }
         };
         let num = |v: i64, what: &str| {
-            u32::try_from(v).map_err(|_| ConfigError::invalid(format!("linux.devices[{i}].{what}"), format!("{v} is out of range")))
+            u32::try_from(v).map_err(|_| {
+                ConfigError::invalid(
+                    format!("linux.devices[{i}].{what}"),
+                    format!("{v} is out of range"),
+                )
+            })
         };
         let dev = Device {
             path: d.path().clone(),
@@ -101,7 +119,8 @@ fn mknod(root: BorrowedFd, d: &Device) -> Result<(), SysError> {
 fn bind_host_node(root: BorrowedFd, d: &Device) -> Result<(), SysError> {
     let target = create_file(root, &d.path, 0o000)?;
     let node = clone_tree(&d.path, false)?;
-    attach(node.as_fd(), target.as_fd()).map_err(|e| SysError::new("bind device", d.path.display(), e.source))
+    attach(node.as_fd(), target.as_fd())
+        .map_err(|e| SysError::new("bind device", d.path.display(), e.source))
 }
 
 /// /dev/fd, stdin, stdout, stderr, ptmx (to the devpts instance) and core.
@@ -143,10 +162,18 @@ mod tests {
         )
         .unwrap();
         let d = from_spec(&linux).unwrap();
-        assert_eq!(d.iter().filter(|d| d.path == Path::new("/dev/null")).count(), 1);
+        assert_eq!(
+            d.iter()
+                .filter(|d| d.path == Path::new("/dev/null"))
+                .count(),
+            1
+        );
         let null = d.iter().find(|d| d.path == Path::new("/dev/null")).unwrap();
         assert_eq!(null.mode, 0o600);
         let fuse = d.iter().find(|d| d.path == Path::new("/dev/fuse")).unwrap();
-        assert_eq!((fuse.major, fuse.minor, fuse.uid, fuse.gid), (10, 229, 5, 6));
+        assert_eq!(
+            (fuse.major, fuse.minor, fuse.uid, fuse.gid),
+            (10, 229, 5, 6)
+        );
     }
 }

@@ -16,7 +16,8 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 /// A user namespace holding exactly these mappings, as an fd: a child is
 /// forked into a new one, mapped from here, and its namespace kept.
 pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<OwnedFd, SysError> {
-    let child = clone_fork(crate::syscall::CLONE_NEWUSER, None, false).sys("clone", "id-mapping user namespace")?;
+    let child = clone_fork(crate::syscall::CLONE_NEWUSER, None, false)
+        .sys("clone", "id-mapping user namespace")?;
     let Some(child) = child else {
         // The child only has to exist until its namespace is opened.
         loop {
@@ -27,7 +28,12 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<OwnedFd, SysErro
     let pid = Pid::from_raw(child.pid).expect("positive pid");
     let result = write_id_maps(child.pid, uid_map, gid_map).and_then(|_| {
         let p = format!("/proc/{}/ns/user", child.pid);
-        rustix::fs::open(&p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty()).sys("open", &p)
+        rustix::fs::open(
+            &p,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .sys("open", &p)
     });
     let _ = rustix::process::kill_process(pid, Signal::KILL);
     let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
@@ -36,9 +42,17 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<OwnedFd, SysErro
 
 /// The detached bind of `source`, idmapped through `userns`; the mounts
 /// below it too with ridmap.
-pub fn idmapped_tree(source: &Path, recursive: bool, userns: &OwnedFd) -> Result<OwnedFd, SysError> {
+pub fn idmapped_tree(
+    source: &Path,
+    recursive: bool,
+    userns: &OwnedFd,
+) -> Result<OwnedFd, SysError> {
     let tree = clone_tree(source, recursive)?;
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, userns_fd: userns.as_raw_fd() as u64, ..Default::default() };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        userns_fd: userns.as_raw_fd() as u64,
+        ..Default::default()
+    };
     mount_setattr(tree.as_fd(), recursive, &attr).sys("idmap", source.display())?;
     Ok(tree)
 }

@@ -14,19 +14,37 @@ use std::path::Path;
 pub fn new_fs(fstype: &str, source: &str, o: &MountOptions) -> Result<OwnedFd, SysError> {
     let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).sys("fsopen", fstype)?;
     let cfg = |r: rustix::io::Result<()>, what: &str| -> Result<(), SysError> {
-        r.map_err(|e| SysError::new("configure", format!("{fstype} {what}{}", fs_log(fs.as_fd())), e))
+        r.map_err(|e| {
+            SysError::new(
+                "configure",
+                format!("{fstype} {what}{}", fs_log(fs.as_fd())),
+                e,
+            )
+        })
     };
     if !source.is_empty() {
-        cfg(rustix::mount::fsconfig_set_string(&fs, "source", source), "source")?;
+        cfg(
+            rustix::mount::fsconfig_set_string(&fs, "source", source),
+            "source",
+        )?;
     }
     for (k, v) in &o.data {
         match v {
-            Some(v) => cfg(rustix::mount::fsconfig_set_string(&fs, k.as_str(), v.as_str()), &format!("option {k}={v}"))?,
-            None => cfg(rustix::mount::fsconfig_set_flag(&fs, k.as_str()), &format!("option {k}"))?,
+            Some(v) => cfg(
+                rustix::mount::fsconfig_set_string(&fs, k.as_str(), v.as_str()),
+                &format!("option {k}={v}"),
+            )?,
+            None => cfg(
+                rustix::mount::fsconfig_set_flag(&fs, k.as_str()),
+                &format!("option {k}"),
+            )?,
         }
     }
     for f in &o.sb_flags {
-        cfg(rustix::mount::fsconfig_set_flag(&fs, *f), &format!("option {f}"))?;
+        cfg(
+            rustix::mount::fsconfig_set_flag(&fs, *f),
+            &format!("option {f}"),
+        )?;
     }
     cfg(rustix::mount::fsconfig_create(&fs), "")?;
     // A new mount has nothing below it yet: rro is ro here.
@@ -63,7 +81,9 @@ pub fn clone_tree(source: &Path, recursive: bool) -> Result<OwnedFd, SysError> {
 
 /// A detached copy of the file or directory an fd refers to.
 pub fn clone_fd(fd: BorrowedFd, recursive: bool) -> Result<OwnedFd, SysError> {
-    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | OpenTreeFlags::AT_EMPTY_PATH;
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
@@ -96,7 +116,10 @@ pub fn attach(mnt: BorrowedFd, target: BorrowedFd) -> Result<(), SysError> {
 /// Sets propagation on an attached mount, in the order given.
 pub fn set_propagation(mnt: BorrowedFd, props: &[Propagation]) -> Result<(), SysError> {
     for p in props {
-        let attr = MountAttr { propagation: p.flag, ..Default::default() };
+        let attr = MountAttr {
+            propagation: p.flag,
+            ..Default::default()
+        };
         mount_setattr(mnt, p.recursive, &attr).sys("set propagation on", "mount")?;
     }
     Ok(())

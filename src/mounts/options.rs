@@ -35,13 +35,68 @@ pub fn propagation_flag(name: &str) -> Option<Propagation> {
 
 /// Every option `parse` understands (what `berth features` lists).
 pub const KNOWN: &[&str] = &[
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "idmap", "iversion", "lazytime", "loud",
-    "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-    "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount",
-    "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid",
-    "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid",
-    "rsymfollow", "runbindable", "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync",
-    "tmpcopyup", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "idmap",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "tmpcopyup",
+    "unbindable",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -92,7 +147,11 @@ impl MountOptions {
                 _ => (opt, false),
             };
             if is_attr(a) {
-                let target = if recursive { &mut o.rec_attr } else { &mut o.attr };
+                let target = if recursive {
+                    &mut o.rec_attr
+                } else {
+                    &mut o.attr
+                };
                 apply_attr(target, a);
                 continue;
             }
@@ -124,7 +183,8 @@ impl MountOptions {
     }
 
     pub fn readonly(&self) -> bool {
-        self.attr.attr_set & MOUNT_ATTR_RDONLY != 0 || self.rec_attr.attr_set & MOUNT_ATTR_RDONLY != 0
+        self.attr.attr_set & MOUNT_ATTR_RDONLY != 0
+            || self.rec_attr.attr_set & MOUNT_ATTR_RDONLY != 0
     }
 }
 
@@ -132,9 +192,23 @@ impl MountOptions {
 fn is_attr(name: &str) -> bool {
     matches!(
         name,
-        "ro" | "rw" | "nosuid" | "suid" | "nodev" | "dev" | "noexec" | "exec" | "noatime" | "atime"
-            | "relatime" | "norelatime" | "strictatime" | "nostrictatime" | "nodiratime" | "diratime"
-            | "nosymfollow" | "symfollow"
+        "ro" | "rw"
+            | "nosuid"
+            | "suid"
+            | "nodev"
+            | "dev"
+            | "noexec"
+            | "exec"
+            | "noatime"
+            | "atime"
+            | "relatime"
+            | "norelatime"
+            | "strictatime"
+            | "nostrictatime"
+            | "nodiratime"
+            | "diratime"
+            | "nosymfollow"
+            | "symfollow"
     )
 }
 
@@ -173,7 +247,13 @@ mod tests {
         let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
         assert_eq!(o.attr.attr_set, MOUNT_ATTR_NOSUID | MOUNT_ATTR_STRICTATIME);
         assert_eq!(o.attr.attr_clr, MOUNT_ATTR__ATIME);
-        assert_eq!(o.data, vec![("mode".into(), Some("755".into())), ("size".into(), Some("65536k".into()))]);
+        assert_eq!(
+            o.data,
+            vec![
+                ("mode".into(), Some("755".into())),
+                ("size".into(), Some("65536k".into()))
+            ]
+        );
         assert!(!o.bind);
     }
 
@@ -183,7 +263,13 @@ mod tests {
         assert!(o.bind && o.recursive_bind);
         assert_eq!(o.rec_attr.attr_set, MOUNT_ATTR_RDONLY);
         assert_eq!(o.attr.attr_set, MOUNT_ATTR_NOSUID);
-        assert_eq!(o.propagation, vec![Propagation { flag: MS_SLAVE, recursive: true }]);
+        assert_eq!(
+            o.propagation,
+            vec![Propagation {
+                flag: MS_SLAVE,
+                recursive: true
+            }]
+        );
         assert_eq!(o.data, vec![("newinstance".into(), None)]);
         assert!(o.readonly());
     }
@@ -198,7 +284,10 @@ mod tests {
     #[test]
     fn every_known_option_is_understood() {
         for o in KNOWN {
-            assert!(p(&[o]).data.is_empty(), "{o} would go to the filesystem as data");
+            assert!(
+                p(&[o]).data.is_empty(),
+                "{o} would go to the filesystem as data"
+            );
         }
     }
 

@@ -6,7 +6,10 @@ use super::mount::{attach, clone_fd, new_fs};
 use super::options::MountOptions;
 use super::resolve::{is_dir, open_in_root};
 use crate::error::{SysContext, SysError};
-use crate::syscall::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MountAttr, mount_setattr};
+use crate::syscall::{
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MountAttr,
+    mount_setattr,
+};
 use rustix::fs::{FileType, OFlags, ResolveFlags};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -35,7 +38,8 @@ pub fn mask_paths(root: BorrowedFd, paths: &[PathBuf]) -> Result<(), SysError> {
             }
             clone_fd(null.as_ref().expect("just set").as_fd(), false)?
         };
-        attach(mnt.as_fd(), target.as_fd()).map_err(|e| SysError::new("mask", p.display(), e.source))?;
+        attach(mnt.as_fd(), target.as_fd())
+            .map_err(|e| SysError::new("mask", p.display(), e.source))?;
     }
     Ok(())
 }
@@ -45,14 +49,24 @@ pub fn mask_paths(root: BorrowedFd, paths: &[PathBuf]) -> Result<(), SysError> {
 /// a masked path can never become a bind of something else.
 fn null_device(root: BorrowedFd) -> Result<rustix::fd::OwnedFd, SysError> {
     let path = Path::new("/dev/null");
-    let fd = rustix::fs::openat2(root, "dev/null", OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, rustix::fs::Mode::empty(), ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS)
-        .sys("open", path.display())?;
+    let fd = rustix::fs::openat2(
+        root,
+        "dev/null",
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS,
+    )
+    .sys("open", path.display())?;
     let st = rustix::fs::fstat(&fd).sys("stat", path.display())?;
     let is_null = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
         && rustix::fs::major(st.st_rdev) == 1
         && rustix::fs::minor(st.st_rdev) == 3;
     if !is_null {
-        return Err(SysError::new("mask with", "/dev/null", std::io::Error::other("it is not the null device (1:3)")));
+        return Err(SysError::new(
+            "mask with",
+            "/dev/null",
+            std::io::Error::other("it is not the null device (1:3)"),
+        ));
     }
     Ok(fd)
 }
@@ -67,9 +81,13 @@ pub fn readonly_paths(root: BorrowedFd, paths: &[PathBuf]) -> Result<(), SysErro
             Err(e) => return Err(SysError::new("open read-only path", p.display(), e)),
         };
         let tree = clone_fd(target.as_fd(), true)?;
-        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, ..Default::default() };
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+            ..Default::default()
+        };
         mount_setattr(tree.as_fd(), true, &attr).sys("make read-only", p.display())?;
-        attach(tree.as_fd(), target.as_fd()).map_err(|e| SysError::new("bind read-only", p.display(), e.source))?;
+        attach(tree.as_fd(), target.as_fd())
+            .map_err(|e| SysError::new("bind read-only", p.display(), e.source))?;
     }
     Ok(())
 }
@@ -82,11 +100,21 @@ pub fn write_sysctls(proc: BorrowedFd, sysctls: &[(String, String)]) -> Result<(
     for (key, value) in sysctls {
         let rel = format!("sys/{}", key.replace('.', "/"));
         let what = format!("sysctl {key}");
-        let fd = rustix::fs::openat2(proc, rel.as_str(), OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, rustix::fs::Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV)
-            .sys("open", &what)?;
+        let fd = rustix::fs::openat2(
+            proc,
+            rel.as_str(),
+            OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            rustix::fs::Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+        )
+        .sys("open", &what)?;
         let fs = rustix::fs::fstatfs(&fd).sys("statfs", &what)?;
         if fs.f_type as i64 != PROC_SUPER_MAGIC {
-            return Err(SysError::new("write", &what, std::io::Error::other("not on procfs")));
+            return Err(SysError::new(
+                "write",
+                &what,
+                std::io::Error::other("not on procfs"),
+            ));
         }
         let mut f = std::fs::File::from(fd);
         f.write_all(value.as_bytes()).sys("write", &what)?;

@@ -30,7 +30,11 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlags) -> rustix::io:
 
 fn relative(path: &Path) -> &Path {
     let p = path.strip_prefix("/").unwrap_or(path);
-    if p.as_os_str().is_empty() { Path::new(".") } else { p }
+    if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    }
 }
 
 /// The directory at `path` inside `root`, created with `mode` (and its
@@ -40,7 +44,12 @@ pub fn mkdir_all(root: BorrowedFd, path: &Path, mode: u32) -> Result<OwnedFd, Sy
     mkdir_all_depth(root, path, mode, 0)
 }
 
-fn mkdir_all_depth(root: BorrowedFd, path: &Path, mode: u32, depth: u32) -> Result<OwnedFd, SysError> {
+fn mkdir_all_depth(
+    root: BorrowedFd,
+    path: &Path,
+    mode: u32,
+    depth: u32,
+) -> Result<OwnedFd, SysError> {
     match open_in_root(root, path, OFlags::DIRECTORY) {
         Ok(fd) => return Ok(fd),
         Err(rustix::io::Errno::NOENT) => {}
@@ -67,10 +76,12 @@ fn mkdir_all_depth(root: BorrowedFd, path: &Path, mode: u32, depth: u32) -> Resu
                 parent = match open_in_root(root, &prefix, OFlags::DIRECTORY) {
                     Err(rustix::io::Errno::NOENT) if depth < 40 => {
                         // A symlink to nothing yet: make what it points to.
-                        let target = rustix::fs::readlinkat(&parent, name, Vec::new()).sys("readlink", prefix.display())?;
+                        let target = rustix::fs::readlinkat(&parent, name, Vec::new())
+                            .sys("readlink", prefix.display())?;
                         let target = Path::new(std::ffi::OsStr::from_bytes(target.as_bytes()));
                         mkdir_all_depth(root, &dir_of.join(target), mode, depth + 1)?;
-                        open_in_root(root, &prefix, OFlags::DIRECTORY).sys("open", prefix.display())?
+                        open_in_root(root, &prefix, OFlags::DIRECTORY)
+                            .sys("open", prefix.display())?
                     }
                     r => r.sys("open", prefix.display())?,
                 };
@@ -90,17 +101,29 @@ pub fn create_file(root: BorrowedFd, path: &Path, mode: u32) -> Result<OwnedFd, 
         Err(e) => return Err(SysError::new("open", path.display(), e)),
     }
     let (dir, name) = split(root, path)?;
-    let fd = rustix::fs::openat(&dir, name, OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC, Mode::from_raw_mode(mode))
-        .sys("create", path.display())?;
+    let fd = rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    )
+    .sys("create", path.display())?;
     drop(fd);
     open_in_root(root, path, OFlags::NOFOLLOW).sys("open", path.display())
 }
 
 /// The parent directory of `path` (created if missing) and the last name.
-pub fn split<'p>(root: BorrowedFd, path: &'p Path) -> Result<(OwnedFd, &'p std::ffi::OsStr), SysError> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| SysError::new("resolve", path.display(), std::io::Error::from_raw_os_error(libc::EINVAL)))?;
+pub fn split<'p>(
+    root: BorrowedFd,
+    path: &'p Path,
+) -> Result<(OwnedFd, &'p std::ffi::OsStr), SysError> {
+    let name = path.file_name().ok_or_else(|| {
+        SysError::new(
+            "resolve",
+            path.display(),
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        )
+    })?;
     let parent = path.parent().unwrap_or(Path::new("/"));
     Ok((mkdir_all(root, parent, 0o755)?, name))
 }
@@ -118,7 +141,12 @@ mod tests {
 
     fn tmproot() -> (tempfile::TempDir, OwnedFd) {
         let d = tempfile::tempdir().unwrap();
-        let fd = rustix::fs::open(d.path(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let fd = rustix::fs::open(
+            d.path(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
         (d, fd)
     }
 

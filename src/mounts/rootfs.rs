@@ -16,7 +16,11 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
     #[error("mounts[{index}] ({dest}): {source}")]
-    Mount { index: usize, dest: String, source: SysError },
+    Mount {
+        index: usize,
+        dest: String,
+        source: SysError,
+    },
     #[error("rootfs {path}: {source}")]
     Root { path: String, source: SysError },
     #[error("{0}")]
@@ -34,7 +38,10 @@ pub fn private_proc() -> Result<OwnedFd, SysError> {
 /// config's mounts in order and makes /dev's nodes. Returns an fd on the
 /// root of the new tree.
 pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
-    let root_err = |source| RootfsError::Root { path: plan.rootfs.display().to_string(), source };
+    let root_err = |source| RootfsError::Root {
+        path: plan.rootfs.display().to_string(),
+        source,
+    };
     if plan.mount_ns {
         isolate(plan).map_err(root_err)?;
     }
@@ -42,9 +49,13 @@ pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
     // pivot_root needs, root.readonly may change, and (without a mount
     // namespace) delete detaches with everything on it.
     let root = clone_tree(&plan.rootfs, true).map_err(root_err)?;
-    let target = rustix::fs::open(&plan.rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .sys("open", "")
-        .map_err(root_err)?;
+    let target = rustix::fs::open(
+        &plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", "")
+    .map_err(root_err)?;
     attach(root.as_fd(), target.as_fd()).map_err(root_err)?;
     for m in &plan.mounts {
         mount_one(root.as_fd(), m, plan).map_err(|source| RootfsError::Mount {
@@ -76,11 +87,16 @@ fn isolate(plan: &Plan) -> Result<(), SysError> {
         _ if is("shared") => MountPropagationFlags::SHARED,
         _ => MountPropagationFlags::DOWNSTREAM,
     };
-    rustix::mount::mount_change("/", flags | MountPropagationFlags::REC).sys("set propagation of", "/")?;
+    rustix::mount::mount_change("/", flags | MountPropagationFlags::REC)
+        .sys("set propagation of", "/")?;
     if is("shared") {
         let under = mount_root_of(&plan.rootfs)?;
-        let attr = MountAttr { propagation: propagation_flag("private").expect("known").flag, ..Default::default() };
-        mount_setattr(under.as_fd(), false, &attr).sys("make private", "the mount under the rootfs")?;
+        let attr = MountAttr {
+            propagation: propagation_flag("private").expect("known").flag,
+            ..Default::default()
+        };
+        mount_setattr(under.as_fd(), false, &attr)
+            .sys("make private", "the mount under the rootfs")?;
     }
     Ok(())
 }
@@ -90,14 +106,21 @@ fn isolate(plan: &Plan) -> Result<(), SysError> {
 fn mount_root_of(path: &Path) -> Result<OwnedFd, SysError> {
     use rustix::fs::{AtFlags, StatxFlags, statx};
     let id = |fd: &OwnedFd| {
-        statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID | StatxFlags::INO).map(|s| (s.stx_mnt_id, s.stx_ino))
+        statx(
+            fd,
+            "",
+            AtFlags::EMPTY_PATH,
+            StatxFlags::MNT_ID | StatxFlags::INO,
+        )
+        .map(|s| (s.stx_mnt_id, s.stx_ino))
     };
     let dir = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let mut cur = rustix::fs::open(path, dir, Mode::empty()).sys("open", path.display())?;
     let (mnt, mut ino) = id(&cur).sys("stat", path.display())?;
     // Bounded: a path has at most PATH_MAX / 2 components.
     for _ in 0..2048 {
-        let up = rustix::fs::openat(&cur, "..", dir, Mode::empty()).sys("open parent of", path.display())?;
+        let up = rustix::fs::openat(&cur, "..", dir, Mode::empty())
+            .sys("open parent of", path.display())?;
         let (up_mnt, up_ino) = id(&up).sys("stat parent of", path.display())?;
         // ".." of "/" is "/" again.
         if up_mnt != mnt || up_ino == ino {
@@ -105,13 +128,18 @@ fn mount_root_of(path: &Path) -> Result<OwnedFd, SysError> {
         }
         (cur, ino) = (up, up_ino);
     }
-    Err(SysError::new("find the mount of", path.display(), std::io::Error::from_raw_os_error(libc::ELOOP)))
+    Err(SysError::new(
+        "find the mount of",
+        path.display(),
+        std::io::Error::from_raw_os_error(libc::ELOOP),
+    ))
 }
 
 fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysError> {
     let o = &m.options;
     if o.remount {
-        let target = open_in_root(root, &m.destination, OFlags::empty()).sys("open", m.destination.display())?;
+        let target = open_in_root(root, &m.destination, OFlags::empty())
+            .sys("open", m.destination.display())?;
         return set_bind_attrs(target.as_fd(), o);
     }
     match &m.kind {
@@ -167,7 +195,9 @@ fn ordinary_dir(root: BorrowedFd, dest: &Path, fstype: &str) -> Result<(), SysEr
         Ok(fd) if !is_dir(&fd)? => Err(SysError::new(
             "mount",
             format!("{fstype} on {}", dest.display()),
-            std::io::Error::other(format!("filesystem {fstype:?} must be mounted on ordinary directory, not a symlink or file")),
+            std::io::Error::other(format!(
+                "filesystem {fstype:?} must be mounted on ordinary directory, not a symlink or file"
+            )),
         )),
         Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(()),
         Err(e) => Err(SysError::new("open", dest.display(), e)),
@@ -178,7 +208,12 @@ fn ordinary_dir(root: BorrowedFd, dest: &Path, fstype: &str) -> Result<(), SysEr
 /// new tmpfs before it covers it (files, directories and symlinks, with
 /// their modes and owners).
 fn copy_up(from: BorrowedFd, to: BorrowedFd) -> Result<(), SysError> {
-    let fd_path = |fd: BorrowedFd| std::path::PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+    let fd_path = |fd: BorrowedFd| {
+        std::path::PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&fd)
+        ))
+    };
     copy_tree(&fd_path(from), &fd_path(to))
 }
 
@@ -192,15 +227,21 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), SysError> {
         if kind.is_dir() {
             std::fs::create_dir(&dst).sys("mkdir", dst.display())?;
             copy_tree(&src, &dst)?;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777)).sys("chmod", dst.display())?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .sys("chmod", dst.display())?;
         } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src).sys("readlink", src.display())?, &dst).sys("symlink", dst.display())?;
+            std::os::unix::fs::symlink(
+                std::fs::read_link(&src).sys("readlink", src.display())?,
+                &dst,
+            )
+            .sys("symlink", dst.display())?;
         } else if kind.is_file() {
             std::fs::copy(&src, &dst).sys("copy", src.display())?;
         } else {
             continue;
         }
-        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid())).sys("chown", dst.display())?;
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))
+            .sys("chown", dst.display())?;
     }
     Ok(())
 }
@@ -213,7 +254,12 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
     let target = mkdir_all(root, &m.destination, 0o755)?;
     let view_mount = |v: &CgroupView| -> Result<OwnedFd, SysError> {
         if plan.cgroupns {
-            let vo = MountOptions { attr: o.attr, rec_attr: o.rec_attr, data: v.options.clone(), ..Default::default() };
+            let vo = MountOptions {
+                attr: o.attr,
+                rec_attr: o.rec_attr,
+                data: v.options.clone(),
+                ..Default::default()
+            };
             new_fs(v.fstype, "cgroup", &vo)
         } else {
             let tree = clone_tree(&v.host_path, false)?;
@@ -227,15 +273,24 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
             return attach(mnt.as_fd(), target.as_fd());
         }
     }
-    let mut tmpfs_opts = MountOptions { attr: o.attr, ..Default::default() };
+    let mut tmpfs_opts = MountOptions {
+        attr: o.attr,
+        ..Default::default()
+    };
     tmpfs_opts.attr.attr_set &= !MOUNT_ATTR_RDONLY;
     tmpfs_opts.data.push(("mode".into(), Some("755".into())));
     let tmpfs = new_fs("tmpfs", "tmpfs", &tmpfs_opts)?;
     attach(tmpfs.as_fd(), target.as_fd())?;
     for v in &plan.cgroup_views {
-        rustix::fs::mkdirat(&tmpfs, v.name.as_str(), Mode::from_raw_mode(0o755)).sys("mkdir", &v.name)?;
-        let sub = rustix::fs::openat(&tmpfs, v.name.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", &v.name)?;
+        rustix::fs::mkdirat(&tmpfs, v.name.as_str(), Mode::from_raw_mode(0o755))
+            .sys("mkdir", &v.name)?;
+        let sub = rustix::fs::openat(
+            &tmpfs,
+            v.name.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", &v.name)?;
         let mnt = view_mount(v)?;
         attach(mnt.as_fd(), sub.as_fd())?;
         // cpu,cpuacct is reachable as cpu and as cpuacct too.
@@ -246,8 +301,12 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
         }
     }
     if o.readonly() {
-        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, ..Default::default() };
-        mount_setattr(tmpfs.as_fd(), false, &attr).sys("make read-only", m.destination.display())?;
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            ..Default::default()
+        };
+        mount_setattr(tmpfs.as_fd(), false, &attr)
+            .sys("make read-only", m.destination.display())?;
     }
     Ok(())
 }
@@ -264,14 +323,22 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
         rustix::mount::mount_move(".", "/").sys("move", "rootfs to /")?;
         rustix::process::chroot(".").sys("chroot", "rootfs")?;
     } else {
-        let old = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", "/")?;
+        let old = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", "/")?;
         rustix::process::pivot_root(".", ".").sys("pivot_root", "rootfs")?;
         // The old root is now on top of the new one; keep its unmount from
         // propagating to the host, then drop it. Only it: the new root's
         // mounts keep their propagation (a shared bind stays the host's peer).
         rustix::process::fchdir(&old).sys("chdir to", "old root")?;
-        rustix::mount::mount_change(".", MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC)
-            .sys("make old root rslave", "")?;
+        rustix::mount::mount_change(
+            ".",
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        )
+        .sys("make old root rslave", "")?;
         rustix::mount::unmount(".", UnmountFlags::DETACH).sys("detach", "old root")?;
     }
     rustix::process::chdir("/").sys("chdir", "/")
@@ -285,18 +352,33 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
 /// first, so that the host keeps it), or covered with an empty tmpfs where
 /// the kernel keeps it in place (locked, in a user namespace).
 fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
-    for point in full_proc_sys_mounts(&info).iter().filter(|p| !p.starts_with(rootfs)) {
-        match rustix::mount::mount_change(point, MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC) {
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
+    for point in full_proc_sys_mounts(&info)
+        .iter()
+        .filter(|p| !p.starts_with(rootfs))
+    {
+        match rustix::mount::mount_change(
+            point,
+            MountPropagationFlags::DOWNSTREAM | MountPropagationFlags::REC,
+        ) {
             // Gone with a mount above it, detached earlier.
             Err(rustix::io::Errno::NOENT) => continue,
             r => r.sys("make rslave", point.display())?,
         }
         match rustix::mount::unmount(point, UnmountFlags::DETACH) {
             Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM) => {
-                let at = rustix::fs::open(point, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
-                    .sys("open", point.display())?;
-                let tmpfs = new_fs("tmpfs", "tmpfs", &MountOptions::parse(&["ro".into(), "size=0".into()]))?;
+                let at = rustix::fs::open(
+                    point,
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .sys("open", point.display())?;
+                let tmpfs = new_fs(
+                    "tmpfs",
+                    "tmpfs",
+                    &MountOptions::parse(&["ro".into(), "size=0".into()]),
+                )?;
                 attach(tmpfs.as_fd(), at.as_fd())?;
             }
             r => r.sys("detach", point.display())?,
@@ -313,7 +395,8 @@ fn full_proc_sys_mounts(info: &str) -> Vec<std::path::PathBuf> {
             let (left, right) = l.split_once(" - ")?;
             let mut f = left.split(' ');
             let (root, point) = (f.nth(3)?, f.next()?);
-            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs"))).then(|| unescape(point).into())
+            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs")))
+                .then(|| unescape(point).into())
         })
         .collect()
 }
@@ -324,7 +407,9 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let oct = b.get(i + 1..i + 4).filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
         match oct {
             Some(o) => {
                 out.push(o.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
@@ -341,10 +426,18 @@ fn unescape(s: &str) -> String {
 
 /// After pivot_root: rootfs propagation, sysctls, read-only and masked paths.
 pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
-    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", "/")?;
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", "/")?;
     if let Some(p) = plan.propagation {
         if plan.mount_ns {
-            let attr = MountAttr { propagation: p.flag, ..Default::default() };
+            let attr = MountAttr {
+                propagation: p.flag,
+                ..Default::default()
+            };
             mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
         }
     }
@@ -356,9 +449,14 @@ pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
 
 /// The mount id of whatever is mounted at `path` now.
 pub fn mount_id(path: &Path) -> Option<u64> {
-    rustix::fs::statx(rustix::fs::CWD, path, rustix::fs::AtFlags::empty(), rustix::fs::StatxFlags::MNT_ID)
-        .ok()
-        .map(|s| s.stx_mnt_id)
+    rustix::fs::statx(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::AtFlags::empty(),
+        rustix::fs::StatxFlags::MNT_ID,
+    )
+    .ok()
+    .map(|s| s.stx_mnt_id)
 }
 
 /// Without a mount namespace the container's mounts are the host's: this
@@ -381,9 +479,17 @@ pub fn detach_from_host(rootfs: &Path, before: u64) {
 /// /dev (mounted read-write for its nodes) becomes so, then root.readonly
 /// makes "/" itself read-only, the mounts on it as they are.
 pub fn readonly_root(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, ..Default::default() };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        ..Default::default()
+    };
     if let Some(recursive) = plan.dev_readonly {
-        let dev = open_in_root(root, Path::new("/dev"), OFlags::DIRECTORY | OFlags::NOFOLLOW).sys("open", "/dev")?;
+        let dev = open_in_root(
+            root,
+            Path::new("/dev"),
+            OFlags::DIRECTORY | OFlags::NOFOLLOW,
+        )
+        .sys("open", "/dev")?;
         mount_setattr(dev.as_fd(), recursive, &attr).sys("make read-only", "/dev")?;
     }
     if plan.readonly {
@@ -391,7 +497,6 @@ pub fn readonly_root(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -405,6 +510,9 @@ mod tests {
                     50 27 0:23 / /a\\040b rw - proc proc rw\n\
                     24 27 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw\n";
         let got = full_proc_sys_mounts(info);
-        assert_eq!(got, vec![Path::new("/proc"), Path::new("/sys"), Path::new("/a b")]);
+        assert_eq!(
+            got,
+            vec![Path::new("/proc"), Path::new("/sys"), Path::new("/a b")]
+        );
     }
 }

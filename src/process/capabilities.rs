@@ -33,7 +33,10 @@ fn mask(set: &Option<Capabilities>, path: &str, last: u32) -> Result<u64, Config
             .map_err(|_| ConfigError::invalid(path, format!("unknown capability \"{name}\"")))?
             .index() as u32;
         if idx > last {
-            return Err(ConfigError::invalid(path, format!("capability \"{name}\" is not known to this kernel")));
+            return Err(ConfigError::invalid(
+                path,
+                format!("capability \"{name}\" is not known to this kernel"),
+            ));
         }
         m |= 1 << idx;
     }
@@ -58,7 +61,8 @@ impl CapSets {
 pub fn drop_bounding(sets: &CapSets) -> Result<(), SysError> {
     for cap in 0..=last_cap() {
         if sets.bounding & (1 << cap) == 0 {
-            prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong).sys("drop from bounding set", format!("capability {cap}"))?;
+            prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
+                .sys("drop from bounding set", format!("capability {cap}"))?;
         }
     }
     Ok(())
@@ -70,19 +74,42 @@ pub fn apply(sets: &CapSets) -> Result<(), SysError> {
     let f = |m: u64| CapabilitySet::from_bits_retain(m);
     rustix::thread::set_capabilities(
         None,
-        CapabilitySets { effective: f(sets.effective), permitted: f(sets.permitted), inheritable: f(sets.inheritable) },
+        CapabilitySets {
+            effective: f(sets.effective),
+            permitted: f(sets.permitted),
+            inheritable: f(sets.inheritable),
+        },
     )
     .sys("set", "capabilities")?;
     // SAFETY: integer-only prctl.
-    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
     for cap in 0..=last_cap() {
         if sets.ambient & (1 << cap) != 0 {
             // SAFETY: integer-only prctl.
-            let r = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0) };
+            let r = unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE,
+                    cap as libc::c_ulong,
+                    0,
+                    0,
+                )
+            };
             if r < 0 {
                 // The kernel refuses an ambient capability that is not both
                 // permitted and inheritable; runc warns and goes on.
-                crate::logging::debug(&format!("ambient capability {cap} not raised: {}", std::io::Error::last_os_error()));
+                crate::logging::debug(&format!(
+                    "ambient capability {cap} not raised: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
     }
@@ -95,8 +122,10 @@ mod tests {
 
     #[test]
     fn masks_from_names() {
-        let c: LinuxCapabilities =
-            serde_json::from_str(r#"{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"]}"#).unwrap();
+        let c: LinuxCapabilities = serde_json::from_str(
+            r#"{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"]}"#,
+        )
+        .unwrap();
         let s = CapSets::from_spec(&c).unwrap();
         assert_eq!(s.bounding, (1 << 0) | (1 << 5));
         assert_eq!(s.effective, 1 << 5);

@@ -26,10 +26,17 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
     if program.contains('/') {
         return match std::fs::metadata(program) {
             // execve's EACCES, whose phrase clients turn into 126.
-            Ok(m) if m.is_dir() => Err(format!("exec: \"{program}\": is a directory: permission denied")),
-            Ok(m) if m.permissions().mode() & 0o111 == 0 => Err(format!("exec: \"{program}\": permission denied")),
+            Ok(m) if m.is_dir() => Err(format!(
+                "exec: \"{program}\": is a directory: permission denied"
+            )),
+            Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+                Err(format!("exec: \"{program}\": permission denied"))
+            }
             Ok(_) => Ok(PathBuf::from(program)),
-            Err(e) => Err(format!("exec: \"{program}\": stat {program}: {}", errno_text(&e))),
+            Err(e) => Err(format!(
+                "exec: \"{program}\": stat {program}: {}",
+                errno_text(&e)
+            )),
         };
     }
     let path = env
@@ -45,7 +52,9 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(format!("exec: \"{program}\": executable file not found in $PATH"))
+    Err(format!(
+        "exec: \"{program}\": executable file not found in $PATH"
+    ))
 }
 
 /// (st_dev, st_ino) of berth's own binary, taken while /proc is the host's.
@@ -77,12 +86,26 @@ impl Executable {
 /// Opens what to exec and the argv to give it, following scripts' #!
 /// lines ourselves. Done before the process waits for start, so that a
 /// refusal fails create, and the file exec'd is the file checked.
-pub fn prepare(path: &Path, args: &[String], env: Vec<String>, berth: Option<(u64, u64)>) -> Result<Executable, String> {
+pub fn prepare(
+    path: &Path,
+    args: &[String],
+    env: Vec<String>,
+    berth: Option<(u64, u64)>,
+) -> Result<Executable, String> {
     let (fd, argv) = resolve(path, args, berth)?;
-    Ok(Executable { fd, argv, path: path.to_path_buf(), env })
+    Ok(Executable {
+        fd,
+        argv,
+        path: path.to_path_buf(),
+        env,
+    })
 }
 
-fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(OwnedFd, Vec<String>), String> {
+fn resolve(
+    path: &Path,
+    args: &[String],
+    berth: Option<(u64, u64)>,
+) -> Result<(OwnedFd, Vec<String>), String> {
     let mut path = path.to_path_buf();
     let mut argv: Vec<String> = args.to_vec();
     for _ in 0..=MAX_SCRIPTS {
@@ -98,13 +121,20 @@ fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(O
                 rustix::io::Errno::LOOP => format!("exec {shown}: it leads through a /proc magic link, which berth does not follow (CVE-2019-5736)"),
                 e => format!("exec {shown}: {}", errno_text(&e.into())),
             })?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| format!("exec {shown}: {}", errno_text(&e.into())))?;
+        let st = rustix::fs::fstat(&fd)
+            .map_err(|e| format!("exec {shown}: {}", errno_text(&e.into())))?;
         if berth == Some((st.st_dev, st.st_ino)) {
-            return Err(format!("exec {shown}: it is berth's own binary, which never runs in a container (CVE-2019-5736)"));
+            return Err(format!(
+                "exec {shown}: it is berth's own binary, which never runs in a container (CVE-2019-5736)"
+            ));
         }
         let mut head = [0u8; 256];
-        let n = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?).read(&mut head).unwrap_or(0);
-        let Some(line) = head[..n].strip_prefix(b"#!") else { return Ok((fd, argv)) };
+        let n = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?)
+            .read(&mut head)
+            .unwrap_or(0);
+        let Some(line) = head[..n].strip_prefix(b"#!") else {
+            return Ok((fd, argv));
+        };
         // "#!interpreter [one argument]", as binfmt_script reads it.
         let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
         let text = String::from_utf8_lossy(line);
@@ -122,11 +152,20 @@ fn resolve(path: &Path, args: &[String], berth: Option<(u64, u64)>) -> Result<(O
         argv = next;
         path = PathBuf::from(interp);
     }
-    Err(format!("exec {}: too many levels of script interpreters", args[0]))
+    Err(format!(
+        "exec {}: too many levels of script interpreters",
+        args[0]
+    ))
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
-    items.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| "argument or environment holds a NUL byte".to_string())).collect()
+    items
+        .iter()
+        .map(|s| {
+            CString::new(s.as_bytes())
+                .map_err(|_| "argument or environment holds a NUL byte".to_string())
+        })
+        .collect()
 }
 
 /// Execs the program; returns only on failure, with runc's wording.
@@ -143,11 +182,19 @@ pub fn exec(x: &Executable, env: &[String]) -> String {
     envp_p.push(std::ptr::null());
     // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive
     // the call; the fd is the file checked above.
-    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv_p.as_ptr(), envp_p.as_ptr(), libc::AT_EMPTY_PATH) };
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     let e = std::io::Error::last_os_error();
     format!("exec {}: {}", path.display(), errno_text(&e))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -161,7 +208,10 @@ mod tests {
             find("no-such-program-x", &env).unwrap_err(),
             "exec: \"no-such-program-x\": executable file not found in $PATH"
         );
-        assert_eq!(find("/no/such", &env).unwrap_err(), "exec: \"/no/such\": stat /no/such: no such file or directory");
+        assert_eq!(
+            find("/no/such", &env).unwrap_err(),
+            "exec: \"/no/such\": stat /no/such: no such file or directory"
+        );
     }
 
     #[test]

@@ -5,8 +5,14 @@
 /// How many fds from 3 up pass to the container, and the LISTEN_FDS value
 /// to put in its environment, if berth was socket-activated.
 pub fn passed(preserve_fds: u32) -> (u32, Option<u32>) {
-    let listen = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).filter(|n| *n > 0);
-    let for_us = std::env::var("LISTEN_PID").ok().and_then(|v| v.parse::<u32>().ok()) == Some(std::process::id());
+    let listen = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 0);
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        == Some(std::process::id());
     let listen = listen.filter(|_| for_us);
     (preserve_fds + listen.unwrap_or(0), listen)
 }
@@ -28,8 +34,13 @@ pub fn chown_stdio(uid: u32, terminal: bool) -> Result<(), crate::error::SysErro
     for fd in 0..3 {
         // SAFETY: stdio is this process's for as long as the call lasts.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let Ok(st) = rustix::fs::fstat(fd) else { continue };
-        let device = matches!(FileType::from_raw_mode(st.st_mode), FileType::CharacterDevice | FileType::BlockDevice);
+        let Ok(st) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        let device = matches!(
+            FileType::from_raw_mode(st.st_mode),
+            FileType::CharacterDevice | FileType::BlockDevice
+        );
         if st.st_uid == uid || (device && !terminal) {
             continue;
         }
@@ -38,7 +49,10 @@ pub fn chown_stdio(uid: u32, terminal: bool) -> Result<(), crate::error::SysErro
             // namespace, or the file is on a read-only mount: the process
             // keeps what it was given, as with runc.
             Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM | rustix::io::Errno::ROFS) => {}
-            r => r.sys("chown", format!("stdio fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?,
+            r => r.sys(
+                "chown",
+                format!("stdio fd {}", std::os::fd::AsRawFd::as_raw_fd(&fd)),
+            )?,
         }
     }
     Ok(())

@@ -17,7 +17,15 @@ pub fn block_forwarded() -> Result<OwnedFd, SysError> {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
-        for s in [libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT] {
+        for s in [
+            libc::SIGKILL,
+            libc::SIGSTOP,
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGILL,
+            libc::SIGFPE,
+            libc::SIGABRT,
+        ] {
             libc::sigdelset(&mut set, s);
         }
         if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) < 0 {
@@ -87,7 +95,12 @@ fn pump(from: BorrowedFd, to: BorrowedFd) -> bool {
 
 /// Forwards signals (and relays `master`, if any) until `pid` exits;
 /// returns the process's exit status, or 128+N when signal N killed it.
-pub fn wait(sigfd: &OwnedFd, pidfd: &OwnedFd, pid: i32, master: Option<OwnedFd>) -> Result<i32, SysError> {
+pub fn wait(
+    sigfd: &OwnedFd,
+    pidfd: &OwnedFd,
+    pid: i32,
+    master: Option<OwnedFd>,
+) -> Result<i32, SysError> {
     let _raw = master.as_ref().map(|m| {
         copy_winsize(m.as_fd());
         RawStdin::enter()
@@ -96,10 +109,27 @@ pub fn wait(sigfd: &OwnedFd, pidfd: &OwnedFd, pid: i32, master: Option<OwnedFd>)
     let stdout = rustix::stdio::stdout();
     let (mut stdin_open, mut master_open) = (master.is_some(), master.is_some());
     loop {
-        let mut fds = vec![PollFd::new(pidfd, PollFlags::IN), PollFd::new(sigfd, PollFlags::IN)];
+        let mut fds = vec![
+            PollFd::new(pidfd, PollFlags::IN),
+            PollFd::new(sigfd, PollFlags::IN),
+        ];
         if let Some(m) = &master {
-            fds.push(PollFd::new(m, if master_open { PollFlags::IN } else { PollFlags::empty() }));
-            fds.push(PollFd::new(&stdin, if stdin_open { PollFlags::IN } else { PollFlags::empty() }));
+            fds.push(PollFd::new(
+                m,
+                if master_open {
+                    PollFlags::IN
+                } else {
+                    PollFlags::empty()
+                },
+            ));
+            fds.push(PollFd::new(
+                &stdin,
+                if stdin_open {
+                    PollFlags::IN
+                } else {
+                    PollFlags::empty()
+                },
+            ));
         }
         match rustix::event::poll(&mut fds, None) {
             Err(rustix::io::Errno::INTR) => continue,
@@ -112,14 +142,26 @@ pub fn wait(sigfd: &OwnedFd, pidfd: &OwnedFd, pid: i32, master: Option<OwnedFd>)
         if ready[1] {
             let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
             // SAFETY: reading one siginfo into a buffer of its size.
-            let n = unsafe { libc::read(sigfd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, size_of::<libc::signalfd_siginfo>()) };
+            let n = unsafe {
+                libc::read(
+                    sigfd.as_raw_fd(),
+                    &mut info as *mut _ as *mut libc::c_void,
+                    size_of::<libc::signalfd_siginfo>(),
+                )
+            };
             let sig = info.ssi_signo as i32;
             if n == size_of::<libc::signalfd_siginfo>() as isize && sig != libc::SIGCHLD {
                 match (&master, sig) {
                     (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
                     // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
                     _ => unsafe {
-                        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0);
+                        libc::syscall(
+                            libc::SYS_pidfd_send_signal,
+                            pidfd.as_raw_fd(),
+                            sig,
+                            std::ptr::null::<u8>(),
+                            0,
+                        );
                     },
                 }
             }
@@ -138,12 +180,22 @@ pub fn wait(sigfd: &OwnedFd, pidfd: &OwnedFd, pid: i32, master: Option<OwnedFd>)
                 let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
                 while master_open && pump(m.as_fd(), stdout) {
                     let mut probe = [PollFd::new(m, PollFlags::IN)];
-                    if rustix::event::poll(&mut probe, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })).unwrap_or(0) == 0 {
+                    if rustix::event::poll(
+                        &mut probe,
+                        Some(&rustix::event::Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 0,
+                        }),
+                    )
+                    .unwrap_or(0)
+                        == 0
+                    {
                         break;
                     }
                 }
             }
-            let status = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()).sys("wait for", pid)?;
+            let status = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty())
+                .sys("wait for", pid)?;
             return Ok(match status {
                 Some((_, st)) => match (st.exit_status(), st.terminating_signal()) {
                     (Some(c), _) => c,

@@ -10,7 +10,8 @@ use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
         && Path::new("/sys/kernel/security/apparmor").exists()
 }
 
@@ -22,9 +23,10 @@ pub fn selinux_enabled() -> bool {
 pub fn apparmor(profile: Option<&str>) -> Result<Option<String>, ConfigError> {
     match profile.filter(|p| !p.is_empty()) {
         None => Ok(None),
-        Some(_) if !apparmor_enabled() => {
-            Err(ConfigError::invalid("process.apparmorProfile", "AppArmor is not enabled on this host: the profile cannot be applied"))
-        }
+        Some(_) if !apparmor_enabled() => Err(ConfigError::invalid(
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host: the profile cannot be applied",
+        )),
         Some(p) => Ok(Some(p.to_string())),
     }
 }
@@ -35,7 +37,9 @@ pub fn selinux(label: Option<&str>) -> Option<String> {
     if selinux_enabled() {
         Some(label.to_string())
     } else {
-        crate::logging::debug(&format!("SELinux is not enabled on this host: label {label} is ignored, as runc does"));
+        crate::logging::debug(&format!(
+            "SELinux is not enabled on this host: label {label} is ignored, as runc does"
+        ));
         None
     }
 }
@@ -44,9 +48,17 @@ pub fn selinux(label: Option<&str>) -> Option<String> {
 /// through `proc` (a procfs instance mounted nowhere, so no mount the
 /// container makes can redirect the write, CVE-2025-52881) when there is
 /// one; else through /proc, checked to be procfs.
-pub fn apply_on_exec(apparmor: Option<&str>, selinux: Option<&str>, proc: Option<BorrowedFd>) -> Result<(), SysError> {
+pub fn apply_on_exec(
+    apparmor: Option<&str>,
+    selinux: Option<&str>,
+    proc: Option<BorrowedFd>,
+) -> Result<(), SysError> {
     if let Some(p) = apparmor {
-        write_attr(proc, &["attr/apparmor/exec", "attr/exec"], &format!("exec {p}"))?;
+        write_attr(
+            proc,
+            &["attr/apparmor/exec", "attr/exec"],
+            &format!("exec {p}"),
+        )?;
     }
     if let Some(l) = selinux {
         write_attr(proc, &["attr/exec"], l)?;
@@ -60,16 +72,32 @@ fn write_attr(proc: Option<BorrowedFd>, candidates: &[&str], value: &str) -> Res
     let mut last = None;
     for rel in candidates {
         let opened = match proc {
-            Some(p) => rustix::fs::openat2(p, format!("{pid}/{rel}").as_str(), OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV),
-            None => rustix::fs::open(format!("/proc/self/{rel}").as_str(), OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW, Mode::empty()),
+            Some(p) => rustix::fs::openat2(
+                p,
+                format!("{pid}/{rel}").as_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+            ),
+            None => rustix::fs::open(
+                format!("/proc/self/{rel}").as_str(),
+                OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+            ),
         };
         match opened {
             Ok(fd) => {
                 let fs = rustix::fs::fstatfs(&fd).sys("statfs", rel)?;
                 if fs.f_type as i64 != PROC_SUPER_MAGIC {
-                    return Err(SysError::new("write", rel, std::io::Error::other("not on procfs")));
+                    return Err(SysError::new(
+                        "write",
+                        rel,
+                        std::io::Error::other("not on procfs"),
+                    ));
                 }
-                return rustix::io::write(&fd, value.as_bytes()).map(|_| ()).sys("write", rel);
+                return rustix::io::write(&fd, value.as_bytes())
+                    .map(|_| ())
+                    .sys("write", rel);
             }
             Err(e) => last = Some(SysError::new("open", rel, e)),
         }

@@ -15,9 +15,9 @@ pub mod terminal;
 pub mod user;
 
 use crate::config::ConfigError;
-use capabilities::CapSets;
 use crate::error::SysContext;
 use crate::syscall;
+use capabilities::CapSets;
 use oci_spec::runtime::{Process, Spec};
 use rlimits::Rlimit;
 use std::path::PathBuf;
@@ -57,10 +57,20 @@ impl ProcessPlan {
     }
 
     pub fn from_process(p: &Process, preserve_fds: u32) -> Result<ProcessPlan, ConfigError> {
-        if p.args().as_ref().is_none_or(|a| a.is_empty() || a[0].is_empty()) {
-            return Err(ConfigError::invalid("process.args", "must name the program to run"));
+        if p.args()
+            .as_ref()
+            .is_none_or(|a| a.is_empty() || a[0].is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "process.args",
+                "must name the program to run",
+            ));
         }
-        let caps = p.capabilities().as_ref().map(CapSets::from_spec).transpose()?;
+        let caps = p
+            .capabilities()
+            .as_ref()
+            .map(CapSets::from_spec)
+            .transpose()?;
         let u = p.user();
         let (passed_fds, listen) = fds::passed(preserve_fds);
         let mut env = p.env().clone().unwrap_or_default();
@@ -79,11 +89,18 @@ impl ProcessPlan {
                 umask: u.umask(),
             },
             caps,
-            rlimits: p.rlimits().iter().flatten().map(|r| rlimits::from_spec(r.typ(), r.soft(), r.hard())).collect(),
+            rlimits: p
+                .rlimits()
+                .iter()
+                .flatten()
+                .map(|r| rlimits::from_spec(r.typ(), r.soft(), r.hard()))
+                .collect(),
             no_new_privileges: p.no_new_privileges().unwrap_or(false),
             oom_score_adj: p.oom_score_adj(),
             terminal: p.terminal().unwrap_or(false),
-            console_size: p.console_size().map(|b| (b.height() as u16, b.width() as u16)),
+            console_size: p
+                .console_size()
+                .map(|b| (b.height() as u16, b.width() as u16)),
             passed_fds,
             affinity_initial: p
                 .exec_cpu_affinity()
@@ -156,13 +173,23 @@ impl ProcessPlan {
         if let Some(p) = self.personality {
             sched::set_personality(p).map_err(s)?;
         }
-        lsm::apply_on_exec(self.apparmor.as_deref(), self.selinux_label.as_deref(), proc).map_err(s)?;
+        lsm::apply_on_exec(
+            self.apparmor.as_deref(),
+            self.selinux_label.as_deref(),
+            proc,
+        )
+        .map_err(s)?;
         let program = exec::find(&self.args[0], &self.env)?;
         // From here on nothing may open an fd the program should not get,
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
         fds::close_others(self.passed_fds).map_err(s)?;
-        let program = exec::prepare(&program, &self.args, self.env_with_home(), self.berth_binary)?;
+        let program = exec::prepare(
+            &program,
+            &self.args,
+            self.env_with_home(),
+            self.berth_binary,
+        )?;
         // A notify filter goes in now too: its listener fd must reach berth
         // before the process waits for start, and before any other syscall
         // of berth's that the filter may hold for an agent that does not
@@ -172,7 +199,9 @@ impl ProcessPlan {
         {
             hand_over(listener)?;
         }
-        let keep = |on: bool| syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps");
+        let keep = |on: bool| {
+            syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps")
+        };
         if let Some(c) = &self.caps {
             capabilities::drop_bounding(c).map_err(s)?;
         }
@@ -184,9 +213,13 @@ impl ProcessPlan {
             capabilities::apply(c).map_err(s)?;
         }
         if self.no_new_privileges {
-            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).sys("set", "no_new_privs").map_err(s)?;
+            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+                .sys("set", "no_new_privs")
+                .map_err(s)?;
         }
-        rustix::process::umask(rustix::fs::Mode::from_raw_mode(self.user.umask.unwrap_or(0o022)));
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(
+            self.user.umask.unwrap_or(0o022),
+        ));
         Ok(program)
     }
 
@@ -199,7 +232,10 @@ impl ProcessPlan {
     /// changes).
     fn env_with_home(&self) -> Vec<String> {
         let mut env = self.env.clone();
-        if !env.iter().any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty())) {
+        if !env
+            .iter()
+            .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+        {
             env.retain(|e| !e.starts_with("HOME="));
             env.push(format!("HOME={}", user::home(self.user.uid)));
         }
@@ -210,14 +246,19 @@ impl ProcessPlan {
     /// the startContainer hooks and the exec, which both run under it.
     pub fn seccomp_late(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(), String> {
         match seccomp.filter(|f| !self.seccomp_early(f)) {
-            Some(f) => crate::seccomp::install(f).map(|_| ()).map_err(|e| e.to_string()),
+            Some(f) => crate::seccomp::install(f)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             None => Ok(()),
         }
     }
 
     /// The exec. Returns only the error that kept the program from running.
     pub fn exec(&self, program: &exec::Executable) -> String {
-        let env = Self::with_listen_pid(program.env(), rustix::process::getpid().as_raw_nonzero().get());
+        let env = Self::with_listen_pid(
+            program.env(),
+            rustix::process::getpid().as_raw_nonzero().get(),
+        );
         exec::exec(program, &env)
     }
 }

@@ -41,14 +41,27 @@ impl Namespaces {
                 None => ns.new |= f,
                 Some(p) => {
                     let at = format!("linux.namespaces[{i}].path");
-                    let fd = rustix::fs::open(p, rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC, rustix::fs::Mode::empty())
-                        .map_err(|e| ConfigError::invalid(&at, format!("{}: {}", p.display(), crate::error::errno_text(&e.into()))))?;
+                    let fd = rustix::fs::open(
+                        p,
+                        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )
+                    .map_err(|e| {
+                        ConfigError::invalid(
+                            &at,
+                            format!("{}: {}", p.display(), crate::error::errno_text(&e.into())),
+                        )
+                    })?;
                     match ns_type(fd.as_fd()) {
                         Ok(t) if t == f => {}
                         Ok(_) | Err(_) => {
                             return Err(ConfigError::invalid(
                                 at,
-                                format!("{} is not a {} namespace", p.display(), crate::config::ns_name(n.typ())),
+                                format!(
+                                    "{} is not a {} namespace",
+                                    p.display(),
+                                    crate::config::ns_name(n.typ())
+                                ),
                             ));
                         }
                     }
@@ -58,9 +71,14 @@ impl Namespaces {
         }
         // setns into the user namespace first: the others are then entered
         // with the capabilities it gives.
-        ns.join.sort_by_key(|(f, _)| if *f == CLONE_NEWUSER { 0 } else { 1 });
+        ns.join
+            .sort_by_key(|(f, _)| if *f == CLONE_NEWUSER { 0 } else { 1 });
         for (clock, off) in linux.time_offsets().iter().flatten() {
-            ns.time_offsets.push(format!("{clock} {} {}", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+            ns.time_offsets.push(format!(
+                "{clock} {} {}",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            ));
         }
         Ok(ns)
     }
@@ -129,13 +147,16 @@ impl Namespaces {
     /// unsharing a pid or time namespace only affects children.
     pub fn second_fork(&self) -> bool {
         let late = self.unshare_flags();
-        late & (CLONE_NEWPID | CLONE_NEWTIME) != 0 || self.joins(CLONE_NEWPID) || self.joins(CLONE_NEWTIME)
+        late & (CLONE_NEWPID | CLONE_NEWTIME) != 0
+            || self.joins(CLONE_NEWPID)
+            || self.joins(CLONE_NEWTIME)
     }
 
     /// In the child: setns into each namespace to join, in order.
     pub fn join_all(&self) -> Result<(), SysError> {
         for (t, fd) in &self.join {
-            rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", ns_label(*t))?;
+            rustix::thread::move_into_link_name_space(fd.as_fd(), None)
+                .sys("setns", ns_label(*t))?;
         }
         Ok(())
     }
@@ -161,13 +182,17 @@ pub fn unshare(flags: u64) -> Result<(), SysError> {
     }
     // SAFETY: unshare of namespaces (no CLONE_FILES/CLONE_FS games) cannot
     // invalidate anything this single-threaded process holds.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::from_bits_retain(flags as u32)) }.sys("unshare", "namespaces")
+    unsafe {
+        rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::from_bits_retain(flags as u32))
+    }
+    .sys("unshare", "namespaces")
 }
 
 /// Writes the time namespace offsets for the children of this process.
 pub fn write_time_offsets(offsets: &[String]) -> Result<(), SysError> {
     for line in offsets {
-        std::fs::write("/proc/self/timens_offsets", line).sys("write", format!("timens_offsets \"{line}\""))?;
+        std::fs::write("/proc/self/timens_offsets", line)
+            .sys("write", format!("timens_offsets \"{line}\""))?;
     }
     Ok(())
 }
@@ -183,7 +208,9 @@ mod tests {
 
     #[test]
     fn all_new_is_one_clone() {
-        let n = ns(r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"cgroup"}],"uidMappings":[],"gidMappings":[]}"#);
+        let n = ns(
+            r#"{"namespaces":[{"type":"pid"},{"type":"mount"},{"type":"user"},{"type":"cgroup"}],"uidMappings":[],"gidMappings":[]}"#,
+        );
         assert_eq!(n.clone_flags(), CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUSER);
         assert_eq!(n.unshare_flags(), CLONE_NEWCGROUP);
         assert!(!n.second_fork());
@@ -191,7 +218,9 @@ mod tests {
 
     #[test]
     fn time_offsets_need_a_second_fork() {
-        let n = ns(r#"{"namespaces":[{"type":"time"},{"type":"pid"}],"timeOffsets":{"monotonic":{"secs":10}}}"#);
+        let n = ns(
+            r#"{"namespaces":[{"type":"time"},{"type":"pid"}],"timeOffsets":{"monotonic":{"secs":10}}}"#,
+        );
         assert_eq!(n.clone_flags(), 0);
         assert_eq!(n.unshare_flags(), CLONE_NEWTIME | CLONE_NEWPID);
         assert!(n.second_fork());
@@ -203,12 +232,24 @@ mod tests {
 
     #[test]
     fn joining_checks_the_type() {
-        let linux: Linux = serde_json::from_str(r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/self/ns/uts"}]}"#).unwrap();
+        let linux: Linux = serde_json::from_str(
+            r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/self/ns/uts"}]}"#,
+        )
+        .unwrap();
         let e = Namespaces::from_spec(Some(&linux)).unwrap_err().to_string();
-        assert_eq!(e, "config.json: linux.namespaces[1].path: /proc/self/ns/uts is not a network namespace");
-        let linux: Linux = serde_json::from_str(r#"{"namespaces":[{"type":"uts","path":"/proc/self/ns/uts"},{"type":"pid"}]}"#).unwrap();
+        assert_eq!(
+            e,
+            "config.json: linux.namespaces[1].path: /proc/self/ns/uts is not a network namespace"
+        );
+        let linux: Linux = serde_json::from_str(
+            r#"{"namespaces":[{"type":"uts","path":"/proc/self/ns/uts"},{"type":"pid"}]}"#,
+        )
+        .unwrap();
         let n = Namespaces::from_spec(Some(&linux)).unwrap();
         assert_eq!(n.clone_flags(), 0);
-        assert!(n.second_fork(), "a new pid namespace after setns needs a fork");
+        assert!(
+            n.second_fork(),
+            "a new pid namespace after setns needs a fork"
+        );
     }
 }

@@ -3,7 +3,10 @@
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
-use oci_spec::runtime::{IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag as Flag, LinuxSchedulerPolicy as Policy, Scheduler};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag as Flag, LinuxSchedulerPolicy as Policy, Scheduler,
+};
 
 /// "0-3,6" as a list of cpus.
 pub fn parse_cpus(s: &str, path: &str) -> Result<Vec<usize>, ConfigError> {
@@ -12,13 +15,18 @@ pub fn parse_cpus(s: &str, path: &str) -> Result<Vec<usize>, ConfigError> {
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 if a > b || b >= 1024 {
                     return Err(bad());
                 }
                 out.extend(a..=b);
             }
-            None => out.push(part.parse().map_err(|_| bad()).and_then(|c: usize| if c < 1024 { Ok(c) } else { Err(bad()) })?),
+            None => out.push(
+                part.parse()
+                    .map_err(|_| bad())
+                    .and_then(|c: usize| if c < 1024 { Ok(c) } else { Err(bad()) })?,
+            ),
         }
     }
     if out.is_empty() {
@@ -43,7 +51,10 @@ pub fn ioprio(p: &LinuxIOPriority) -> Result<u32, ConfigError> {
         IOPriorityClass::IoprioClassIdle => 3,
     };
     if !(0..=7).contains(&p.priority()) {
-        return Err(ConfigError::invalid("process.ioPriority.priority", format!("{} is outside 0..7", p.priority())));
+        return Err(ConfigError::invalid(
+            "process.ioPriority.priority",
+            format!("{} is outside 0..7", p.priority()),
+        ));
     }
     Ok((class << 13) | p.priority() as u32)
 }
@@ -52,7 +63,11 @@ pub fn set_ioprio(value: u32) -> Result<(), SysError> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: integer arguments only.
     let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
-    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "io priority") } else { Ok(()) }
+    if r < 0 {
+        Err(std::io::Error::last_os_error()).sys("set", "io priority")
+    } else {
+        Ok(())
+    }
 }
 
 /// struct sched_attr of sched_setattr(2).
@@ -105,13 +120,20 @@ pub fn sched_attr(s: &Scheduler) -> SchedAttr {
 pub fn set_scheduler(a: &SchedAttr) -> Result<(), SysError> {
     // SAFETY: `a` is a valid sched_attr of the size it states.
     let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, a as *const SchedAttr, 0) };
-    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "scheduler (process.scheduler)") } else { Ok(()) }
+    if r < 0 {
+        Err(std::io::Error::last_os_error()).sys("set", "scheduler (process.scheduler)")
+    } else {
+        Ok(())
+    }
 }
 
 /// The personality(2) value of linux.personality.
 pub fn personality(p: &LinuxPersonality) -> Result<u64, ConfigError> {
     if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
-        return Err(ConfigError::invalid("linux.personality.flags", "no personality flags are defined by the spec yet"));
+        return Err(ConfigError::invalid(
+            "linux.personality.flags",
+            "no personality flags are defined by the spec yet",
+        ));
     }
     Ok(match p.domain() {
         LinuxPersonalityDomain::PerLinux => 0x0000,
@@ -122,7 +144,11 @@ pub fn personality(p: &LinuxPersonality) -> Result<u64, ConfigError> {
 pub fn set_personality(v: u64) -> Result<(), SysError> {
     // SAFETY: personality takes an integer.
     let r = unsafe { libc::personality(v as libc::c_ulong) };
-    if r < 0 { Err(std::io::Error::last_os_error()).sys("set", "personality") } else { Ok(()) }
+    if r < 0 {
+        Err(std::io::Error::last_os_error()).sys("set", "personality")
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -82,12 +82,21 @@ fn highest(names: &[&str], arch: ScmpArch) -> Option<u32> {
 fn sections(arches: &[ScmpArch], names: &[&str]) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
     for a in arches {
-        let a = if *a == ScmpArch::Native { ScmpArch::native() } else { *a };
-        let (Some(audit), Some(max)) = (audit_arch(a), highest(names, a)) else { continue };
+        let a = if *a == ScmpArch::Native {
+            ScmpArch::native()
+        } else {
+            *a
+        };
+        let (Some(audit), Some(max)) = (audit_arch(a), highest(names, a)) else {
+            continue;
+        };
         let i = match out.iter().position(|s| s.audit == audit) {
             Some(i) => i,
             None => {
-                out.push(Section { audit, ..Default::default() });
+                out.push(Section {
+                    audit,
+                    ..Default::default()
+                });
                 out.len() - 1
             }
         };
@@ -126,7 +135,16 @@ pub fn stub(arches: &[ScmpArch], names: &[&str]) -> Vec<libc::sock_filter> {
         }
         if s.audit == 0xc000_003e {
             // x86_64 and x32 share the architecture; bit 30 tells them apart.
-            p.push(ins(JSET_K, X32_BIT, if s.x32_max.is_some() { To::X32(i) } else { To::Filter }, To::Next));
+            p.push(ins(
+                JSET_K,
+                X32_BIT,
+                if s.x32_max.is_some() {
+                    To::X32(i)
+                } else {
+                    To::Filter
+                },
+                To::Next,
+            ));
         }
         match s.max {
             Some(max) => p.push(ins(JGT_K, max, To::Enosys, To::Filter)),
@@ -143,19 +161,37 @@ pub fn stub(arches: &[ScmpArch], names: &[&str]) -> Vec<libc::sock_filter> {
     let at = |to: To, from: usize| -> u32 {
         match to {
             To::Next => 0,
-            to => (labels.iter().find(|(l, _)| *l == to).expect("every label is placed").1 - from - 1) as u32,
+            to => {
+                (labels
+                    .iter()
+                    .find(|(l, _)| *l == to)
+                    .expect("every label is placed")
+                    .1
+                    - from
+                    - 1) as u32
+            }
         }
     };
     p.iter()
         .enumerate()
         .map(|(n, i)| {
             if i.code == JA {
-                libc::sock_filter { code: JA, jt: 0, jf: 0, k: at(i.jt, n) }
+                libc::sock_filter {
+                    code: JA,
+                    jt: 0,
+                    jf: 0,
+                    k: at(i.jt, n),
+                }
             } else {
                 // The stub is a few instructions an architecture: every
                 // conditional jump fits in its 8 bits.
                 let short = |to| u8::try_from(at(to, n)).expect("a short jump");
-                libc::sock_filter { code: i.code, jt: short(i.jt), jf: short(i.jf), k: i.k }
+                libc::sock_filter {
+                    code: i.code,
+                    jt: short(i.jt),
+                    jf: short(i.jf),
+                    k: i.k,
+                }
             }
         })
         .collect()
@@ -192,7 +228,10 @@ mod tests {
     #[test]
     fn above_the_highest_named_is_enosys() {
         let x86_64 = 0xc000_003e;
-        let p = stub(&[ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32], &["read", "write", "rseq", "no_such_call"]);
+        let p = stub(
+            &[ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32],
+            &["read", "write", "rseq", "no_such_call"],
+        );
         // rseq is 334 on x86_64.
         assert_eq!(eval(&p, x86_64, 334), None);
         assert_eq!(eval(&p, x86_64, 110), None);
@@ -202,7 +241,11 @@ mod tests {
         // i386: rseq is 386.
         assert_eq!(eval(&p, 0x4000_0003, 386), None);
         assert_eq!(eval(&p, 0x4000_0003, 387), Some(RET_ERRNO_ENOSYS));
-        assert_eq!(eval(&p, 0xc000_00b7, 9999), None, "an architecture not listed goes to the filter");
+        assert_eq!(
+            eval(&p, 0xc000_00b7, 9999),
+            None,
+            "an architecture not listed goes to the filter"
+        );
     }
 
     #[test]

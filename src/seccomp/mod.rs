@@ -13,8 +13,13 @@
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompFilterFlag as F, LinuxSeccompOperator as Op};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompFilterFlag as F,
+    LinuxSeccompOperator as Op,
+};
 use std::io::{Read, Seek};
 
 const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
@@ -48,8 +53,12 @@ fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> ScmpAction {
         A::ScmpActKill | A::ScmpActKillThread => ScmpAction::KillThread,
         A::ScmpActKillProcess => ScmpAction::KillProcess,
         A::ScmpActTrap => ScmpAction::Trap,
-        A::ScmpActErrno => ScmpAction::Errno(errno.or(default_errno).unwrap_or(libc::EPERM as u32) as i32),
-        A::ScmpActTrace => ScmpAction::Trace(errno.or(default_errno).unwrap_or(libc::EPERM as u32) as u16),
+        A::ScmpActErrno => {
+            ScmpAction::Errno(errno.or(default_errno).unwrap_or(libc::EPERM as u32) as i32)
+        }
+        A::ScmpActTrace => {
+            ScmpAction::Trace(errno.or(default_errno).unwrap_or(libc::EPERM as u32) as u16)
+        }
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
         A::ScmpActNotify => ScmpAction::Notify,
@@ -92,7 +101,9 @@ fn compare(op: Op, index: usize, value: u64, value_two: Option<u64>) -> ScmpArgC
         Op::ScmpCmpGe => ScmpArgCompare::new(i, ScmpCompareOp::GreaterEqual, value),
         Op::ScmpCmpGt => ScmpArgCompare::new(i, ScmpCompareOp::Greater, value),
         // As runc reads it: value is the mask, valueTwo the value.
-        Op::ScmpCmpMaskedEq => ScmpArgCompare::new(i, ScmpCompareOp::MaskedEqual(value), value_two.unwrap_or(0)),
+        Op::ScmpCmpMaskedEq => {
+            ScmpArgCompare::new(i, ScmpCompareOp::MaskedEqual(value), value_two.unwrap_or(0))
+        }
     }
 }
 
@@ -100,21 +111,42 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     let p = "linux.seccomp";
     let default = action(s.default_action(), None, s.default_errno_ret());
     if default == ScmpAction::Notify {
-        return Err(ConfigError::invalid(format!("{p}.defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action"));
+        return Err(ConfigError::invalid(
+            format!("{p}.defaultAction"),
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
     }
-    let notify = s.syscalls().iter().flatten().any(|c| c.action() == A::ScmpActNotify);
+    let notify = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|c| c.action() == A::ScmpActNotify);
     let listener = match (notify, s.listener_path()) {
-        (true, Some(path)) if path.is_absolute() => Some((path.clone(), s.listener_metadata().clone().unwrap_or_default())),
-        (true, _) => return Err(ConfigError::invalid(format!("{p}.listenerPath"), "SCMP_ACT_NOTIFY needs an absolute listenerPath")),
+        (true, Some(path)) if path.is_absolute() => Some((
+            path.clone(),
+            s.listener_metadata().clone().unwrap_or_default(),
+        )),
+        (true, _) => {
+            return Err(ConfigError::invalid(
+                format!("{p}.listenerPath"),
+                "SCMP_ACT_NOTIFY needs an absolute listenerPath",
+            ));
+        }
         (false, _) => None,
     };
-    let lib = |path: String| move |e: libseccomp::error::SeccompError| ConfigError::invalid(path, format!("libseccomp: {e}"));
+    let lib = |path: String| {
+        move |e: libseccomp::error::SeccompError| {
+            ConfigError::invalid(path, format!("libseccomp: {e}"))
+        }
+    };
     let mut ctx = ScmpFilterContext::new(default).map_err(lib(format!("{p}.defaultAction")))?;
     // The filter goes in by our own seccomp(2) call, flags and all.
     ctx.set_ctl_nnp(false).map_err(lib(p.to_string()))?;
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let path = format!("{p}.architectures[{i}]");
-        let a = arch(*a).ok_or_else(|| ConfigError::invalid(&path, "architecture not supported by libseccomp"))?;
+        let a = arch(*a).ok_or_else(|| {
+            ConfigError::invalid(&path, "architecture not supported by libseccomp")
+        })?;
         match ctx.add_arch(a) {
             Ok(_) => {}
             Err(e) if e.errno() == Some(libseccomp::error::SeccompErrno::EEXIST) => {}
@@ -128,7 +160,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
             F::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             // It changes how a notify agent's receive waits: the kernel takes
             // it only with a listener, and without NOTIFY rules it means nothing.
-            F::SeccompFilterFlagWaitKillableRecv if notify => SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+            F::SeccompFilterFlagWaitKillableRecv if notify => {
+                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
             F::SeccompFilterFlagWaitKillableRecv => 0,
             // Thread sync means nothing for a process about to exec.
             F::SeccompFilterFlagTsync => 0,
@@ -142,9 +176,15 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
             continue;
         }
         let args = sc.args().clone().unwrap_or_default();
-        let cmps: Vec<ScmpArgCompare> = args.iter().map(|a| compare(a.op(), a.index(), a.value(), a.value_two())).collect();
+        let cmps: Vec<ScmpArgCompare> = args
+            .iter()
+            .map(|a| compare(a.op(), a.index(), a.value(), a.value_two()))
+            .collect();
         if args.iter().any(|a| a.index() > 5) {
-            return Err(ConfigError::invalid(format!("{path}.args"), "an argument index must be 0 to 5"));
+            return Err(ConfigError::invalid(
+                format!("{path}.args"),
+                "an argument index must be 0 to 5",
+            ));
         }
         // Conditions on distinct arguments must all hold; several on the
         // same argument are alternatives (libseccomp cannot AND those).
@@ -152,39 +192,68 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         let same_arg = !args.iter().all(|a| seen.insert(a.index()));
         for name in sc.names() {
             // A name this kernel's arches do not know is skipped, as runc does.
-            let Ok(nr) = ScmpSyscall::from_name(name) else { continue };
+            let Ok(nr) = ScmpSyscall::from_name(name) else {
+                continue;
+            };
             let r = if cmps.is_empty() {
                 ctx.add_rule(act, nr)
             } else if same_arg {
-                cmps.iter().try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ())).map(|_| &mut ctx)
+                cmps.iter()
+                    .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ()))
+                    .map(|_| &mut ctx)
             } else {
                 ctx.add_rule_conditional(act, nr, &cmps)
             };
             r.map_err(|e| ConfigError::invalid(&path, format!("syscall {name}: libseccomp: {e}")))?;
         }
     }
-    let mut bpf = export(&ctx).map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
+    let mut bpf = export(&ctx)
+        .map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
     // Unless the default lets syscalls through anyway (runc's rule: allow,
     // log, trace), syscalls newer than the profile get ENOSYS.
-    if !matches!(s.default_action(), A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace) {
-        let arches: Vec<ScmpArch> = s.architectures().iter().flatten().filter_map(|a| arch(*a)).collect();
-        let names: Vec<&str> = s.syscalls().iter().flatten().flat_map(|c| c.names().iter().map(String::as_str)).collect();
+    if !matches!(
+        s.default_action(),
+        A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace
+    ) {
+        let arches: Vec<ScmpArch> = s
+            .architectures()
+            .iter()
+            .flatten()
+            .filter_map(|a| arch(*a))
+            .collect();
+        let names: Vec<&str> = s
+            .syscalls()
+            .iter()
+            .flatten()
+            .flat_map(|c| c.names().iter().map(String::as_str))
+            .collect();
         let mut stub = enosys::stub(&arches, &names);
         stub.append(&mut bpf);
         bpf = stub;
     }
     // BPF_MAXINSNS
     if bpf.len() > 4096 {
-        return Err(ConfigError::invalid(p, format!("the filter is {} instructions long, more than the kernel's 4096", bpf.len())));
+        return Err(ConfigError::invalid(
+            p,
+            format!(
+                "the filter is {} instructions long, more than the kernel's 4096",
+                bpf.len()
+            ),
+        ));
     }
     if notify {
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }
-    Ok(Program { bpf, flags, listener })
+    Ok(Program {
+        bpf,
+        flags,
+        listener,
+    })
 }
 
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
-    let fd = rustix::fs::memfd_create("berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| e.to_string())?;
+    let fd = rustix::fs::memfd_create("berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+        .map_err(|e| e.to_string())?;
     let mut f = std::fs::File::from(fd);
     ctx.export_bpf(&f).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
@@ -206,14 +275,26 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
 /// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With NOTIFY rules,
 /// returns the listener fd.
 pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SysError> {
-    let prog = libc::sock_fprog { len: p.bpf.len() as u16, filter: p.bpf.as_ptr() as *mut libc::sock_filter };
+    let prog = libc::sock_fprog {
+        len: p.bpf.len() as u16,
+        filter: p.bpf.as_ptr() as *mut libc::sock_filter,
+    };
     // SAFETY: `prog` points at the program, which outlives the call.
-    let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, p.flags, &prog as *const libc::sock_fprog) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            p.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
     if r < 0 {
         return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
     }
     // SAFETY: with NEW_LISTENER the kernel returned a new fd.
-    Ok(p.notify().then(|| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32) }))
+    Ok(p.notify().then(|| unsafe {
+        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
+    }))
 }
 
 #[cfg(test)]
@@ -240,7 +321,10 @@ mod tests {
     #[test]
     fn notify_needs_a_listener() {
         let e = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
-        assert_eq!(e.to_string(), "config.json: linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs an absolute listenerPath");
+        assert_eq!(
+            e.to_string(),
+            "config.json: linux.seccomp.listenerPath: SCMP_ACT_NOTIFY needs an absolute listenerPath"
+        );
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
         assert!(p.notify());
         assert_ne!(p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
@@ -249,7 +333,10 @@ mod tests {
     #[test]
     fn flags() {
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#).unwrap();
-        assert_eq!(p.flags, SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW);
+        assert_eq!(
+            p.flags,
+            SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW
+        );
     }
 }
 

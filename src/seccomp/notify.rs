@@ -17,13 +17,30 @@ struct ContainerProcessState<'a, S: Serialize> {
     state: S,
 }
 
-pub fn send_to_listener<S: Serialize>(path: &Path, metadata: &str, pid: i32, state: S, fd: BorrowedFd) -> Result<(), SysError> {
+pub fn send_to_listener<S: Serialize>(
+    path: &Path,
+    metadata: &str,
+    pid: i32,
+    state: S,
+    fd: BorrowedFd,
+) -> Result<(), SysError> {
     let what = format!("seccomp listener {}", path.display());
-    let sock = rustix::net::socket_with(rustix::net::AddressFamily::UNIX, rustix::net::SocketType::STREAM, rustix::net::SocketFlags::CLOEXEC, None)
-        .sys("socket", &what)?;
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .sys("socket", &what)?;
     let addr = rustix::net::SocketAddrUnix::new(path).sys("connect to", &what)?;
     rustix::net::connect(&sock, &addr).sys("connect to", &what)?;
-    let msg = ContainerProcessState { oci_version: crate::config::SPEC_VERSION, fds: ["seccompFd"], pid, metadata, state };
+    let msg = ContainerProcessState {
+        oci_version: crate::config::SPEC_VERSION,
+        fds: ["seccompFd"],
+        pid,
+        metadata,
+        state,
+    };
     let json = serde_json::to_vec(&msg).expect("plain data serialises");
     crate::process::terminal::send_fd(sock.as_fd(), &json, fd)
 }

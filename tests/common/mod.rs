@@ -32,7 +32,8 @@ pub fn cgroup_hierarchies() -> Vec<PathBuf> {
         .filter_map(|l| {
             let (left, right) = l.split_once(" - ")?;
             let fstype = right.split(' ').next()?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
+            (fstype == "cgroup" || fstype == "cgroup2")
+                .then(|| PathBuf::from(left.split(' ').nth(4).unwrap()))
         })
         .collect()
 }
@@ -44,7 +45,10 @@ pub fn cgroup_file(controller: &str, cgroup_path: &str, file: &str) -> PathBuf {
     if cgroup_v2() {
         Path::new("/sys/fs/cgroup").join(rel).join(file)
     } else {
-        Path::new("/sys/fs/cgroup").join(controller).join(rel).join(file)
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(rel)
+            .join(file)
     }
 }
 
@@ -59,7 +63,11 @@ pub fn make_rootfs(dir: &Path) {
     // Copied by cp, not by this process: a write fd of ours would be
     // inherited by any child another test thread forks meanwhile, and a
     // container exec'ing busybox then fails with ETXTBSY.
-    let cp = Command::new("cp").arg("/bin/busybox").arg(bin.join("busybox")).status().unwrap();
+    let cp = Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(bin.join("busybox"))
+        .status()
+        .unwrap();
     assert!(cp.success(), "busybox-static is installed");
     let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
@@ -70,7 +78,11 @@ pub fn make_rootfs(dir: &Path) {
     for d in ["proc", "sys", "dev", "tmp", "etc", "root"] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
@@ -84,7 +96,11 @@ pub struct Out {
 impl Out {
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "berth failed: stdout={:?} stderr={:?}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "berth failed: stdout={:?} stderr={:?}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -101,14 +117,30 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl Bundle {
     /// runc's default config (berth spec) without a terminal, running `args`.
     pub fn new(args: &[&str]) -> Bundle {
-        let tmp = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .unwrap();
         let path = tmp.path().join("bundle");
         let root = tmp.path().join("state");
         std::fs::create_dir_all(&path).unwrap();
         make_rootfs(&path.join("rootfs"));
-        let out = Command::new(berth_bin()).args(["spec", "--bundle"]).arg(&path).output().unwrap();
-        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
-        let b = Bundle { _tmp: tmp, path, root, ids: std::sync::Mutex::new(Vec::new()) };
+        let out = Command::new(berth_bin())
+            .args(["spec", "--bundle"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let b = Bundle {
+            _tmp: tmp,
+            path,
+            root,
+            ids: std::sync::Mutex::new(Vec::new()),
+        };
         b.config(|c| {
             c["process"]["terminal"] = false.into();
             c["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
@@ -134,14 +166,21 @@ impl Bundle {
 
     /// A container id unique to this test run; deleted when the bundle goes.
     pub fn id(&self, name: &str) -> String {
-        let id = format!("{name}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         self.ids.lock().unwrap().push(id.clone());
         id
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(berth_bin());
-        c.arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
+        c.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null());
         c
     }
 
@@ -185,24 +224,36 @@ impl Bundle {
         if cgroup_v2() {
             return vec![Path::new("/sys/fs/cgroup").join(rel)];
         }
-        cgroup_hierarchies().into_iter().map(|h| h.join(rel)).collect()
+        cgroup_hierarchies()
+            .into_iter()
+            .map(|h| h.join(rel))
+            .collect()
     }
 
     #[track_caller]
     pub fn assert_no_leftovers(&self, id: &str) {
-        assert!(!self.root.join(id).exists(), "state directory of {id} left behind");
+        assert!(
+            !self.root.join(id).exists(),
+            "state directory of {id} left behind"
+        );
         for d in self.cgroup_dirs(&format!("/berth/{id}")) {
             assert!(!d.exists(), "cgroup {} left behind", d.display());
         }
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mounts.contains(self.path.to_str().unwrap()), "a mount of the bundle is left on the host");
+        assert!(
+            !mounts.contains(self.path.to_str().unwrap()),
+            "a mount of the bundle is left on the host"
+        );
     }
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
         for id in self.ids.lock().unwrap().iter() {
-            let _ = run_with_timeout(self.cmd(&["delete", "--force", id]), Duration::from_secs(30));
+            let _ = run_with_timeout(
+                self.cmd(&["delete", "--force", id]),
+                Duration::from_secs(30),
+            );
         }
     }
 }
@@ -212,7 +263,8 @@ impl Drop for Bundle {
 pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Out {
     let out_f = tempfile::tempfile().unwrap();
     let err_f = tempfile::tempfile().unwrap();
-    cmd.stdout(out_f.try_clone().unwrap()).stderr(err_f.try_clone().unwrap());
+    cmd.stdout(out_f.try_clone().unwrap())
+        .stderr(err_f.try_clone().unwrap());
     let mut child = cmd.spawn().expect("spawn berth");
     let pid = child.id() as i32;
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -240,6 +292,12 @@ pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Out {
         s
     };
     use std::os::unix::process::ExitStatusExt;
-    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    Out { code, stdout: read(out_f), stderr: read(err_f) }
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Out {
+        code,
+        stdout: read(out_f),
+        stderr: read(err_f),
+    }
 }

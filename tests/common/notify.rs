@@ -43,7 +43,11 @@ pub struct Agent {
 /// Listens at `path`; serves every connection in a thread of its own.
 pub fn agent(path: &Path) -> Arc<Agent> {
     let listener = UnixListener::bind(path).unwrap();
-    let a = Arc::new(Agent { state: Default::default(), handled: AtomicU32::new(0), stop: AtomicBool::new(false) });
+    let a = Arc::new(Agent {
+        state: Default::default(),
+        handled: AtomicU32::new(0),
+        stop: AtomicBool::new(false),
+    });
     let a2 = a.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
@@ -67,7 +71,12 @@ fn serve(fd: OwnedFd, a: &Agent) {
             return; // every process of the filter is gone
         }
         a.handled.fetch_add(1, Ordering::Relaxed);
-        let mut r = NotifResp { id: n.id, val: 0, error: 0, flags: 0 };
+        let mut r = NotifResp {
+            id: n.id,
+            val: 0,
+            error: 0,
+            flags: 0,
+        };
         unsafe { libc::ioctl(fd.as_raw_fd(), SECCOMP_IOCTL_NOTIF_SEND, &mut r) };
     }
 }

@@ -8,7 +8,12 @@ use std::process::{Child, Command};
 
 pub fn openpty(rows: u16, cols: u16) -> (File, File) {
     let (mut m, mut s) = (0, 0);
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
     assert_eq!(r, 0);
     unsafe { (File::from_raw_fd(m), File::from_raw_fd(s)) }
@@ -50,7 +55,10 @@ pub fn read_all(master: &mut File) -> String {
 pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (String, OwnedFd) {
     let mut data = vec![0u8; 65536];
     let mut cmsg = [0u8; 64];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut _, iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut _,
+        iov_len: data.len(),
+    };
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
@@ -61,5 +69,8 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (String, OwnedFd) {
     let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
     assert!(!c.is_null(), "an fd came with the message");
     let fd = unsafe { *(libc::CMSG_DATA(c) as *const i32) };
-    (String::from_utf8_lossy(&data[..n as usize]).into_owned(), unsafe { OwnedFd::from_raw_fd(fd) })
+    (
+        String::from_utf8_lossy(&data[..n as usize]).into_owned(),
+        unsafe { OwnedFd::from_raw_fd(fd) },
+    )
 }

@@ -20,7 +20,10 @@ impl OwnCgroup {
     /// Makes the cgroup in the hierarchies `only` names (a mountpoint's last
     /// component, e.g. "freezer"), or in all of them.
     fn new(name: &str, only: Option<&str>) -> OwnCgroup {
-        let mut own = OwnCgroup { dirs: vec![], child: None };
+        let mut own = OwnCgroup {
+            dirs: vec![],
+            child: None,
+        };
         for h in cgroup_hierarchies() {
             if only.is_some_and(|o| h.file_name().is_none_or(|n| n != o)) {
                 continue;
@@ -38,7 +41,10 @@ impl OwnCgroup {
     }
 
     fn dir(&self, hierarchy: &str) -> &Path {
-        self.dirs.iter().find(|d| d.starts_with(Path::new("/sys/fs/cgroup").join(hierarchy))).expect("hierarchy mounted")
+        self.dirs
+            .iter()
+            .find(|d| d.starts_with(Path::new("/sys/fs/cgroup").join(hierarchy)))
+            .expect("hierarchy mounted")
     }
 
     /// Puts a `sleep` of the test's own into the cgroup, in every hierarchy.
@@ -47,12 +53,15 @@ impl OwnCgroup {
         let pid = child.id().to_string();
         self.child = Some(child);
         for d in &self.dirs {
-            std::fs::write(d.join("cgroup.procs"), &pid).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+            std::fs::write(d.join("cgroup.procs"), &pid)
+                .unwrap_or_else(|e| panic!("{}: {e}", d.display()));
         }
     }
 
     fn sleep_alive(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 }
 
@@ -77,18 +86,27 @@ fn inherit_cpuset(dir: &Path) {
         if let (Ok(v), Some(p)) = (std::fs::read_to_string(dir.join(f)), dir.parent())
             && v.trim().is_empty()
         {
-            let _ = std::fs::write(dir.join(f), std::fs::read_to_string(p.join(f)).unwrap_or_default().trim());
+            let _ = std::fs::write(
+                dir.join(f),
+                std::fs::read_to_string(p.join(f))
+                    .unwrap_or_default()
+                    .trim(),
+            );
         }
     }
 }
 
 fn read(file: &Path) -> String {
-    std::fs::read_to_string(file).map(|s| s.trim().to_string()).unwrap_or_else(|e| format!("unreadable: {e}"))
+    std::fs::read_to_string(file)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
 }
 
 /// The container's cgroup directory in a v1 hierarchy.
 fn cgroup_dir(hierarchy: &str, path: &str) -> PathBuf {
-    Path::new("/sys/fs/cgroup").join(hierarchy).join(path.trim_start_matches('/'))
+    Path::new("/sys/fs/cgroup")
+        .join(hierarchy)
+        .join(path.trim_start_matches('/'))
 }
 
 /// delete --force of a paused container thaws it and kills every process,
@@ -99,18 +117,38 @@ fn delete_force_of_a_paused_container() {
     compare(|c| {
         c.config(|v| v["process"]["args"] = serde_json::json!(["sleep", "100"]));
         for round in 0..3 {
-            let id = if round == 0 { c.id.clone() } else { c.new_id(&format!("round{round}")) };
+            let id = if round == 0 {
+                c.id.clone()
+            } else {
+                c.new_id(&format!("round{round}"))
+            };
             if round > 0 {
                 let cg = format!("/{CGROUP_PARENT}/{id}");
                 c.config(|v| v["linux"]["cgroupsPath"] = cg.into());
             }
             let k = format!("round {round}");
-            c.see_out(&format!("{k} run"), &c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]), &[]);
-            c.see_out(&format!("{k} exec -d"), &c.rt(&["exec", "--detach", &id, "sleep", "200"]), &[]);
+            c.see_out(
+                &format!("{k} run"),
+                &c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]),
+                &[],
+            );
+            c.see_out(
+                &format!("{k} exec -d"),
+                &c.rt(&["exec", "--detach", &id, "sleep", "200"]),
+                &[],
+            );
             c.see_out(&format!("{k} pause"), &c.rt(&["pause", &id]), &[]);
             c.see_state(&format!("{k} paused"), &id);
-            c.see_out(&format!("{k} delete --force"), &c.rt(&["delete", "--force", &id]), &[]);
-            c.see_out(&format!("{k} state after"), &c.rt(&["state", &id]), &["does not exist"]);
+            c.see_out(
+                &format!("{k} delete --force"),
+                &c.rt(&["delete", "--force", &id]),
+                &[],
+            );
+            c.see_out(
+                &format!("{k} state after"),
+                &c.rt(&["state", &id]),
+                &["does not exist"],
+            );
             c.see_host(&format!("{k} host after delete"));
         }
     });
@@ -153,12 +191,24 @@ fn create_in_a_frozen_cgroup_is_refused() {
         let own = OwnCgroup::new(&c.id, Some("freezer"));
         std::fs::write(own.dir("freezer").join("freezer.state"), "FROZEN").unwrap();
         let log = c.dir.join("log.json");
-        let out = c.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", "{bundle}", "{id}"]);
+        let out = c.rt(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "{bundle}",
+            "{id}",
+        ]);
         c.see_exit("create", &out, &["frozen"]);
         c.see_log("create --log", &log, &["frozen"]);
         c.see_out("state", &c.rt(&["state", "{id}"]), &["does not exist"]);
         c.see_host("host after create");
-        c.see("cgroup still frozen", read(&own.dir("freezer").join("freezer.state")));
+        c.see(
+            "cgroup still frozen",
+            read(&own.dir("freezer").join("freezer.state")),
+        );
     });
 }
 
@@ -171,17 +221,32 @@ fn create_in_a_cgroup_with_processes_warns() {
         let mut own = OwnCgroup::new(&c.id, None);
         own.add_sleep();
         let log = c.dir.join("log.json");
-        let out = c.rt(&["--log", log.to_str().unwrap(), "--log-format", "json", "create", "--bundle", "{bundle}", "{id}"]);
+        let out = c.rt(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "{bundle}",
+            "{id}",
+        ]);
         c.see_out("create", &out, &[]);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let warned = text.lines().any(|l| l.contains("\"warning\"") && l.contains("not empty") && l.contains("1 process(es)"));
+        let warned = text.lines().any(|l| {
+            l.contains("\"warning\"") && l.contains("not empty") && l.contains("1 process(es)")
+        });
         c.see("create --log warns of 1 process", warned);
         let id = c.id.clone();
         c.see_state("created", &id);
         c.see_out("start", &c.rt(&["start", "{id}"]), &[]);
         c.see_state("running", &id);
         c.see_exit("delete --force", &c.rt(&["delete", "--force", "{id}"]), &[]);
-        c.see_out("state after", &c.rt(&["state", "{id}"]), &["does not exist"]);
+        c.see_out(
+            "state after",
+            &c.rt(&["state", "{id}"]),
+            &["does not exist"],
+        );
         c.see("test's sleep alive after delete", own.sleep_alive());
         c.see_host("host after delete");
     });
@@ -195,9 +260,14 @@ fn update_memory_unlimited_lifts_swap_too() {
     compare(|c| {
         c.config(|v| {
             v["process"]["args"] = serde_json::json!(["sleep", "100"]);
-            v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 104857600, "swap": 209715200});
+            v["linux"]["resources"]["memory"] =
+                serde_json::json!({"limit": 104857600, "swap": 209715200});
         });
-        c.see_out("run", &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see_out(
+            "run",
+            &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
+            &[],
+        );
         let dir = cgroup_dir("memory", &format!("/{CGROUP_PARENT}/{}", c.id));
         let files = |c: &mut Case, k: &str| {
             for f in ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"] {
@@ -205,7 +275,13 @@ fn update_memory_unlimited_lifts_swap_too() {
             }
         };
         files(c, "created");
-        for args in [&["--memory", "-1"][..], &["--memory", "50m"], &["--memory", "300m", "--memory-swap", "400m"], &["--memory", "-1", "--memory-swap", "-1"], &["--memory", "64m", "--memory-swap", "128m"]] {
+        for args in [
+            &["--memory", "-1"][..],
+            &["--memory", "50m"],
+            &["--memory", "300m", "--memory-swap", "400m"],
+            &["--memory", "-1", "--memory-swap", "-1"],
+            &["--memory", "64m", "--memory-swap", "128m"],
+        ] {
             let mut a = vec!["update"];
             a.extend_from_slice(args);
             a.push("{id}");
@@ -231,12 +307,32 @@ fn update_cpu_period_and_quota_under_a_limited_parent() {
             v["linux"]["cgroupsPath"] = path.clone().into();
             v["linux"]["resources"]["cpu"] = serde_json::json!({"quota": 50000, "period": 100000});
         });
-        c.see_out("run", &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see_out(
+            "run",
+            &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
+            &[],
+        );
         let dir = cgroup_dir("cpu", &path);
-        for (p, q) in [("50000", "25000"), ("200000", "100000"), ("10000", "5000"), ("100000", "-1")] {
+        for (p, q) in [
+            ("50000", "25000"),
+            ("200000", "100000"),
+            ("10000", "5000"),
+            ("100000", "-1"),
+        ] {
             let k = format!("update --cpu-period {p} --cpu-quota {q}");
-            c.see_exit(&k, &c.rt(&["update", "--cpu-period", p, "--cpu-quota", q, "{id}"]), &[]);
-            c.see(&format!("{k}: period quota"), format!("{} {}", read(&dir.join("cpu.cfs_period_us")), read(&dir.join("cpu.cfs_quota_us"))));
+            c.see_exit(
+                &k,
+                &c.rt(&["update", "--cpu-period", p, "--cpu-quota", q, "{id}"]),
+                &[],
+            );
+            c.see(
+                &format!("{k}: period quota"),
+                format!(
+                    "{} {}",
+                    read(&dir.join("cpu.cfs_period_us")),
+                    read(&dir.join("cpu.cfs_quota_us"))
+                ),
+            );
         }
         // Out of the parent's cgroup before it goes.
         c.rt(&["delete", "--force", "{id}"]);
@@ -268,11 +364,29 @@ fn device_access_beyond_rwm_on_v1() {
                 {"allow": true, "type": "b", "major": 7, "minor": 1, "access": "wq"}
             ]);
         });
-        c.see_out("run", &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]), &[]);
+        c.see_out(
+            "run",
+            &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
+            &[],
+        );
         let dir = cgroup_dir("devices", &format!("/{CGROUP_PARENT}/{}", c.id));
         let list = read(&dir.join("devices.list"));
-        c.see("devices.list", list.lines().filter(|l| ["c 1:3 ", "c 1:11 ", "b 7:1 "].iter().any(|p| l.starts_with(p))).collect::<Vec<_>>().join(", "));
-        c.see_out("write /dev/null", &c.rt(&["exec", "{id}", "sh", "-c", "echo hi > /dev/null && echo ok"]), &[]);
+        c.see(
+            "devices.list",
+            list.lines()
+                .filter(|l| {
+                    ["c 1:3 ", "c 1:11 ", "b 7:1 "]
+                        .iter()
+                        .any(|p| l.starts_with(p))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        c.see_out(
+            "write /dev/null",
+            &c.rt(&["exec", "{id}", "sh", "-c", "echo hi > /dev/null && echo ok"]),
+            &[],
+        );
         c.see_exit("delete --force", &c.rt(&["delete", "--force", "{id}"]), &[]);
 
         let id = c.new_id("x-only");
@@ -280,7 +394,11 @@ fn device_access_beyond_rwm_on_v1() {
             v["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{id}").into();
             v["linux"]["resources"]["devices"][1] = serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 12, "access": "x"});
         });
-        c.see_exit("run with access x", &c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]), &[]);
+        c.see_exit(
+            "run with access x",
+            &c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]),
+            &[],
+        );
         c.see_out("state x-only", &c.rt(&["state", &id]), &["does not exist"]);
         c.see_host("host after");
     });

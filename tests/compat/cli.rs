@@ -6,14 +6,24 @@ use crate::harness::{Case, Differ, compare, compare_with};
 #[test]
 fn version_lines() {
     compare_with(
-        &[Differ { key: "--version has go:", berth: "false", why: "berth is not written in Go; no client reads that line" }],
+        &[Differ {
+            key: "--version has go:",
+            berth: "false",
+            why: "berth is not written in Go; no client reads that line",
+        }],
         |c| {
             let out = c.exec(c.bare(&["--version"]));
             c.see("--version exit", out.code);
             let first = out.stdout.lines().next().unwrap_or("");
-            c.see("--version first line has \" version \"", first.contains(" version "));
+            c.see(
+                "--version first line has \" version \"",
+                first.contains(" version "),
+            );
             for l in ["commit:", "spec:", "go:", "libseccomp:"] {
-                c.see(&format!("--version has {l}"), out.stdout.lines().any(|x| x.starts_with(l)));
+                c.see(
+                    &format!("--version has {l}"),
+                    out.stdout.lines().any(|x| x.starts_with(l)),
+                );
             }
         },
     );
@@ -24,13 +34,19 @@ fn version_lines() {
 fn see_usage_error(c: &mut Case, key: &str, args: &[&str]) {
     let out = c.rt(args);
     c.see(&format!("{key}.exit"), out.code);
-    c.see(&format!("{key} logs an error"), out.stderr.contains("level=error"));
+    c.see(
+        &format!("{key} logs an error"),
+        out.stderr.contains("level=error"),
+    );
 }
 
 #[test]
 fn commands_without_their_arguments() {
     compare(|c| {
-        for cmd in ["create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events", "update", "exec"] {
+        for cmd in [
+            "create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events",
+            "update", "exec",
+        ] {
             see_usage_error(c, cmd, &[cmd]);
         }
         see_usage_error(c, "state two ids", &["state", "a", "b"]);
@@ -49,7 +65,10 @@ fn commands_without_their_arguments() {
 #[test]
 fn help_of_each_command() {
     compare(|c| {
-        for cmd in ["create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events", "update", "exec", "list", "spec", "features"] {
+        for cmd in [
+            "create", "run", "start", "state", "kill", "delete", "pause", "resume", "ps", "events",
+            "update", "exec", "list", "spec", "features",
+        ] {
             let out = c.rt(&[cmd, "--help"]);
             c.see(&format!("{cmd} --help exit"), out.code);
             c.see(&format!("{cmd} --help prints"), !out.stdout.is_empty());
@@ -66,13 +85,30 @@ fn help_of_each_command() {
 /// checkpoint: berth answers no until it can (issue 16).
 #[test]
 fn checkpoint_and_restore() {
-    let why = "berth has no checkpoint or restore yet: a client that probes with --help must learn so";
+    let why =
+        "berth has no checkpoint or restore yet: a client that probes with --help must learn so";
     compare_with(
         &[
-            Differ { key: "checkpoint --help.exit", berth: "3", why },
-            Differ { key: "restore --help.exit", berth: "3", why },
-            Differ { key: "checkpoint.exit", berth: "3", why },
-            Differ { key: "restore.exit", berth: "3", why },
+            Differ {
+                key: "checkpoint --help.exit",
+                berth: "3",
+                why,
+            },
+            Differ {
+                key: "restore --help.exit",
+                berth: "3",
+                why,
+            },
+            Differ {
+                key: "checkpoint.exit",
+                berth: "3",
+                why,
+            },
+            Differ {
+                key: "restore.exit",
+                berth: "3",
+                why,
+            },
         ],
         |c| {
             for cmd in ["checkpoint", "restore"] {
@@ -92,7 +128,10 @@ fn global_flags() {
         let l = log.to_str().unwrap().to_string();
         for (key, flags) in [
             ("--criu", vec!["--criu", "/usr/sbin/criu"]),
-            ("--criu of a missing file", vec!["--criu", "/nonexistent/criu"]),
+            (
+                "--criu of a missing file",
+                vec!["--criu", "/nonexistent/criu"],
+            ),
             ("--rootless true", vec!["--rootless", "true"]),
             ("--rootless false", vec!["--rootless", "false"]),
             ("--rootless auto", vec!["--rootless", "auto"]),
@@ -107,7 +146,11 @@ fn global_flags() {
             c.see_out(&format!("{key} list"), &c.rt(&args), &[]);
             let mut args = flags.clone();
             args.extend(["state", "nope"]);
-            c.see_exit(&format!("{key} state nope"), &c.rt(&args), &["container does not exist"]);
+            c.see_exit(
+                &format!("{key} state nope"),
+                &c.rt(&args),
+                &["container does not exist"],
+            );
         }
         // The flags that change what create does: a value that is wrong,
         // or a cgroup manager this host has not (no systemd here).
@@ -123,7 +166,11 @@ fn global_flags() {
         let mut args = vec!["--rootless", "false", "run", "--bundle", "{bundle}", "{id}"];
         c.see_out("--rootless false run", &c.rt(&args), &[]);
         args[1] = "true";
-        c.see_exit("--rootless true state", &c.rt(&["--rootless", "true", "state", "{id}"]), &["does not exist"]);
+        c.see_exit(
+            "--rootless true state",
+            &c.rt(&["--rootless", "true", "state", "{id}"]),
+            &["does not exist"],
+        );
     });
 }
 
@@ -133,8 +180,16 @@ fn global_flags() {
 fn create_run_and_exec_flags() {
     let why = "berth takes a `--` after the id as the end of its flags, as getopt does; runc 1.1.5 looks for a program named `--`";
     let differ = [
-        Differ { key: "exec --.exit", berth: "0", why },
-        Differ { key: "exec --.stdout", berth: "--x\n", why },
+        Differ {
+            key: "exec --.exit",
+            berth: "0",
+            why,
+        },
+        Differ {
+            key: "exec --.stdout",
+            berth: "--x\n",
+            why,
+        },
     ];
     compare_with(&differ, |c| {
         let pid_file = c.dir.join("pid").to_str().unwrap().to_string();
@@ -165,8 +220,19 @@ fn create_run_and_exec_flags() {
             ("-e", vec!["-e", "A=2", "sh", "-c", "echo $A"]),
             ("--user", vec!["--user", "1000:1000", "id"]),
             ("-u uid", vec!["-u", "65534", "id"]),
-            ("--additional-gids", vec!["--user", "1000:1000", "--additional-gids", "10", "id"]),
-            ("--no-new-privs", vec!["--no-new-privs", "sh", "-c", "grep NoNewPrivs /proc/self/status"]),
+            (
+                "--additional-gids",
+                vec!["--user", "1000:1000", "--additional-gids", "10", "id"],
+            ),
+            (
+                "--no-new-privs",
+                vec![
+                    "--no-new-privs",
+                    "sh",
+                    "-c",
+                    "grep NoNewPrivs /proc/self/status",
+                ],
+            ),
             ("--detach", vec!["--detach", "true"]),
             ("--pid-file", vec!["--pid-file", exec_pid.as_str(), "true"]),
             ("--preserve-fds", vec!["--preserve-fds", "0", "true"]),
@@ -180,17 +246,33 @@ fn create_run_and_exec_flags() {
             full.extend(cmd);
             c.see_out(&format!("exec {key}"), &c.rt(&full), &[]);
         }
-        c.see("exec pid file written", std::path::Path::new(&exec_pid).exists());
+        c.see(
+            "exec pid file written",
+            std::path::Path::new(&exec_pid).exists(),
+        );
     });
 }
 
 /// An exec's flags (with their values) and its command (a leading `--`
 /// kept, to go after the id), from one list.
 fn split_exec<'a>(words: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
-    const TAKES_VALUE: &[&str] = &["--cwd", "--env", "-e", "--user", "-u", "--additional-gids", "--pid-file", "--preserve-fds"];
+    const TAKES_VALUE: &[&str] = &[
+        "--cwd",
+        "--env",
+        "-e",
+        "--user",
+        "-u",
+        "--additional-gids",
+        "--pid-file",
+        "--preserve-fds",
+    ];
     let mut i = 0;
     while i < words.len() && words[i].starts_with('-') && words[i] != "--" {
-        i += if TAKES_VALUE.contains(&words[i]) { 2 } else { 1 };
+        i += if TAKES_VALUE.contains(&words[i]) {
+            2
+        } else {
+            1
+        };
     }
     (words[..i].to_vec(), words[i..].to_vec())
 }

@@ -78,15 +78,36 @@ pub struct Case {
 
 impl Case {
     fn new(rt: Rt) -> Case {
-        let tmp = tempfile::Builder::new().prefix("berth-compat-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-compat-")
+            .tempdir()
+            .unwrap();
         let dir = tmp.path().to_path_buf();
         let bundle = dir.join("bundle");
         let root = dir.join("state");
         std::fs::create_dir_all(&bundle).unwrap();
         common::make_rootfs(&bundle.join("rootfs"));
-        let out = Command::new(common::berth_bin()).args(["spec", "--bundle"]).arg(&bundle).output().unwrap();
-        assert!(out.status.success(), "berth spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut c = Case { rt, _tmp: tmp, dir, bundle, root, id: String::new(), ids: vec![], seen: BTreeMap::new(), order: vec![] };
+        let out = Command::new(common::berth_bin())
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "berth spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut c = Case {
+            rt,
+            _tmp: tmp,
+            dir,
+            bundle,
+            root,
+            id: String::new(),
+            ids: vec![],
+            seen: BTreeMap::new(),
+            order: vec![],
+        };
         c.id = c.new_id("");
         let cg = format!("/{CGROUP_PARENT}/{}", c.id);
         c.config(|v| {
@@ -102,7 +123,11 @@ impl Case {
     pub fn new_id(&mut self, name: &str) -> String {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = format!("compat-{}-{}-{n}", self.rt.name(), std::process::id());
-        let label = if name.is_empty() { "<id>".to_string() } else { format!("<id:{name}>") };
+        let label = if name.is_empty() {
+            "<id>".to_string()
+        } else {
+            format!("<id:{name}>")
+        };
         self.ids.push((id.clone(), label));
         id
     }
@@ -125,7 +150,8 @@ impl Case {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(self.rt.bin());
         c.arg("--root").arg(&self.root);
-        c.args(args.iter().map(|a| self.fill(a))).stdin(Stdio::null());
+        c.args(args.iter().map(|a| self.fill(a)))
+            .stdin(Stdio::null());
         c
     }
 
@@ -133,12 +159,15 @@ impl Case {
     /// scenario's own), `{id}` and `{bundle}` replaced.
     pub fn bare(&self, args: &[&str]) -> Command {
         let mut c = Command::new(self.rt.bin());
-        c.args(args.iter().map(|a| self.fill(a))).stdin(Stdio::null());
+        c.args(args.iter().map(|a| self.fill(a)))
+            .stdin(Stdio::null());
         c
     }
 
     fn fill(&self, a: &str) -> String {
-        a.replace("{id}", &self.id).replace("{bundle}", self.bundle.to_str().unwrap()).replace("{dir}", self.dir.to_str().unwrap())
+        a.replace("{id}", &self.id)
+            .replace("{bundle}", self.bundle.to_str().unwrap())
+            .replace("{dir}", self.dir.to_str().unwrap())
     }
 
     /// Runs the runtime with --root and `args`; killed after 30 s.
@@ -159,7 +188,9 @@ impl Case {
         let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let Ok((conn, _)) = listener.accept() else { return };
+            let Ok((conn, _)) = listener.accept() else {
+                return;
+            };
             let (_, master) = common::tty::recv_fd(&conn);
             let mut master = std::fs::File::from(master);
             let _ = tx.send(common::tty::read_all(&mut master).replace('\r', ""));
@@ -207,7 +238,8 @@ impl Case {
     /// order printed (which a parsed Value would lose), then its fields.
     pub fn see_json_text(&mut self, key: &str, text: &str) {
         self.see(&format!("{key} key order"), key_order(text).join(" | "));
-        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{}: {key}: not JSON ({e}): {text}", self.rt.name()));
+        let v: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("{}: {key}: not JSON ({e}): {text}", self.rt.name()));
         self.see_json(key, &v);
     }
 
@@ -215,7 +247,10 @@ impl Case {
     pub fn see_json(&mut self, key: &str, v: &Value) {
         match v {
             Value::Object(m) => {
-                self.see(&format!("{key} keys"), m.keys().cloned().collect::<Vec<_>>().join(","));
+                self.see(
+                    &format!("{key} keys"),
+                    m.keys().cloned().collect::<Vec<_>>().join(","),
+                );
                 for (k, f) in m {
                     self.see_json(&format!("{key}.{k}"), f);
                 }
@@ -226,8 +261,22 @@ impl Case {
                     self.see_json(&format!("{key}[{i}]"), f);
                 }
             }
-            _ if key.ends_with(".pid") => self.see(key, if v.as_i64().unwrap_or(0) > 0 { "<pid>".into() } else { v.to_string() }),
-            _ if key.ends_with(".ociVersion") => self.see(key, if v.is_string() { "<version>".into() } else { v.to_string() }),
+            _ if key.ends_with(".pid") => self.see(
+                key,
+                if v.as_i64().unwrap_or(0) > 0 {
+                    "<pid>".into()
+                } else {
+                    v.to_string()
+                },
+            ),
+            _ if key.ends_with(".ociVersion") => self.see(
+                key,
+                if v.is_string() {
+                    "<version>".into()
+                } else {
+                    v.to_string()
+                },
+            ),
             _ => self.see(key, v),
         }
     }
@@ -256,8 +305,19 @@ impl Case {
     /// directories, cgroups, mounts under the test's directory, and
     /// processes whose root is in it.
     pub fn see_host(&mut self, key: &str) {
-        let left = leftovers(&self.root, &self.dir, &self.ids.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>());
-        self.see(key, if left.is_empty() { "nothing".into() } else { left.join("; ") });
+        let left = leftovers(
+            &self.root,
+            &self.dir,
+            &self.ids.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(),
+        );
+        self.see(
+            key,
+            if left.is_empty() {
+                "nothing".into()
+            } else {
+                left.join("; ")
+            },
+        );
     }
 
     fn normalise(&self, s: &str) -> String {
@@ -274,7 +334,10 @@ impl Case {
     /// What a client does at the end: `delete --force` of every id.
     fn cleanup(&self) {
         for (id, _) in &self.ids {
-            let _ = common::run_with_timeout(self.cmd(&["delete", "--force", id]), Duration::from_secs(30));
+            let _ = common::run_with_timeout(
+                self.cmd(&["delete", "--force", id]),
+                Duration::from_secs(30),
+            );
         }
     }
 }
@@ -312,7 +375,6 @@ pub fn remove_cgroup(d: &Path) {
     }
 }
 
-
 fn leftovers(root: &Path, dir: &Path, ids: &[String]) -> Vec<String> {
     let mut left = Vec::new();
     for id in ids {
@@ -321,7 +383,10 @@ fn leftovers(root: &Path, dir: &Path, ids: &[String]) -> Vec<String> {
         }
         for h in cgroup_hierarchies() {
             if h.join(CGROUP_PARENT).join(id).exists() {
-                left.push(format!("cgroup {}", h.join(CGROUP_PARENT).join(id).display()));
+                left.push(format!(
+                    "cgroup {}",
+                    h.join(CGROUP_PARENT).join(id).display()
+                ));
             }
         }
     }
@@ -407,7 +472,15 @@ fn normalise_times(s: &str) -> String {
 /// and an optional fraction and zone.
 fn time_len(b: &[u8]) -> Option<usize> {
     let shape = b"dddd-dd-ddTdd:dd:dd";
-    if b.len() < shape.len() || !shape.iter().zip(b).all(|(s, c)| if *s == b'd' { c.is_ascii_digit() } else { s == c }) {
+    if b.len() < shape.len()
+        || !shape.iter().zip(b).all(|(s, c)| {
+            if *s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                s == c
+            }
+        })
+    {
         return None;
     }
     let mut n = shape.len();
@@ -444,7 +517,11 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
     // COMPAT_SHOW=1 prints what both runs saw, to write a scenario by.
     if std::env::var_os("COMPAT_SHOW").is_some() {
         for k in &order {
-            eprintln!("{k}:\n    runc:  {:?}\n    berth: {:?}", runc.get(k), berth.get(k));
+            eprintln!(
+                "{k}:\n    runc:  {:?}\n    berth: {:?}",
+                runc.get(k),
+                berth.get(k)
+            );
         }
     }
     let mut bad = Vec::new();
@@ -455,11 +532,17 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
         match differ.iter().find(|d| d.key == k) {
             Some(d) => {
                 if b.map(String::as_str) != Some(d.berth) {
-                    bad.push(format!("{k}: deliberate difference: berth should show {:?}, shows {b:?}", d.berth));
+                    bad.push(format!(
+                        "{k}: deliberate difference: berth should show {:?}, shows {b:?}",
+                        d.berth
+                    ));
                 } else if r == b {
                     bad.push(format!("{k}: listed as a deliberate difference, but runc agrees now ({r:?}): remove it"));
                 } else {
-                    eprintln!("{k}: deliberate difference (runc {r:?}, berth {b:?}): {}", d.why);
+                    eprintln!(
+                        "{k}: deliberate difference (runc {r:?}, berth {b:?}): {}",
+                        d.why
+                    );
                 }
             }
             None if r != b => bad.push(describe(k, r, b)),
@@ -468,10 +551,17 @@ pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
     }
     for d in differ {
         if !berth.contains_key(d.key) && !runc.contains_key(d.key) {
-            bad.push(format!("{}: deliberate difference for a key neither run saw", d.key));
+            bad.push(format!(
+                "{}: deliberate difference for a key neither run saw",
+                d.key
+            ));
         }
     }
-    assert!(bad.is_empty(), "berth differs from runc:\n  {}", bad.join("\n  "));
+    assert!(
+        bad.is_empty(),
+        "berth differs from runc:\n  {}",
+        bad.join("\n  ")
+    );
 }
 
 /// One differing key: both values, or for text of several lines the lines
@@ -502,12 +592,18 @@ mod tests {
 
     #[test]
     fn key_order_as_printed() {
-        assert_eq!(key_order(r#"[{"b":1,"a":{"z":"x:y","c":[1,{"q":2}]}}]"#), vec!["b,a", "z,c", "q"]);
+        assert_eq!(
+            key_order(r#"[{"b":1,"a":{"z":"x:y","c":[1,{"q":2}]}}]"#),
+            vec!["b,a", "z,c", "q"]
+        );
     }
 
     #[test]
     fn times_are_normalised() {
-        assert_eq!(normalise_times("a 2026-12-06T17:53:56.068584658Z b"), "a <time> b");
+        assert_eq!(
+            normalise_times("a 2026-12-06T17:53:56.068584658Z b"),
+            "a <time> b"
+        );
         assert_eq!(normalise_times("2026-12-06T17:53:56+01:00"), "<time>");
         assert_eq!(normalise_times("2026-12-06 no"), "2026-12-06 no");
     }

@@ -13,7 +13,8 @@ fn see_inside(c: &mut Case, key: &str, script: &str) {
     c.see(&format!("{key} exit"), out.code);
     // A mount line, "M where type options", is a key of its own, so that a
     // difference kept on purpose can be named.
-    let (mounts, rest): (Vec<&str>, Vec<&str>) = out.stdout.lines().partition(|l| l.starts_with("M "));
+    let (mounts, rest): (Vec<&str>, Vec<&str>) =
+        out.stdout.lines().partition(|l| l.starts_with("M "));
     for m in mounts {
         let mut f = m.splitn(3, ' ').skip(1);
         let (at, what) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
@@ -35,8 +36,16 @@ const SYSFS_SB: &str = "berth makes a read-only mount read-only per mount (MOUNT
 fn cgroup_differs(key: &'static str) -> [Differ; 2] {
     let k = |m: &str| -> &'static str { Box::leak(format!("{key} mount {m}").into_boxed_str()) };
     [
-        Differ { key: k("/sys/fs/cgroup"), berth: "tmpfs ro,nosuid,nodev,noexec,relatime", why: CGROUP_RO },
-        Differ { key: k("/sys/fs/cgroup/unified"), berth: "cgroup2 ro,nosuid,nodev,noexec,relatime", why: UNIFIED },
+        Differ {
+            key: k("/sys/fs/cgroup"),
+            berth: "tmpfs ro,nosuid,nodev,noexec,relatime",
+            why: CGROUP_RO,
+        },
+        Differ {
+            key: k("/sys/fs/cgroup/unified"),
+            berth: "cgroup2 ro,nosuid,nodev,noexec,relatime",
+            why: UNIFIED,
+        },
     ]
 }
 
@@ -44,9 +53,17 @@ fn default_differs(key: &'static str) -> Vec<Differ> {
     let k = |m: &str| -> &'static str { Box::leak(format!("{key} mount {m}").into_boxed_str()) };
     let mut d: Vec<Differ> = cgroup_differs(key).into();
     for p in ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"] {
-        d.push(Differ { key: k(p), berth: "proc ro,nosuid,nodev,noexec,relatime", why: RO_PATH });
+        d.push(Differ {
+            key: k(p),
+            berth: "proc ro,nosuid,nodev,noexec,relatime",
+            why: RO_PATH,
+        });
     }
-    d.push(Differ { key: k("/sys(superblock)"), berth: "rw", why: SYSFS_SB });
+    d.push(Differ {
+        key: k("/sys(superblock)"),
+        berth: "rw",
+        why: SYSFS_SB,
+    });
     d
 }
 
@@ -71,7 +88,9 @@ echo $$ ; kill -0 1 && echo init-alive
 
 #[test]
 fn the_default_container() {
-    compare_with(&default_differs("default"), |c| see_inside(c, "default", VIEW));
+    compare_with(&default_differs("default"), |c| {
+        see_inside(c, "default", VIEW)
+    });
 }
 
 #[test]

@@ -29,7 +29,11 @@ fn state_through_the_lifecycle() {
         wait_status(c, &id, "stopped");
         c.see_state("stopped", &id);
         c.see_out("delete", &c.rt(&["delete", &id]), &[]);
-        c.see_out("state after delete", &c.rt(&["state", &id]), &["does not exist"]);
+        c.see_out(
+            "state after delete",
+            &c.rt(&["state", &id]),
+            &["does not exist"],
+        );
     });
 }
 
@@ -42,11 +46,32 @@ fn list_formats() {
         c.see("list json exit", out.code);
         c.see_json_text("list json", &out.stdout);
         let out = c.rt(&["list"]);
-        let header = out.stdout.lines().next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+        let header = out
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         c.see("list header", header);
-        let row: Vec<String> = out.stdout.lines().nth(1).unwrap_or("").split_whitespace().map(str::to_string).collect();
+        let row: Vec<String> = out
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         c.see("list row fields", row.len());
-        c.see("list row status and owner", format!("{} {}", row.get(2).cloned().unwrap_or_default(), row.last().cloned().unwrap_or_default()));
+        c.see(
+            "list row status and owner",
+            format!(
+                "{} {}",
+                row.get(2).cloned().unwrap_or_default(),
+                row.last().cloned().unwrap_or_default()
+            ),
+        );
         c.see_out("list -q", &c.rt(&["list", "-q"]), &[]);
         let id = c.id.clone();
         c.see_state("state", &id);
@@ -65,7 +90,11 @@ fn kill_signal_0_probes_liveness() {
         c.see_out("kill SIGKILL", &c.rt(&["kill", "{id}", "SIGKILL"]), &[]);
         let id = c.id.clone();
         wait_status(c, &id, "stopped");
-        c.see_out("kill 0 stopped", &c.rt(&["kill", "{id}", "0"]), &["container not running"]);
+        c.see_out(
+            "kill 0 stopped",
+            &c.rt(&["kill", "{id}", "0"]),
+            &["container not running"],
+        );
     });
 }
 
@@ -84,7 +113,11 @@ fn kill_of_an_exited_container_says_not_running() {
         let out = c.rt(&["--log", l, "--log-format", "json", "kill", "{id}", "KILL"]);
         c.see_out("kill with --log", &out, &["container not running"]);
         c.see_log("--log", &log, &["container not running"]);
-        c.see_out("kill --all", &c.rt(&["kill", "--all", "{id}", "KILL"]), &["container not running"]);
+        c.see_out(
+            "kill --all",
+            &c.rt(&["kill", "--all", "{id}", "KILL"]),
+            &["container not running"],
+        );
     });
 }
 
@@ -104,11 +137,17 @@ fn exec_into_a_created_container() {
 #[test]
 fn ids_that_do_not_exist() {
     compare(|c| {
-        for cmd in ["state", "start", "kill", "delete", "pause", "resume", "ps", "events"] {
+        for cmd in [
+            "state", "start", "kill", "delete", "pause", "resume", "ps", "events",
+        ] {
             c.see_exit(cmd, &c.rt(&[cmd, "nope"]), &["container does not exist"]);
         }
         c.see_out("delete --force", &c.rt(&["delete", "--force", "nope"]), &[]);
-        c.see_exit("exec", &c.rt(&["exec", "nope", "true"]), &["container does not exist"]);
+        c.see_exit(
+            "exec",
+            &c.rt(&["exec", "nope", "true"]),
+            &["container does not exist"],
+        );
     });
 }
 
@@ -117,15 +156,18 @@ fn ids_that_do_not_exist() {
 #[test]
 fn delete_of_a_created_container() {
     compare_with(
-        &[Differ {
-            key: "delete.exit",
-            berth: "1",
-            why: "runtime-spec, runtime.md Delete: attempting to delete a container that is not stopped MUST generate an error",
-        }, Differ {
-            key: "state after.exit",
-            berth: "0",
-            why: "the refused delete left the created container as it was",
-        }],
+        &[
+            Differ {
+                key: "delete.exit",
+                berth: "1",
+                why: "runtime-spec, runtime.md Delete: attempting to delete a container that is not stopped MUST generate an error",
+            },
+            Differ {
+                key: "state after.exit",
+                berth: "0",
+                why: "the refused delete left the created container as it was",
+            },
+        ],
         |c| {
             c.rt(&["create", "--bundle", "{bundle}", "{id}"]);
             c.see_exit("delete", &c.rt(&["delete", "{id}"]), &[]);
@@ -140,18 +182,36 @@ fn delete_of_a_created_container() {
 /// the --log JSON, for run, create and exec.
 #[test]
 fn exec_failures_keep_runc_phrases() {
-    const PHRASES: &[&str] = &["no such file or directory", "executable file not found", "permission denied", "operation not permitted"];
+    const PHRASES: &[&str] = &[
+        "no such file or directory",
+        "executable file not found",
+        "permission denied",
+        "operation not permitted",
+    ];
     let why = "runc's init writes an execve failure to stderr only, past its --log; clients read the error from --log \
                (containerd's shim reports its last error line), so berth logs it there too";
     let differ = [
-        Differ { key: "run refused by seccomp --log has an error", berth: "true", why },
-        Differ { key: "run refused by seccomp --log error has \"operation not permitted\"", berth: "true", why },
+        Differ {
+            key: "run refused by seccomp --log has an error",
+            berth: "true",
+            why,
+        },
+        Differ {
+            key: "run refused by seccomp --log error has \"operation not permitted\"",
+            berth: "true",
+            why,
+        },
     ];
     compare_with(&differ, |c| {
         c.config(|v| v["process"]["args"] = serde_json::json!(["sleep", "100"]));
         let main = c.new_id("main");
         c.rt(&["run", "--detach", "--bundle", "{bundle}", &main]);
-        for (name, prog) in [("not in PATH", "nosuch"), ("missing", "/nosuch"), ("not executable", "/etc/passwd"), ("a directory", "/tmp")] {
+        for (name, prog) in [
+            ("not in PATH", "nosuch"),
+            ("missing", "/nosuch"),
+            ("not executable", "/etc/passwd"),
+            ("a directory", "/tmp"),
+        ] {
             let log = c.dir.join(format!("{name}.log"));
             let l = log.to_str().unwrap().to_string();
             let out = c.rt(&["--log", &l, "--log-format", "json", "exec", &main, prog]);
@@ -159,12 +219,25 @@ fn exec_failures_keep_runc_phrases() {
             c.see_log(&format!("exec {name} --log"), &log, PHRASES);
         }
         c.rt(&["delete", "--force", &main]);
-        for (name, prog) in [("not in PATH", "nosuch"), ("missing", "/nosuch"), ("not executable", "/etc/passwd")] {
+        for (name, prog) in [
+            ("not in PATH", "nosuch"),
+            ("missing", "/nosuch"),
+            ("not executable", "/etc/passwd"),
+        ] {
             c.config(|v| v["process"]["args"] = serde_json::json!([prog]));
             let id = c.new_id(name);
             let log = c.dir.join(format!("run {name}.log"));
             let l = log.to_str().unwrap().to_string();
-            let out = c.rt(&["--log", &l, "--log-format", "json", "run", "--bundle", "{bundle}", &id]);
+            let out = c.rt(&[
+                "--log",
+                &l,
+                "--log-format",
+                "json",
+                "run",
+                "--bundle",
+                "{bundle}",
+                &id,
+            ]);
             c.see_exit(&format!("run {name}"), &out, PHRASES);
             c.see_log(&format!("run {name} --log"), &log, PHRASES);
             let id = c.new_id(&format!("create {name}"));
@@ -181,7 +254,16 @@ fn exec_failures_keep_runc_phrases() {
         let id = c.new_id("seccomp");
         let log = c.dir.join("seccomp.log");
         let l = log.to_str().unwrap().to_string();
-        let out = c.rt(&["--log", &l, "--log-format", "json", "run", "--bundle", "{bundle}", &id]);
+        let out = c.rt(&[
+            "--log",
+            &l,
+            "--log-format",
+            "json",
+            "run",
+            "--bundle",
+            "{bundle}",
+            &id,
+        ]);
         c.see_exit("run refused by seccomp", &out, PHRASES);
         c.see_log("run refused by seccomp --log", &log, PHRASES);
     });
@@ -201,7 +283,10 @@ fn relative_readonly_paths() {
             c.config(|v| v["linux"]["readonlyPaths"] = serde_json::json!(["proc/bus"]));
             let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
             c.see_exit("run", &out, &[]);
-            c.see("error names the field", !out.stderr.contains("level=error") || out.stderr.contains("readonlyPaths[0]"));
+            c.see(
+                "error names the field",
+                !out.stderr.contains("level=error") || out.stderr.contains("readonlyPaths[0]"),
+            );
             c.see_host("left after run");
         },
     );

@@ -10,7 +10,11 @@ use std::process::Command;
 
 /// Runs a host command; its success.
 fn host(args: &[&str]) -> bool {
-    Command::new(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false)
+    Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 /// Host mounts a scenario made, detached in reverse order when it ends,
@@ -21,7 +25,11 @@ impl HostMounts {
     fn mount(&mut self, args: &[&str], target: &Path) {
         let mut cmd = Command::new("mount");
         cmd.args(args).arg(target);
-        assert!(cmd.status().unwrap().success(), "mount {args:?} {}", target.display());
+        assert!(
+            cmd.status().unwrap().success(),
+            "mount {args:?} {}",
+            target.display()
+        );
         self.0.push(target.to_path_buf());
     }
 }
@@ -29,7 +37,11 @@ impl HostMounts {
 impl Drop for HostMounts {
     fn drop(&mut self) {
         for m in self.0.iter().rev() {
-            let _ = Command::new("umount").arg("-l").arg(m).stderr(std::process::Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(m)
+                .stderr(std::process::Stdio::null())
+                .status();
         }
     }
 }
@@ -37,7 +49,8 @@ impl Drop for HostMounts {
 /// Whether the host's mount table has a mount at `path`.
 fn host_has_mount(path: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(path.to_str().unwrap()))
+    info.lines()
+        .any(|l| l.split(' ').nth(4) == Some(path.to_str().unwrap()))
 }
 
 fn add_caps(c: &Case, caps: &[&str]) {
@@ -76,12 +89,18 @@ fn shared_host_mount(c: &Case) -> (PathBuf, HostMounts) {
 fn bidirectional_propagation_reaches_the_host() {
     compare(|c| {
         let (shared, m) = shared_host_mount(c);
-        push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rshared"]}));
+        push_mount(
+            c,
+            json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rshared"]}),
+        );
         c.config(|v| v["linux"]["rootfsPropagation"] = "rshared".into());
         add_caps(c, &["CAP_SYS_ADMIN"]);
         c.sh("mount -t tmpfs -o size=1m inner /shared/inner && echo mounted");
         c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
-        c.see("host sees the container's mount", host_has_mount(&shared.join("inner")));
+        c.see(
+            "host sees the container's mount",
+            host_has_mount(&shared.join("inner")),
+        );
         c.rt(&["delete", "--force", "{id}"]);
         drop(m);
         c.see_host("host after cleanup");
@@ -93,11 +112,17 @@ fn bidirectional_propagation_reaches_the_host() {
 fn rslave_by_default_keeps_container_mounts_in() {
     compare(|c| {
         let (shared, _m) = shared_host_mount(c);
-        push_mount(c, json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}));
+        push_mount(
+            c,
+            json!({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind"]}),
+        );
         add_caps(c, &["CAP_SYS_ADMIN"]);
         c.sh("mount -t tmpfs -o size=1m inner /shared/inner && echo mounted");
         c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
-        c.see("host sees the container's mount", host_has_mount(&shared.join("inner")));
+        c.see(
+            "host sees the container's mount",
+            host_has_mount(&shared.join("inner")),
+        );
     });
 }
 
@@ -105,14 +130,26 @@ fn rslave_by_default_keeps_container_mounts_in() {
 /// whatever the link points to, and nothing made where it points.
 #[test]
 fn proc_and_sys_on_a_symlink_are_refused() {
-    for (dir, target) in [("proc", "/tmp/x"), ("proc", "../../somewhere"), ("sys", "/tmp/y")] {
+    for (dir, target) in [
+        ("proc", "/tmp/x"),
+        ("proc", "../../somewhere"),
+        ("sys", "/tmp/y"),
+    ] {
         compare(|c| {
             let link = c.bundle.join("rootfs").join(dir);
             std::fs::remove_dir(&link).unwrap();
             std::os::unix::fs::symlink(target, &link).unwrap();
             let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
-            c.see_exit("run", &out, &[&format!("/{dir}"), "must be mounted on ordinary directory"]);
-            c.see("made where the link points", c.bundle.join("rootfs/tmp").read_dir().unwrap().count() + usize::from(c.dir.join("somewhere").exists()));
+            c.see_exit(
+                "run",
+                &out,
+                &[&format!("/{dir}"), "must be mounted on ordinary directory"],
+            );
+            c.see(
+                "made where the link points",
+                c.bundle.join("rootfs/tmp").read_dir().unwrap().count()
+                    + usize::from(c.dir.join("somewhere").exists()),
+            );
             c.see_host("host");
         });
     }
@@ -142,9 +179,15 @@ fn create_container_hook_runs_in_the_rootfs() {
     compare(|c| {
         let file = c.dir.join("hook-cwd");
         let script = format!("pwd > {}", file.display());
-        c.config(|v| v["hooks"] = json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}));
+        c.config(|v| {
+            v["hooks"] =
+                json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]})
+        });
         c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
-        c.see("hook's cwd", std::fs::read_to_string(&file).unwrap_or_default());
+        c.see(
+            "hook's cwd",
+            std::fs::read_to_string(&file).unwrap_or_default(),
+        );
     });
 }
 
@@ -159,9 +202,18 @@ fn rnosymfollow_refuses_symlinks() {
         std::os::unix::fs::symlink("../f", tree.join("sub/link")).unwrap();
         let mut m = HostMounts(vec![]);
         // A mount inside the tree: rnosymfollow reaches it too.
-        m.mount(&["--bind", tree.join("sub").to_str().unwrap()], &tree.join("sub"));
-        push_mount(c, json!({"destination": "/tree", "type": "bind", "source": tree, "options": ["rbind", "rnosymfollow"]}));
-        push_mount(c, json!({"destination": "/top", "type": "bind", "source": tree, "options": ["rbind", "nosymfollow"]}));
+        m.mount(
+            &["--bind", tree.join("sub").to_str().unwrap()],
+            &tree.join("sub"),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/tree", "type": "bind", "source": tree, "options": ["rbind", "rnosymfollow"]}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/top", "type": "bind", "source": tree, "options": ["rbind", "nosymfollow"]}),
+        );
         c.sh("for p in /tree/link /tree/sub/link /top/link /top/sub/link; do echo \"$p: $(cat $p 2>&1)\"; done; readlink /tree/link");
         c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
         c.rt(&["delete", "--force", "{id}"]);

@@ -15,7 +15,11 @@ fn running(c: &mut crate::harness::Case) -> String {
 fn pause_and_resume() {
     compare(|c| {
         let id = running(c);
-        c.see_out("resume of a running one", &c.rt(&["resume", &id]), &["not paused"]);
+        c.see_out(
+            "resume of a running one",
+            &c.rt(&["resume", &id]),
+            &["not paused"],
+        );
         c.see_out("pause", &c.rt(&["pause", &id]), &[]);
         c.see_state("paused", &id);
         c.see_out("pause again", &c.rt(&["pause", &id]), &["not running"]);
@@ -33,9 +37,27 @@ fn ps_formats() {
         let out = c.rt(&["ps", &id]);
         c.see("ps exit", out.code);
         let lines: Vec<&str> = out.stdout.lines().collect();
-        c.see("ps header", lines.first().map(|h| h.split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default());
+        c.see(
+            "ps header",
+            lines
+                .first()
+                .map(|h| h.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+        );
         c.see("ps rows", lines.len().saturating_sub(1));
-        c.see("ps command", lines.get(1).map(|r| r.split_whitespace().rev().take(2).collect::<Vec<_>>().join(" ")).unwrap_or_default());
+        c.see(
+            "ps command",
+            lines
+                .get(1)
+                .map(|r| {
+                    r.split_whitespace()
+                        .rev()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default(),
+        );
         let out = c.rt(&["ps", "--format", "json", &id]);
         c.see("ps json exit", out.code);
         let pids: Vec<i64> = serde_json::from_str(&out.stdout).unwrap_or_default();
@@ -52,13 +74,24 @@ fn events_stats() {
         let out = c.rt(&["events", "--stats", &id]);
         c.see("events --stats exit", out.code);
         let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
-        c.see("events keys", v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default());
+        c.see(
+            "events keys",
+            v.as_object()
+                .map(|m| m.keys().cloned().collect::<Vec<_>>().join(","))
+                .unwrap_or_default(),
+        );
         c.see("events type", &v["type"]);
         c.see("events id", &v["id"]);
         for part in ["cpu", "memory", "pids", "blkio"] {
-            c.see(&format!("events data has {part}"), v["data"].get(part).is_some());
+            c.see(
+                &format!("events data has {part}"),
+                v["data"].get(part).is_some(),
+            );
         }
-        c.see("events memory usage > 0", v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0);
+        c.see(
+            "events memory usage > 0",
+            v["data"]["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0,
+        );
         c.see("events pids current", &v["data"]["pids"]["current"]);
     });
 }
@@ -67,14 +100,35 @@ fn events_stats() {
 fn update_resources() {
     compare(|c| {
         let id = running(c);
-        c.see_out("update --memory", &c.rt(&["update", "--memory", "64m", &id]), &[]);
-        c.see_out("update --pids-limit", &c.rt(&["update", "--pids-limit", "50", &id]), &[]);
+        c.see_out(
+            "update --memory",
+            &c.rt(&["update", "--memory", "64m", &id]),
+            &[],
+        );
+        c.see_out(
+            "update --pids-limit",
+            &c.rt(&["update", "--pids-limit", "50", &id]),
+            &[],
+        );
         let cg = format!("/{}/{id}", crate::harness::CGROUP_PARENT);
-        let read = |ctl: &str, f: &str| std::fs::read_to_string(crate::common::cgroup_file(ctl, &cg, f)).unwrap_or_default();
-        c.see("memory limit", read("memory", "memory.limit_in_bytes").trim());
+        let read = |ctl: &str, f: &str| {
+            std::fs::read_to_string(crate::common::cgroup_file(ctl, &cg, f)).unwrap_or_default()
+        };
+        c.see(
+            "memory limit",
+            read("memory", "memory.limit_in_bytes").trim(),
+        );
         c.see("pids max", read("pids", "pids.max").trim());
-        c.see_exit("update --memory garbage", &c.rt(&["update", "--memory", "lots", &id]), &[]);
-        c.see_exit("update of a missing id", &c.rt(&["update", "--memory", "64m", "nope"]), &["does not exist"]);
+        c.see_exit(
+            "update --memory garbage",
+            &c.rt(&["update", "--memory", "lots", &id]),
+            &[],
+        );
+        c.see_exit(
+            "update of a missing id",
+            &c.rt(&["update", "--memory", "64m", "nope"]),
+            &["does not exist"],
+        );
         c.rt(&["kill", &id, "KILL"]);
     });
 }
@@ -82,8 +136,16 @@ fn update_resources() {
 #[test]
 fn spec_writes_runc_default() {
     let differ = [
-        Differ { key: "config.json.hostname", berth: "\"berth\"", why: "the default hostname names the runtime, as runc's names runc" },
-        Differ { key: "rootless config.json.hostname", berth: "\"berth\"", why: "the default hostname names the runtime" },
+        Differ {
+            key: "config.json.hostname",
+            berth: "\"berth\"",
+            why: "the default hostname names the runtime, as runc's names runc",
+        },
+        Differ {
+            key: "rootless config.json.hostname",
+            berth: "\"berth\"",
+            why: "the default hostname names the runtime",
+        },
     ];
     compare_with(&differ, |c| {
         let dir = c.dir.join("spec");
@@ -94,7 +156,11 @@ fn spec_writes_runc_default() {
         c.see_json_text("config.json", &text);
         c.see_exit("spec again", &c.rt(&["spec", "--bundle", &d]), &["exists"]);
         std::fs::remove_file(dir.join("config.json")).unwrap();
-        c.see_out("spec --rootless", &c.rt(&["spec", "--rootless", "--bundle", &d]), &[]);
+        c.see_out(
+            "spec --rootless",
+            &c.rt(&["spec", "--rootless", "--bundle", &d]),
+            &[],
+        );
         let text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
         c.see_json_text("rootless config.json", &text);
     });
@@ -113,11 +179,23 @@ fn update_flags() {
             (vec!["--cpuset-cpus", "0"], "cpuset", "cpuset.cpus"),
             (vec!["--cpuset-mems", "0"], "cpuset", "cpuset.mems"),
             (vec!["--memory", "100m"], "memory", "memory.limit_in_bytes"),
-            (vec!["--memory-reservation", "32m"], "memory", "memory.soft_limit_in_bytes"),
+            (
+                vec!["--memory-reservation", "32m"],
+                "memory",
+                "memory.soft_limit_in_bytes",
+            ),
             (vec!["--pids-limit", "77"], "pids", "pids.max"),
             (vec!["--blkio-weight", "500"], "blkio", "blkio.weight"),
-            (vec!["--kernel-memory", "50m"], "memory", "memory.kmem.limit_in_bytes"),
-            (vec!["--cpu-rt-period", "1000000"], "cpu", "cpu.rt_period_us"),
+            (
+                vec!["--kernel-memory", "50m"],
+                "memory",
+                "memory.kmem.limit_in_bytes",
+            ),
+            (
+                vec!["--cpu-rt-period", "1000000"],
+                "cpu",
+                "cpu.rt_period_us",
+            ),
         ] {
             let key = flags.join(" ");
             let mut args = vec!["update"];
@@ -125,13 +203,39 @@ fn update_flags() {
             args.push(&id);
             c.see_exit(&format!("update {key}"), &c.rt(&args), &[]);
             let v = std::fs::read_to_string(crate::common::cgroup_file(ctl, &cg, file));
-            c.see(&format!("{key}: {file}"), v.map(|s| s.trim().to_string()).unwrap_or_else(|e| e.kind().to_string()));
+            c.see(
+                &format!("{key}: {file}"),
+                v.map(|s| s.trim().to_string())
+                    .unwrap_or_else(|e| e.kind().to_string()),
+            );
         }
         let r = c.dir.join("r.json");
-        std::fs::write(&r, r#"{"memory": {"limit": 83886080}, "pids": {"limit": 55}}"#).unwrap();
-        c.see_exit("update --resources FILE", &c.rt(&["update", "--resources", r.to_str().unwrap(), &id]), &[]);
-        c.see("memory after --resources", std::fs::read_to_string(crate::common::cgroup_file("memory", &cg, "memory.limit_in_bytes")).unwrap_or_default().trim());
-        c.see("pids after --resources", std::fs::read_to_string(crate::common::cgroup_file("pids", &cg, "pids.max")).unwrap_or_default().trim());
+        std::fs::write(
+            &r,
+            r#"{"memory": {"limit": 83886080}, "pids": {"limit": 55}}"#,
+        )
+        .unwrap();
+        c.see_exit(
+            "update --resources FILE",
+            &c.rt(&["update", "--resources", r.to_str().unwrap(), &id]),
+            &[],
+        );
+        c.see(
+            "memory after --resources",
+            std::fs::read_to_string(crate::common::cgroup_file(
+                "memory",
+                &cg,
+                "memory.limit_in_bytes",
+            ))
+            .unwrap_or_default()
+            .trim(),
+        );
+        c.see(
+            "pids after --resources",
+            std::fs::read_to_string(crate::common::cgroup_file("pids", &cg, "pids.max"))
+                .unwrap_or_default()
+                .trim(),
+        );
         c.rt(&["kill", &id, "KILL"]);
     });
 }

@@ -19,7 +19,11 @@ fn wait_status(c: &Case, id: &str, want: &str) {
 
 /// The lines of /proc/self/status whose names are in `names`, as printed.
 fn status_lines(text: &str, names: &[&str]) -> String {
-    text.lines().filter(|l| names.iter().any(|n| l.starts_with(&format!("{n}:")))).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("; ")
+    text.lines()
+        .filter(|l| names.iter().any(|n| l.starts_with(&format!("{n}:"))))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A container running `sleep 100` as uid/gid 1000, started.
@@ -38,11 +42,27 @@ fn exec_process_json_without_user_runs_as_root() {
     compare(|c| {
         sleeping_as_1000(c);
         let p = c.dir.join("process.json");
-        std::fs::write(&p, json!({"args": ["/bin/id"], "cwd": "/", "env": ["PATH=/bin"]}).to_string()).unwrap();
-        c.see_out("exec -p", &c.rt(&["exec", "-p", p.to_str().unwrap(), "{id}"]), &[]);
+        std::fs::write(
+            &p,
+            json!({"args": ["/bin/id"], "cwd": "/", "env": ["PATH=/bin"]}).to_string(),
+        )
+        .unwrap();
+        c.see_out(
+            "exec -p",
+            &c.rt(&["exec", "-p", p.to_str().unwrap(), "{id}"]),
+            &[],
+        );
         let p = c.dir.join("process-user.json");
-        std::fs::write(&p, json!({"args": ["/bin/id"], "cwd": "/", "user": {"uid": 2, "gid": 3}}).to_string()).unwrap();
-        c.see_out("exec -p with user", &c.rt(&["exec", "-p", p.to_str().unwrap(), "{id}"]), &[]);
+        std::fs::write(
+            &p,
+            json!({"args": ["/bin/id"], "cwd": "/", "user": {"uid": 2, "gid": 3}}).to_string(),
+        )
+        .unwrap();
+        c.see_out(
+            "exec -p with user",
+            &c.rt(&["exec", "-p", p.to_str().unwrap(), "{id}"]),
+            &[],
+        );
     });
 }
 
@@ -53,15 +73,50 @@ fn exec_cap_adds_to_the_sets() {
     compare(|c| {
         c.config(|v| v["process"]["args"] = json!(["sleep", "100"]));
         c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]);
-        let out = c.rt(&["exec", "--cap", "CAP_NET_ADMIN", "{id}", "cat", "/proc/self/status"]);
+        let out = c.rt(&[
+            "exec",
+            "--cap",
+            "CAP_NET_ADMIN",
+            "{id}",
+            "cat",
+            "/proc/self/status",
+        ]);
         c.see("exec --cap exit", out.code);
-        c.see("exec --cap sets", status_lines(&out.stdout, &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]));
-        let out = c.rt(&["exec", "--cap", "CAP_NET_ADMIN", "-u", "1000", "{id}", "cat", "/proc/self/status"]);
-        c.see("exec --cap -u 1000 sets", status_lines(&out.stdout, &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"]));
+        c.see(
+            "exec --cap sets",
+            status_lines(
+                &out.stdout,
+                &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"],
+            ),
+        );
+        let out = c.rt(&[
+            "exec",
+            "--cap",
+            "CAP_NET_ADMIN",
+            "-u",
+            "1000",
+            "{id}",
+            "cat",
+            "/proc/self/status",
+        ]);
+        c.see(
+            "exec --cap -u 1000 sets",
+            status_lines(
+                &out.stdout,
+                &["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"],
+            ),
+        );
     });
 }
 
-const HOOK_KINDS: [&str; 6] = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const HOOK_KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// A hook without env runs with the environment of whoever runs it: the
 /// runtime's own (COMPAT_X from the command reaches it), or inside the
@@ -81,23 +136,39 @@ fn hooks_without_env_inherit_the_environment() {
             }
             v["hooks"]["poststart"].as_array_mut().unwrap().push(json!({"path": "/bin/sh", "args": ["sh", "-c", format!("env > {dir}/empty.env")], "env": []}));
         });
-        let run = |c: &Case, args: &[&str]| c.exec({
-            let mut cmd = c.cmd(args);
-            cmd.env("COMPAT_X", "1");
-            cmd
-        });
-        c.see_exit("create", &run(c, &["create", "--bundle", "{bundle}", "{id}"]), &[]);
+        let run = |c: &Case, args: &[&str]| {
+            c.exec({
+                let mut cmd = c.cmd(args);
+                cmd.env("COMPAT_X", "1");
+                cmd
+            })
+        };
+        c.see_exit(
+            "create",
+            &run(c, &["create", "--bundle", "{bundle}", "{id}"]),
+            &[],
+        );
         c.see_exit("start", &run(c, &["start", "{id}"]), &[]);
         c.rt(&["kill", "{id}", "KILL"]);
         let id = c.id.clone();
         wait_status(c, &id, "stopped");
         c.see_exit("delete", &run(c, &["delete", "{id}"]), &[]);
         for kind in HOOK_KINDS.iter().copied().chain(["empty"]) {
-            let file = if kind == "startContainer" { c.bundle.join("rootfs/out/startContainer.env") } else { c.dir.join(format!("{kind}.env")) };
+            let file = if kind == "startContainer" {
+                c.bundle.join("rootfs/out/startContainer.env")
+            } else {
+                c.dir.join(format!("{kind}.env"))
+            };
             let text = std::fs::read_to_string(file).unwrap_or_else(|_| "(no file)".into());
-            c.see(&format!("{kind} hook sees COMPAT_X"), text.lines().any(|l| l == "COMPAT_X=1"));
+            c.see(
+                &format!("{kind} hook sees COMPAT_X"),
+                text.lines().any(|l| l == "COMPAT_X=1"),
+            );
             if kind.ends_with("Container") || kind == "empty" {
-                let mut names: Vec<&str> = text.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+                let mut names: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+                    .collect();
                 names.sort();
                 c.see(&format!("{kind} hook env names"), names.join(","));
             }
@@ -111,7 +182,10 @@ fn hooks_without_env_inherit_the_environment() {
 fn poststart_runs_after_a_quick_process() {
     compare(|c| {
         let mark = c.dir.join("poststart.ran");
-        c.config(|v| v["hooks"]["poststart"] = json!([{"path": "/bin/touch", "args": ["touch", mark.to_str().unwrap()]}]));
+        c.config(|v| {
+            v["hooks"]["poststart"] =
+                json!([{"path": "/bin/touch", "args": ["touch", mark.to_str().unwrap()]}])
+        });
         c.rt(&["create", "--bundle", "{bundle}", "{id}"]);
         let id = c.id.clone();
         c.see_exit("start", &c.rt(&["start", "{id}"]), &[]);
@@ -123,7 +197,11 @@ fn poststart_runs_after_a_quick_process() {
         c.see("poststart ran for run", mark.exists());
         let _ = std::fs::remove_file(&mark);
         let run = c.new_id("detached");
-        c.see_exit("run --detach", &c.rt(&["run", "--detach", "--bundle", "{bundle}", &run]), &[]);
+        c.see_exit(
+            "run --detach",
+            &c.rt(&["run", "--detach", "--bundle", "{bundle}", &run]),
+            &[],
+        );
         c.see("poststart ran for run --detach", mark.exists());
     });
 }
@@ -135,7 +213,8 @@ fn start_container_hook_runs_confined() {
     compare(|c| {
         let out = c.bundle.join("rootfs/out");
         std::fs::create_dir_all(&out).unwrap();
-        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
         c.config(|v| {
             v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
             v["root"]["readonly"] = false.into();
@@ -144,7 +223,23 @@ fn start_container_hook_runs_confined() {
         });
         c.see_exit("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
         let text = std::fs::read_to_string(out.join("status")).unwrap_or_default();
-        c.see("startContainer hook", status_lines(&text, &["Uid", "Gid", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"]));
+        c.see(
+            "startContainer hook",
+            status_lines(
+                &text,
+                &[
+                    "Uid",
+                    "Gid",
+                    "CapInh",
+                    "CapPrm",
+                    "CapEff",
+                    "CapBnd",
+                    "CapAmb",
+                    "NoNewPrivs",
+                    "Seccomp",
+                ],
+            ),
+        );
     });
 }
 
@@ -161,8 +256,24 @@ fn terminal_pty_is_owned_by_the_user() {
             v["process"]["args"] = json!(["sh", "-c", OWNERS]);
         });
         let (sock, rx) = c.console_socket("console.sock");
-        c.see_exit("run", &c.rt(&["run", "--detach", "--console-socket", &sock, "--bundle", "{bundle}", "{id}"]), &[]);
-        c.see("container terminal", rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| "(nothing)".into()));
+        c.see_exit(
+            "run",
+            &c.rt(&[
+                "run",
+                "--detach",
+                "--console-socket",
+                &sock,
+                "--bundle",
+                "{bundle}",
+                "{id}",
+            ]),
+            &[],
+        );
+        c.see(
+            "container terminal",
+            rx.recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| "(nothing)".into()),
+        );
         let id = c.new_id("sleeper");
         c.config(|v| {
             v["process"]["terminal"] = false.into();
@@ -170,9 +281,25 @@ fn terminal_pty_is_owned_by_the_user() {
         });
         c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]);
         let (sock, rx) = c.console_socket("exec.sock");
-        let out = c.rt(&["exec", "-t", "-d", "--console-socket", &sock, "-u", "1001:1002", &id, "sh", "-c", OWNERS]);
+        let out = c.rt(&[
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            &sock,
+            "-u",
+            "1001:1002",
+            &id,
+            "sh",
+            "-c",
+            OWNERS,
+        ]);
         c.see_exit("exec -t", &out, &[]);
-        c.see("exec terminal", rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| "(nothing)".into()));
+        c.see(
+            "exec terminal",
+            rx.recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| "(nothing)".into()),
+        );
     });
 }
 
@@ -183,23 +310,45 @@ fn inherited_stdio_is_owned_by_the_user() {
     const WHY: &str = "runc relays a foreground process's stdio through pipes of its own, which it chowns to the user; berth passes the caller's stdio through, and the caller's /dev/null stays the host's";
     compare_with(
         &[
-            Differ { key: "run.stdout", berth: "0 0:0\n1 1000:0\n2 1000:0\n", why: WHY },
-            Differ { key: "exec.stdout", berth: "0 0:0\n1 1001:0\n2 1001:0\n", why: WHY },
+            Differ {
+                key: "run.stdout",
+                berth: "0 0:0\n1 1000:0\n2 1000:0\n",
+                why: WHY,
+            },
+            Differ {
+                key: "exec.stdout",
+                berth: "0 0:0\n1 1001:0\n2 1001:0\n",
+                why: WHY,
+            },
         ],
         |c| {
             c.config(|v| {
                 v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
                 v["process"]["args"] = json!(["sh", "-c", OWNERS]);
             });
-            c.see_out("run --detach", &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]), &[]);
+            c.see_out(
+                "run --detach",
+                &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
+                &[],
+            );
             let id = c.new_id("foreground");
             c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", &id]), &[]);
             let id = c.new_id("sleeper");
             c.config(|v| v["process"]["args"] = json!(["sleep", "100"]));
             c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]);
-            c.see_out("exec -d", &c.rt(&["exec", "-d", "-u", "1001:1002", &id, "sh", "-c", OWNERS]), &[]);
-            c.see_out("exec", &c.rt(&["exec", "-u", "1001:1002", &id, "sh", "-c", OWNERS]), &[]);
-            let null = std::fs::metadata("/dev/null").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+            c.see_out(
+                "exec -d",
+                &c.rt(&["exec", "-d", "-u", "1001:1002", &id, "sh", "-c", OWNERS]),
+                &[],
+            );
+            c.see_out(
+                "exec",
+                &c.rt(&["exec", "-u", "1001:1002", &id, "sh", "-c", OWNERS]),
+                &[],
+            );
+            let null = std::fs::metadata("/dev/null")
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .unwrap();
             c.see("host /dev/null owner", null);
         },
     );
@@ -218,16 +367,22 @@ fn a_host_terminal_keeps_its_owner() {
         |c| {
             c.config(|v| {
                 v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
-                v["process"]["args"] = json!(["sh", "-c", "stat -L -c \"0 %u:%g\" /proc/self/fd/0"]);
+                v["process"]["args"] =
+                    json!(["sh", "-c", "stat -L -c \"0 %u:%g\" /proc/self/fd/0"]);
             });
             let (mut master, slave) = crate::common::tty::openpty(24, 80);
             // The slave is root's: the pty was made by this (root) process.
-            let mut child = crate::common::tty::spawn_on(c.cmd(&["run", "--bundle", "{bundle}", "{id}"]), slave);
+            let mut child = crate::common::tty::spawn_on(
+                c.cmd(&["run", "--bundle", "{bundle}", "{id}"]),
+                slave,
+            );
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 let _ = tx.send(crate::common::tty::read_all(&mut master).replace('\r', ""));
             });
-            let text = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| "(nothing)".into());
+            let text = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| "(nothing)".into());
             let _ = child.kill();
             let _ = child.wait();
             c.see("host terminal owner in the container", text.trim());
@@ -244,10 +399,23 @@ fn process_environment_has_home() {
         c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", "{id}"]), &[]);
         let id = c.new_id("nobody-home");
         c.config(|v| v["process"]["user"] = json!({"uid": 4242, "gid": 4242}));
-        c.see_out("run as an unknown uid", &c.rt(&["run", "--bundle", "{bundle}", &id]), &[]);
+        c.see_out(
+            "run as an unknown uid",
+            &c.rt(&["run", "--bundle", "{bundle}", &id]),
+            &[],
+        );
         let id = c.new_id("given");
-        c.config(|v| v["process"]["env"].as_array_mut().unwrap().push(json!("HOME=/given")));
-        c.see_out("run with HOME", &c.rt(&["run", "--bundle", "{bundle}", &id]), &[]);
+        c.config(|v| {
+            v["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("HOME=/given"))
+        });
+        c.see_out(
+            "run with HOME",
+            &c.rt(&["run", "--bundle", "{bundle}", &id]),
+            &[],
+        );
         let id = c.new_id("sleeper");
         c.config(|v| v["process"]["args"] = json!(["sleep", "100"]));
         c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]);
@@ -276,7 +444,9 @@ fn build_probe(c: &Case) {
     std::fs::write(&src, PROBE_C).unwrap();
     let out = c.bundle.join("rootfs/bin/probe");
     let mut cc = std::process::Command::new("cc");
-    cc.args(["-static", "-nostdlib", "-fno-stack-protector", "-O1", "-o"]).arg(&out).arg(&src);
+    cc.args(["-static", "-nostdlib", "-fno-stack-protector", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src);
     let r = c.exec(cc);
     assert_eq!(r.code, 0, "cc (scripts/deps.sh installs gcc): {}", r.stderr);
 }
@@ -291,11 +461,58 @@ fn seccomp_newer_syscalls_get_enosys() {
         build_probe(c);
         // What runc's and berth's own code needs once the filter is in,
         // and the probe's write and exit; the highest named is rseq (334).
-        let allow = ["read", "write", "close", "openat", "newfstatat", "fstat", "futex", "nanosleep", "sched_yield", "tgkill",
-            "getpid", "gettid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "mmap", "munmap", "madvise",
-            "mprotect", "brk", "exit", "exit_group", "execve", "execveat", "epoll_pwait", "epoll_ctl", "fcntl", "clock_gettime",
-            "clock_nanosleep", "getrandom", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64",
-            "readlinkat", "dup3", "pipe2", "wait4", "waitid", "statfs", "fstatfs", "getdents64", "capget", "capset", "prctl", "setgroups", "setresuid", "setresgid"];
+        let allow = [
+            "read",
+            "write",
+            "close",
+            "openat",
+            "newfstatat",
+            "fstat",
+            "futex",
+            "nanosleep",
+            "sched_yield",
+            "tgkill",
+            "getpid",
+            "gettid",
+            "rt_sigaction",
+            "rt_sigprocmask",
+            "rt_sigreturn",
+            "sigaltstack",
+            "mmap",
+            "munmap",
+            "madvise",
+            "mprotect",
+            "brk",
+            "exit",
+            "exit_group",
+            "execve",
+            "execveat",
+            "epoll_pwait",
+            "epoll_ctl",
+            "fcntl",
+            "clock_gettime",
+            "clock_nanosleep",
+            "getrandom",
+            "arch_prctl",
+            "set_tid_address",
+            "set_robust_list",
+            "rseq",
+            "prlimit64",
+            "readlinkat",
+            "dup3",
+            "pipe2",
+            "wait4",
+            "waitid",
+            "statfs",
+            "fstatfs",
+            "getdents64",
+            "capget",
+            "capset",
+            "prctl",
+            "setgroups",
+            "setresuid",
+            "setresgid",
+        ];
         c.config(|v| {
             v["process"]["args"] = json!(["/bin/probe"]);
             v["linux"]["seccomp"] = json!({
@@ -330,10 +547,18 @@ fn seccomp_notify_on_write() {
                     "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]
                 });
             });
-            c.see_exit("create with notify on write", &c.rt(&["create", "--bundle", "{bundle}", "{id}"]), &[]);
+            c.see_exit(
+                "create with notify on write",
+                &c.rt(&["create", "--bundle", "{bundle}", "{id}"]),
+                &[],
+            );
             let id = c.new_id("default");
             c.config(|v| v["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_NOTIFY"));
-            c.see_exit("create with notify as the default", &c.rt(&["create", "--bundle", "{bundle}", &id]), &[]);
+            c.see_exit(
+                "create with notify as the default",
+                &c.rt(&["create", "--bundle", "{bundle}", &id]),
+                &[],
+            );
         },
     );
 }

@@ -7,7 +7,11 @@ use serde_json::json;
 /// A file of the container's cgroup as the container sees it through the
 /// default `cgroup` mount: per hierarchy on v1, the cgroup itself on v2.
 fn inside(controller: &str, v1_file: &str, v2_file: &str) -> String {
-    if cgroup_v2() { format!("/sys/fs/cgroup/{v2_file}") } else { format!("/sys/fs/cgroup/{controller}/{v1_file}") }
+    if cgroup_v2() {
+        format!("/sys/fs/cgroup/{v2_file}")
+    } else {
+        format!("/sys/fs/cgroup/{controller}/{v1_file}")
+    }
 }
 
 #[test]
@@ -19,7 +23,11 @@ fn process_is_in_its_cgroup_in_every_hierarchy() {
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
     // Every v1 hierarchy and the unified tree, or the one v2 line.
-    assert!(lines.len() >= if cgroup_v2() { 1 } else { 9 }, "{}", out.stdout);
+    assert!(
+        lines.len() >= if cgroup_v2() { 1 } else { 9 },
+        "{}",
+        out.stdout
+    );
     for l in lines {
         assert!(l.ends_with(&format!(":/berth-test/{id}")), "{l}");
     }
@@ -39,7 +47,13 @@ fn relative_cgroups_path_goes_under_berth() {
     b.config(|c| c["linux"]["cgroupsPath"] = format!("rel/{id}").into());
     let out = b.run(&id);
     out.ok();
-    assert!(out.stdout.lines().all(|l| l.ends_with(&format!(":/berth/rel/{id}"))), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .all(|l| l.ends_with(&format!(":/berth/rel/{id}"))),
+        "{}",
+        out.stdout
+    );
     for d in b.cgroup_dirs(&format!("/berth/rel/{id}")) {
         assert!(!d.exists());
     }
@@ -48,9 +62,12 @@ fn relative_cgroups_path_goes_under_berth() {
 #[test]
 fn device_rules_are_written_in_order_and_enforced() {
     // /dev/kmsg is no default device: the user's rules alone decide.
-    let b = Bundle::sh("head -c1 /dev/zero >/dev/null && echo zero-ok; head -c1 /dev/kmsg 2>&1; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null; true");
+    let b = Bundle::sh(
+        "head -c1 /dev/zero >/dev/null && echo zero-ok; head -c1 /dev/kmsg 2>&1; cat /sys/fs/cgroup/devices/devices.list 2>/dev/null; true",
+    );
     b.config(|c| {
-        c["linux"]["devices"] = json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
         c["linux"]["resources"]["devices"] = json!([
             {"allow": false, "access": "rwm"},
             {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rwm"},
@@ -60,10 +77,18 @@ fn device_rules_are_written_in_order_and_enforced() {
     let id = b.id("devrules");
     let out = b.run(&id);
     assert!(out.stdout.contains("zero-ok"), "{}", out.stdout);
-    assert!(out.stdout.contains("/dev/kmsg: Operation not permitted"), "reading is denied: {}", out.stdout);
+    assert!(
+        out.stdout.contains("/dev/kmsg: Operation not permitted"),
+        "reading is denied: {}",
+        out.stdout
+    );
     if !cgroup_v2() {
         // 1:11 was allowed rwm, then r denied: "wm" is what is left of it.
-        assert!(out.stdout.lines().any(|l| l == "c 1:11 wm"), "{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l == "c 1:11 wm"),
+            "{}",
+            out.stdout
+        );
         assert!(!out.stdout.contains("a *:* rwm"), "{}", out.stdout);
     }
     b.assert_no_leftovers(&id);
@@ -89,16 +114,30 @@ fn device_access_beyond_rwm() {
         assert_ne!(out.code, 0, "{out:?}");
         // The error is a logrus line, its quotes escaped.
         let said = out.stderr.replace("\\\"", "\"");
-        assert!(said.contains(r#"linux.resources.devices[1].access: "rwx" is not a combination of r, w and m"#), "{}", out.stderr);
+        assert!(
+            said.contains(
+                r#"linux.resources.devices[1].access: "rwx" is not a combination of r, w and m"#
+            ),
+            "{}",
+            out.stderr
+        );
     } else {
         out.ok();
-        assert!(out.stdout.lines().any(|l| l == "c 1:11 rw"), "{}", out.stdout);
+        assert!(
+            out.stdout.lines().any(|l| l == "c 1:11 rw"),
+            "{}",
+            out.stdout
+        );
     }
     b.assert_no_leftovers(&id);
 }
 
 /// Runs `script` in a container with these linux.resources; returns its output.
-fn with_resources(name: &str, resources: serde_json::Value, script: &str) -> (crate::common::Out, String) {
+fn with_resources(
+    name: &str,
+    resources: serde_json::Value,
+    script: &str,
+) -> (crate::common::Out, String) {
     let b = Bundle::sh(script);
     b.config(|c| {
         for (k, v) in resources.as_object().unwrap() {
@@ -121,25 +160,61 @@ fn memory_limit_is_in_the_file_and_stops_an_allocation() {
         let (out, _) = with_resources(
             "mem",
             json!({"memory": {"limit": 16 * M, "swap": 24 * M, "reservation": 8 * M}}),
-            &format!("cd /sys/fs/cgroup; cat memory.max memory.swap.max memory.low; {alloc}; grep oom_kill memory.events"),
+            &format!(
+                "cd /sys/fs/cgroup; cat memory.max memory.swap.max memory.low; {alloc}; grep oom_kill memory.events"
+            ),
         );
-        (out, vec![(16 * M).to_string(), (8 * M).to_string(), (8 * M).to_string()])
+        (
+            out,
+            vec![
+                (16 * M).to_string(),
+                (8 * M).to_string(),
+                (8 * M).to_string(),
+            ],
+        )
     } else {
         let (out, _) = with_resources(
             "mem",
             json!({"memory": {"limit": 16 * M, "swap": 16 * M, "reservation": 8 * M, "kernelTCP": 4 * M, "swappiness": 0}}),
-            &format!("cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes memory.kmem.tcp.limit_in_bytes memory.swappiness; {alloc}; grep oom_kill memory.oom_control"),
+            &format!(
+                "cd /sys/fs/cgroup/memory; cat memory.limit_in_bytes memory.memsw.limit_in_bytes memory.soft_limit_in_bytes memory.kmem.tcp.limit_in_bytes memory.swappiness; {alloc}; grep oom_kill memory.oom_control"
+            ),
         );
-        (out, vec![(16 * M).to_string(), (16 * M).to_string(), (8 * M).to_string(), (4 * M).to_string(), "0".into()])
+        (
+            out,
+            vec![
+                (16 * M).to_string(),
+                (16 * M).to_string(),
+                (8 * M).to_string(),
+                (4 * M).to_string(),
+                "0".into(),
+            ],
+        )
     };
     let l: Vec<&str> = out.stdout.lines().collect();
     assert!(l.len() > want.len(), "{out:?}");
-    assert_eq!(&l[..want.len()], want.iter().map(String::as_str).collect::<Vec<_>>().as_slice(), "{}", out.stdout);
+    assert_eq!(
+        &l[..want.len()],
+        want.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        "{}",
+        out.stdout
+    );
     // The kernel kills the largest process of the cgroup: the shell holding
     // the string (most often) or a process of its pipeline; either way the
     // 40 MB never fit.
     assert!(!out.stdout.contains("survived 40000000"), "{}", out.stdout);
-    let kills: u64 = l.iter().find(|l| l.starts_with("oom_kill ")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let kills: u64 = l
+        .iter()
+        .find(|l| l.starts_with("oom_kill "))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(kills >= 1, "{}", out.stdout);
 }
 
@@ -159,9 +234,17 @@ fn pids_limit_stops_a_fork_bomb() {
     );
     out.ok();
     let l: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(l[0], "inner=2", "the forking shell failed to fork: {}", out.stdout);
+    assert_eq!(
+        l[0], "inner=2",
+        "the forking shell failed to fork: {}",
+        out.stdout
+    );
     assert_eq!(l[1], "5");
-    assert_eq!(l[2], "5", "this shell, three sleeps and cat: {}", out.stdout);
+    assert_eq!(
+        l[2], "5",
+        "this shell, three sleeps and cat: {}",
+        out.stdout
+    );
     let denied: u64 = l[3].split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(denied >= 1, "{}", out.stdout);
 }
@@ -184,19 +267,36 @@ fn cpu_quota_throttles() {
     );
     let l: Vec<&str> = out.stdout.lines().collect();
     // 512 shares is weight 1 + (510 * 9999) / 262142 = 20 on v2.
-    let want: &[&str] = if cgroup_v2() { &["10000 100000", "20", "0"] } else { &["10000", "100000", "512", "0"] };
+    let want: &[&str] = if cgroup_v2() {
+        &["10000 100000", "20", "0"]
+    } else {
+        &["10000", "100000", "512", "0"]
+    };
     assert!(l.len() >= want.len() + 2, "{out:?}");
     assert_eq!(&l[..want.len()], want, "{}", out.stdout);
     assert!(l[want.len()].ends_with("\t0"), "{}", l[want.len()]);
-    let throttled: u64 = l[want.len() + 1].split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(throttled > 0, "a busy loop at 10% of a cpu is throttled: {}", out.stdout);
+    let throttled: u64 = l[want.len() + 1]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        throttled > 0,
+        "a busy loop at 10% of a cpu is throttled: {}",
+        out.stdout
+    );
 }
 
 #[test]
 fn tiny_limits_leave_room_for_the_program_alone() {
     // Nothing of berth's stays in the cgroup once the program execs: 1 MiB
     // and a single task are enough for /bin/true.
-    let (out, _) = with_resources("tiny", json!({"memory": {"limit": 1024 * 1024}, "pids": {"limit": 1}}), "exec /bin/true");
+    let (out, _) = with_resources(
+        "tiny",
+        json!({"memory": {"limit": 1024 * 1024}, "pids": {"limit": 1}}),
+        "exec /bin/true",
+    );
     assert_eq!(out.code, 0, "{out:?}");
 }
 
@@ -211,14 +311,21 @@ fn block_device() -> (u32, u32) {
             return (maj, min);
         }
     }
-    panic!("no block device under / or {}", std::env::temp_dir().display());
+    panic!(
+        "no block device under / or {}",
+        std::env::temp_dir().display()
+    );
 }
 
 #[test]
 fn block_io_throttle_on_a_real_device() {
     // Throttling needs no blkio.weight, which this host lacks.
     let (maj, min) = block_device();
-    let file = if cgroup_v2() { "/sys/fs/cgroup/io.max".to_string() } else { "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device".to_string() };
+    let file = if cgroup_v2() {
+        "/sys/fs/cgroup/io.max".to_string()
+    } else {
+        "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device".to_string()
+    };
     let (out, _) = with_resources(
         "blkio",
         json!({"blockIO": {"throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
@@ -227,9 +334,15 @@ fn block_io_throttle_on_a_real_device() {
     );
     out.ok();
     if cgroup_v2() {
-        assert_eq!(out.stdout, format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100\n"));
+        assert_eq!(
+            out.stdout,
+            format!("{maj}:{min} rbps=1048576 wbps=max riops=max wiops=100\n")
+        );
     } else {
-        assert_eq!(out.stdout, format!("{maj}:{min} 1048576\n{maj}:{min} 100\n"));
+        assert_eq!(
+            out.stdout,
+            format!("{maj}:{min} 1048576\n{maj}:{min} 100\n")
+        );
     }
 }
 
@@ -240,24 +353,55 @@ fn what_the_host_cannot_honour_is_an_error_naming_the_field() {
     // has neither net_cls nor kernel memory limits, and no rdma hardware.
     let cases = if cgroup_v2() {
         vec![
-            (json!({"network": {"classID": 1048577}}), "linux.resources.network: cgroup v2 has no net_cls or net_prio controller"),
-            (json!({"memory": {"limit": 100000000, "kernel": 1000000}}), "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit"),
-            (json!({"unified": {"nosuch.file": "1"}}), "linux.resources.unified.nosuch.file: the container's cgroup has no nosuch.file"),
-            (json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}), "linux.resources.rdma.mlx4_0: write"),
+            (
+                json!({"network": {"classID": 1048577}}),
+                "linux.resources.network: cgroup v2 has no net_cls or net_prio controller",
+            ),
+            (
+                json!({"memory": {"limit": 100000000, "kernel": 1000000}}),
+                "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit",
+            ),
+            (
+                json!({"unified": {"nosuch.file": "1"}}),
+                "linux.resources.unified.nosuch.file: the container's cgroup has no nosuch.file",
+            ),
+            (
+                json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}),
+                "linux.resources.rdma.mlx4_0: write",
+            ),
         ]
     } else {
         vec![
-            (json!({"blockIO": {"weight": 500}}), "linux.resources.blockIO.weight: this kernel's blkio controller has no blkio.weight"),
-            (json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}), "linux.resources.hugepageLimits[0]: the hugetlb cgroup controller is not mounted"),
-            (json!({"network": {"classID": 1048577}}), "linux.resources.network.classID: the net_cls cgroup controller is not mounted"),
-            (json!({"unified": {"memory.high": "1000000"}}), "linux.resources.unified: unified resources need a cgroup v2 host"),
-            (json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}), "linux.resources.rdma.mlx4_0: the rdma cgroup controller is not mounted"),
+            (
+                json!({"blockIO": {"weight": 500}}),
+                "linux.resources.blockIO.weight: this kernel's blkio controller has no blkio.weight",
+            ),
+            (
+                json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 1048576}]}),
+                "linux.resources.hugepageLimits[0]: the hugetlb cgroup controller is not mounted",
+            ),
+            (
+                json!({"network": {"classID": 1048577}}),
+                "linux.resources.network.classID: the net_cls cgroup controller is not mounted",
+            ),
+            (
+                json!({"unified": {"memory.high": "1000000"}}),
+                "linux.resources.unified: unified resources need a cgroup v2 host",
+            ),
+            (
+                json!({"rdma": {"mlx4_0": {"hcaHandles": 2}}}),
+                "linux.resources.rdma.mlx4_0: the rdma cgroup controller is not mounted",
+            ),
         ]
     };
     for (res, want) in cases {
         let (out, _) = with_resources("cannot", res, "true");
         assert_eq!(out.code, 1);
-        assert!(out.stderr.contains(want), "expected {want:?} in {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "expected {want:?} in {}",
+            out.stderr
+        );
     }
 }
 
@@ -266,18 +410,31 @@ fn unified_resources_on_v2() {
     if !cgroup_v2() {
         return; // covered above: an error on v1
     }
-    let (out, _) = with_resources("unified", json!({"unified": {"memory.high": "50000000", "pids.max": "7"}}), "cat /sys/fs/cgroup/memory.high /sys/fs/cgroup/pids.max");
+    let (out, _) = with_resources(
+        "unified",
+        json!({"unified": {"memory.high": "50000000", "pids.max": "7"}}),
+        "cat /sys/fs/cgroup/memory.high /sys/fs/cgroup/pids.max",
+    );
     out.ok();
-    assert_eq!(out.stdout, "49999872\n7\n", "memory.high rounds down to pages");
+    assert_eq!(
+        out.stdout, "49999872\n7\n",
+        "memory.high rounds down to pages"
+    );
 }
 
 /// A detached container whose /data is a host directory of the test's.
-fn detached(name: &str, script: &str, resources: serde_json::Value) -> (Bundle, String, std::path::PathBuf) {
+fn detached(
+    name: &str,
+    script: &str,
+    resources: serde_json::Value,
+) -> (Bundle, String, std::path::PathBuf) {
     let b = Bundle::sh(script);
     let data = b.path.join("data");
     std::fs::create_dir_all(&data).unwrap();
     b.config(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind"]}));
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind"]}),
+        );
         for (k, v) in resources.as_object().unwrap() {
             c["linux"]["resources"][k] = v.clone();
         }
@@ -300,20 +457,40 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn count(data: &std::path::Path) -> u64 {
-    std::fs::read_to_string(data.join("count")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    std::fs::read_to_string(data.join("count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
 fn pause_stops_the_counter_until_resume() {
-    let (b, id, data) = detached("pause", "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.01; done", json!({}));
+    let (b, id, data) = detached(
+        "pause",
+        "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.01; done",
+        json!({}),
+    );
     wait_for("the counter", || count(&data) > 3);
     b.berth(&["pause", &id]).ok();
     assert_eq!(b.status(&id), "paused");
-    assert!(b.berth(&["list"]).stdout.lines().any(|l| l.starts_with(&id) && l.contains("paused")));
+    assert!(
+        b.berth(&["list"])
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("paused"))
+    );
     let frozen = count(&data);
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(count(&data), frozen, "a paused container's counter does not advance");
-    assert_ne!(b.berth(&["pause", &id]).code, 0, "pausing twice is an error");
+    assert_eq!(
+        count(&data),
+        frozen,
+        "a paused container's counter does not advance"
+    );
+    assert_ne!(
+        b.berth(&["pause", &id]).code,
+        0,
+        "pausing twice is an error"
+    );
     b.berth(&["resume", &id]).ok();
     assert_eq!(b.status(&id), "running");
     wait_for("the counter to move again", || count(&data) > frozen);
@@ -327,9 +504,12 @@ fn ps_lists_the_container_processes() {
     let pid = b.state(&id)["pid"].as_i64().unwrap();
     wait_for("two processes", || {
         let out = b.berth(&["ps", "--format", "json", &id]);
-        serde_json::from_str::<Vec<i64>>(&out.stdout).map(|v| v.len() == 3).unwrap_or(false)
+        serde_json::from_str::<Vec<i64>>(&out.stdout)
+            .map(|v| v.len() == 3)
+            .unwrap_or(false)
     });
-    let pids: Vec<i64> = serde_json::from_str(&b.berth(&["ps", "--format", "json", &id]).stdout).unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_str(&b.berth(&["ps", "--format", "json", &id]).stdout).unwrap();
     assert!(pids.contains(&pid));
     let out = b.berth(&["ps", &id]);
     out.ok();
@@ -337,7 +517,11 @@ fn ps_lists_the_container_processes() {
     assert!(lines[0].contains("PID"), "{}", out.stdout);
     assert_eq!(lines.len(), 4, "header, sh and two sleeps: {}", out.stdout);
     let out = b.berth(&["ps", &id, "--", "-o", "pid,comm"]);
-    assert!(out.stdout.lines().filter(|l| l.contains("sleep")).count() == 2, "{}", out.stdout);
+    assert!(
+        out.stdout.lines().filter(|l| l.contains("sleep")).count() == 2,
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -352,16 +536,35 @@ fn events_report_stats_and_oom_kills() {
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
     assert_eq!(v["type"], "stats");
     assert_eq!(v["id"], id.as_str());
-    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     assert_eq!(v["data"]["memory"]["usage"]["limit"], 16 * 1024 * 1024);
     assert!(v["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{v}");
-    assert!(v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{v}"
+    );
 
     let log = b.path.join("events.log");
-    let mut watcher = b.cmd(&["events", "--interval", "100ms", &id]).stdout(std::fs::File::create(&log).unwrap()).spawn().unwrap();
-    wait_for("a stats event", || std::fs::read_to_string(&log).unwrap().contains("\"type\":\"stats\""));
+    let mut watcher = b
+        .cmd(&["events", "--interval", "100ms", &id])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for("a stats event", || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("\"type\":\"stats\"")
+    });
     std::fs::write(data.join("go"), "").unwrap();
-    wait_for("an oom event", || std::fs::read_to_string(&log).unwrap().lines().any(|l| l == format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}")));
+    wait_for("an oom event", || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .any(|l| l == format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}"))
+    });
     b.berth(&["delete", "--force", &id]).ok();
     // events ends by itself once the container is gone.
     let status = watcher.wait().unwrap();
@@ -371,26 +574,55 @@ fn events_report_stats_and_oom_kills() {
 
 #[test]
 fn update_changes_a_running_container() {
-    let (b, id, _) = detached("update", "sleep 1000", json!({"memory": {"limit": 64 * 1024 * 1024}}));
+    let (b, id, _) = detached(
+        "update",
+        "sleep 1000",
+        json!({"memory": {"limit": 64 * 1024 * 1024}}),
+    );
     let cg = format!("/berth/{id}");
-    let read = |c: &str, f: &str| std::fs::read_to_string(cgroup_file(c, &cg, f)).unwrap().trim().to_string();
+    let read = |c: &str, f: &str| {
+        std::fs::read_to_string(cgroup_file(c, &cg, f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
     let v2 = cgroup_v2();
-    let (mem, quota) = if v2 { ("memory.max", "cpu.max") } else { ("memory.limit_in_bytes", "cpu.cfs_quota_us") };
+    let (mem, quota) = if v2 {
+        ("memory.max", "cpu.max")
+    } else {
+        ("memory.limit_in_bytes", "cpu.cfs_quota_us")
+    };
     let want_quota = if v2 { "20000 100000" } else { "20000" };
-    b.berth(&["update", "--memory", "32m", "--pids-limit", "10", "--cpu-quota", "20000", "--cpu-period", "100000", &id]).ok();
+    b.berth(&[
+        "update",
+        "--memory",
+        "32m",
+        "--pids-limit",
+        "10",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        &id,
+    ])
+    .ok();
     assert_eq!(read("memory", mem), (32 * 1024 * 1024).to_string());
     assert_eq!(read("pids", "pids.max"), "10");
     assert_eq!(read("cpu", quota), want_quota);
     // docker's update: zeros mean "leave it", the rest applies (on v1,
     // memory+swap above the current limit is raised first; on v2 swap.max
     // is what swap adds to memory).
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-update.resources.json");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/docker-update.resources.json");
     let mut cmd = b.cmd(&["update", "--resources", "-", &id]);
     cmd.stdin(std::fs::File::open(&fixture).unwrap());
     assert!(crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(30)).code == 0);
     assert_eq!(read("memory", mem), "100663296");
     if v2 {
-        assert_eq!(read("memory", "memory.swap.max"), (209715200 - 100663296).to_string());
+        assert_eq!(
+            read("memory", "memory.swap.max"),
+            (209715200 - 100663296).to_string()
+        );
     } else {
         assert_eq!(read("memory", "memory.memsw.limit_in_bytes"), "209715200");
     }
@@ -402,7 +634,11 @@ fn update_changes_a_running_container() {
         assert_eq!(out.code, 0, "{out:?}");
     } else {
         assert_eq!(out.code, 1);
-        assert!(out.stderr.contains("linux.resources.blockIO.weight"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("linux.resources.blockIO.weight"),
+            "{}",
+            out.stderr
+        );
     }
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);

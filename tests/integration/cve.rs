@@ -24,10 +24,19 @@ fn cve_2019_5736_berth_never_runs_in_the_container() {
     }
     let id = b.id("cve5736");
     b.run_detached(&id);
-    for prog in ["/bin/evil", "/bin/evil.sh", "/bin/nested.sh", "/proc/self/exe"] {
+    for prog in [
+        "/bin/evil",
+        "/bin/evil.sh",
+        "/bin/nested.sh",
+        "/proc/self/exe",
+    ] {
         let out = b.berth(&["exec", &id, prog]);
         assert_eq!(out.code, 255, "{prog}: {out:?}");
-        assert!(out.stderr.contains("CVE-2019-5736"), "{prog}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("CVE-2019-5736"),
+            "{prog}: {}",
+            out.stderr
+        );
     }
     // As the container's own program, too.
     let b2 = Bundle::new(&["/bin/evil"]);
@@ -55,7 +64,10 @@ fn cve_2019_5736_raced() {
     for _ in 0..60 {
         let out = b.berth(&["exec", &id, "/bin/x", "true"]);
         // berth's own binary would answer with its usage text.
-        assert!(!out.stderr.contains("Usage: ") && !out.stdout.contains("berth"), "berth ran in the container: {out:?}");
+        assert!(
+            !out.stderr.contains("Usage: ") && !out.stdout.contains("berth"),
+            "berth ran in the container: {out:?}"
+        );
         match out.code {
             0 => ran += 1,
             _ => refused += 1,
@@ -90,7 +102,14 @@ fn cve_2021_30465_symlink_exchange_race() {
         let mut swaps = 0u64;
         while !s2.load(std::sync::atomic::Ordering::Relaxed) {
             unsafe {
-                libc::syscall(libc::SYS_renameat2, dir.as_raw_fd(), c"a".as_ptr(), dir.as_raw_fd(), c"b".as_ptr(), libc::RENAME_EXCHANGE);
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    dir.as_raw_fd(),
+                    c"a".as_ptr(),
+                    dir.as_raw_fd(),
+                    c"b".as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                );
             }
             swaps += 1;
         }
@@ -104,7 +123,11 @@ fn cve_2021_30465_symlink_exchange_race() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(racer.join().unwrap() > 1000, "the racer really raced");
     assert!(!leak.exists(), "a mount landed outside the rootfs");
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing was created outside the rootfs");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "nothing was created outside the rootfs"
+    );
 }
 
 /// CVE-2024-21626: a cwd reached through a file descriptor berth leaked.
@@ -115,7 +138,10 @@ fn cve_2024_21626_cwd_through_a_leaked_fd() {
         b.config(|c| c["process"]["cwd"] = format!("/proc/self/fd/{n}").into());
         let out = b.run(&b.id("cve21626"));
         assert_ne!(out.code, 0, "cwd /proc/self/fd/{n}: {out:?}");
-        assert!(!out.stdout.starts_with("/sys/fs/cgroup") && !out.stdout.contains("(unreachable)"), "{out:?}");
+        assert!(
+            !out.stdout.starts_with("/sys/fs/cgroup") && !out.stdout.contains("(unreachable)"),
+            "{out:?}"
+        );
     }
     let b = Bundle::new(&["sleep", "1000"]);
     let id = b.id("cve21626-exec");
@@ -137,15 +163,24 @@ fn cve_2025_31133_dev_null_replaced_by_a_symlink() {
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
     b.config(|c| {
         let m = c["mounts"].as_array_mut().unwrap();
-        m.retain(|m| m["destination"] != "/dev" && !m["destination"].as_str().unwrap().starts_with("/dev/"));
+        m.retain(|m| {
+            m["destination"] != "/dev" && !m["destination"].as_str().unwrap().starts_with("/dev/")
+        });
         m.push(json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}));
         c["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/keys"]);
     });
     let id = b.id("cve31133");
     let out = b.create(&id);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("/dev/null") && out.stderr.contains("not the null device"), "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), before);
+    assert!(
+        out.stderr.contains("/dev/null") && out.stderr.contains("not the null device"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        before
+    );
     b.assert_no_leftovers(&id);
 }
 
@@ -163,16 +198,30 @@ fn cve_2025_52565_dev_console_symlink() {
         c["process"]["terminal"] = true.into();
         let m = c["mounts"].as_array_mut().unwrap();
         m.retain(|m| m["destination"] != "/dev");
-        m.insert(1, json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}));
+        m.insert(
+            1,
+            json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}),
+        );
         c["linux"]["maskedPaths"] = json!([]);
     });
     let sock = b.path.join("console.sock");
     let _l = UnixListener::bind(&sock).unwrap();
     let id = b.id("cve52565");
     let bundle = b.path.to_str().unwrap().to_string();
-    let out = b.berth(&["create", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id]);
+    let out = b.berth(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        &bundle,
+        &id,
+    ]);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains("/dev/console") && out.stderr.contains("not a regular file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/dev/console") && out.stderr.contains("not a regular file"),
+        "{}",
+        out.stderr
+    );
     b.assert_no_leftovers(&id);
 }
 
@@ -191,7 +240,11 @@ fn cve_2025_52881_procfs_write_redirected_by_a_mount() {
     });
     let out = b.run(&b.id("cve52881"));
     out.ok();
-    assert_eq!(std::fs::read_to_string(&trap).unwrap(), "", "the write went around the mount");
+    assert_eq!(
+        std::fs::read_to_string(&trap).unwrap(),
+        "",
+        "the write went around the mount"
+    );
     // The real sysctl (the container's uts namespace) has the value.
     let b2 = Bundle::new(&["cat", "/proc/sys/kernel/domainname"]);
     b2.config(|c| c["linux"]["sysctl"] = json!({"kernel.domainname": "written-right"}));

@@ -9,16 +9,33 @@ fn create_fails(b: &Bundle, want: &str) {
     let id = b.id("bad");
     let out = b.create(&id);
     assert_eq!(out.code, 1, "{out:?}");
-    assert!(out.stderr.contains(want), "expected {want:?} in {:?}", out.stderr);
-    assert_eq!(out.stderr.trim().lines().count(), 1, "one line: {:?}", out.stderr);
+    assert!(
+        out.stderr.contains(want),
+        "expected {want:?} in {:?}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one line: {:?}",
+        out.stderr
+    );
     b.assert_no_leftovers(&id);
 }
 
 #[test]
 fn unknown_namespace_type() {
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "foo"})));
-    create_fails(&b, r#"config.json: linux.namespaces[5].type: unknown namespace type \"foo\""#);
+    b.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "foo"}))
+    });
+    create_fails(
+        &b,
+        r#"config.json: linux.namespaces[5].type: unknown namespace type \"foo\""#,
+    );
 }
 
 #[test]
@@ -45,8 +62,16 @@ fn missing_rootfs() {
 #[test]
 fn relative_mount_destination() {
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "rel", "type": "tmpfs", "source": "tmpfs"})));
-    create_fails(&b, r#"config.json: mounts[7].destination: a mount destination must be an absolute path, got \"rel\""#);
+    b.config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "rel", "type": "tmpfs", "source": "tmpfs"}))
+    });
+    create_fails(
+        &b,
+        r#"config.json: mounts[7].destination: a mount destination must be an absolute path, got \"rel\""#,
+    );
 }
 
 #[test]
@@ -59,20 +84,32 @@ fn namespace_path_of_the_wrong_type() {
             }
         }
     });
-    create_fails(&b, &format!("linux.namespaces[1].path: /proc/{}/ns/uts is not a network namespace", std::process::id()));
+    create_fails(
+        &b,
+        &format!(
+            "linux.namespaces[1].path: /proc/{}/ns/uts is not a network namespace",
+            std::process::id()
+        ),
+    );
 }
 
 #[test]
 fn unsupported_field_is_refused() {
     let b = Bundle::new(&["true"]);
     b.config(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
-    create_fails(&b, "config.json: linux.memoryPolicy: not supported by berth yet");
+    create_fails(
+        &b,
+        "config.json: linux.memoryPolicy: not supported by berth yet",
+    );
 }
 
 #[test]
 fn missing_program() {
     let b = Bundle::new(&["no-such-program"]);
-    create_fails(&b, r#"exec: \"no-such-program\": executable file not found in $PATH"#);
+    create_fails(
+        &b,
+        r#"exec: \"no-such-program\": executable file not found in $PATH"#,
+    );
 }
 
 #[test]
@@ -122,14 +159,23 @@ fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
     });
     let id = b.id("killed-create");
     let bundle = b.path.to_str().unwrap().to_string();
-    let mut child = b.cmd(&["create", "--bundle", &bundle, &id]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = b
+        .cmd(&["create", "--bundle", &bundle, &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     for _ in 0..1000 {
         if marker.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let hook: i32 = std::fs::read_to_string(&marker).expect("the hook ran").trim().parse().unwrap();
+    let hook: i32 = std::fs::read_to_string(&marker)
+        .expect("the hook ran")
+        .trim()
+        .parse()
+        .unwrap();
     let state = b.state(&id);
     assert_eq!(state["status"], "creating");
     let pid = state["pid"].as_i64().unwrap();
@@ -143,7 +189,9 @@ fn kill_of_berth_during_create_leaves_what_delete_force_clears() {
     for p in [pid as i32, hook] {
         let mut alive = false;
         for _ in 0..100 {
-            alive = std::fs::read_to_string(format!("/proc/{p}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false);
+            alive = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
             if !alive {
                 break;
             }
@@ -165,7 +213,13 @@ fn a_create_killed_before_its_process_existed() {
                        "created": "2026-01-01T00:00:00Z", "cgroup_path": format!("/berth/{id}")});
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
     assert_eq!(b.status(&id), "creating");
-    for args in [vec!["kill", &id, "KILL"], vec!["start", &id], vec!["events", "--stats", &id], vec!["pause", &id], vec!["delete", &id]] {
+    for args in [
+        vec!["kill", &id, "KILL"],
+        vec!["start", &id],
+        vec!["events", "--stats", &id],
+        vec!["pause", &id],
+        vec!["delete", &id],
+    ] {
         let out = b.berth(&args);
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
         assert!(out.stderr.contains(&id), "{args:?}: {}", out.stderr);
@@ -177,7 +231,11 @@ fn a_create_killed_before_its_process_existed() {
     std::fs::create_dir_all(b.root.join(&id)).unwrap();
     let out = b.berth(&["state", &id]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("delete --force removes it"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("delete --force removes it"),
+        "{}",
+        out.stderr
+    );
     b.berth(&["delete", "--force", &id]).ok();
     assert!(!b.root.join(&id).exists());
 }
@@ -188,22 +246,48 @@ fn command_line_mistakes_are_named() {
     for (args, says) in [
         (&["create"][..], "missing the container id"),
         (&["delete", "--frce", "x"], "unknown flag --frce"),
-        (&["list", "--format", "yaml"], "--format \"yaml\": one of table, json"),
-        (&["exec", "--preserve-fds", "many", "x", "true"], "--preserve-fds \"many\""),
+        (
+            &["list", "--format", "yaml"],
+            "--format \"yaml\": one of table, json",
+        ),
+        (
+            &["exec", "--preserve-fds", "many", "x", "true"],
+            "--preserve-fds \"many\"",
+        ),
         (&["state", "a", "b"], "unexpected argument \"b\""),
     ] {
         // runc's status for a wrong command line: 1.
         let out = b.berth(args);
         assert_eq!(out.code, 1, "{args:?}: {out:?}");
         // The error is a logrus line: its quotes are escaped.
-        assert!(out.stderr.replace("\\\"", "\"").contains(says), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains("level=error"), "{args:?}: {}", out.stderr);
-        assert!(out.stderr.contains("Usage: berth"), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.replace("\\\"", "\"").contains(says),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("level=error"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Usage: berth"),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
     let out = b.berth(&["frobnicate"]);
     assert_eq!(out.code, 3, "runc's status for an unknown command: {out:?}");
-    assert!(out.stderr.contains("unknown command \\\"frobnicate\\\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown command \\\"frobnicate\\\""),
+        "{}",
+        out.stderr
+    );
     let out = b.berth(&["kill", "--help"]);
     assert_eq!(out.code, 0);
-    assert!(out.stdout.starts_with("Usage: berth kill [-a] ID [SIGNAL]"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("Usage: berth kill [-a] ID [SIGNAL]"),
+        "{}",
+        out.stdout
+    );
 }

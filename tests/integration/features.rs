@@ -13,12 +13,22 @@ fn features() -> Value {
 }
 
 fn list(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn userns(c: &mut Value) {
-    c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "user");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
 }
@@ -38,13 +48,22 @@ fn every_listed_namespace_works() {
             if ns == "user" {
                 userns(c);
             } else {
-                c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != ns.as_str());
-                c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": ns}));
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != ns.as_str());
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": ns}));
             }
         });
         let out = b.run(&b.id(&format!("ns-{ns}")));
         out.ok();
-        let host = std::fs::read_link(format!("/proc/self/ns/{proc_name}")).unwrap().display().to_string();
+        let host = std::fs::read_link(format!("/proc/self/ns/{proc_name}"))
+            .unwrap()
+            .display()
+            .to_string();
         assert_ne!(out.stdout.trim(), host, "{ns}: a namespace of its own");
     }
 }
@@ -53,7 +72,8 @@ fn every_listed_namespace_works() {
 fn every_listed_seccomp_action_works() {
     let f = features();
     for action in list(&f["linux"]["seccomp"]["actions"]) {
-        let b = Bundle::sh("mkdir /tmp/d 2>&1; echo rc=$?; ls -d /tmp/d 2>/dev/null || echo not-made");
+        let b =
+            Bundle::sh("mkdir /tmp/d 2>&1; echo rc=$?; ls -d /tmp/d 2>/dev/null || echo not-made");
         let sock = b.path.join("agent.sock");
         let _agent = (action == "SCMP_ACT_NOTIFY").then(|| crate::common::notify::agent(&sock));
         b.config(|c| {
@@ -81,7 +101,9 @@ fn every_listed_mount_option_works() {
     let f = features();
     for opt in list(&f["mountOptions"]) {
         let point = if opt == "remount" { "/dev" } else { "/mnt/x" };
-        let b = Bundle::sh(&format!("grep -q ' {point} ' /proc/self/mountinfo && echo mounted"));
+        let b = Bundle::sh(&format!(
+            "grep -q ' {point} ' /proc/self/mountinfo && echo mounted"
+        ));
         let src = b.path.join("src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::create_dir_all(b.path.join("rootfs/mnt/x")).unwrap();
@@ -105,7 +127,9 @@ fn every_listed_mount_option_works() {
 
 #[test]
 fn scheduling_fields_apply() {
-    let b = Bundle::sh("grep Cpus_allowed_list /proc/self/status; ionice; cut -d' ' -f19,41 /proc/self/stat; uname -m");
+    let b = Bundle::sh(
+        "grep Cpus_allowed_list /proc/self/status; ionice; cut -d' ' -f19,41 /proc/self/stat; uname -m",
+    );
     b.config(|c| {
         c["process"]["execCPUAffinity"] = json!({"initial": "0-1", "final": "1"});
         c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
@@ -136,11 +160,21 @@ fn labels_as_runc_treats_them_on_this_host() {
     let id = b.id("apparmor");
     let out = b.create(&id);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("process.apparmorProfile: AppArmor is not enabled on this host"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("process.apparmorProfile: AppArmor is not enabled on this host"),
+        "{}",
+        out.stderr
+    );
     // No resctrl: intelRdt is an error naming it.
     let b = Bundle::new(&["true"]);
     b.config(|c| c["linux"]["intelRdt"] = json!({"closID": "berth"}));
     let out = b.create(&b.id("rdt"));
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("linux.intelRdt: this host has no resctrl"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("linux.intelRdt: this host has no resctrl"),
+        "{}",
+        out.stderr
+    );
 }

@@ -28,7 +28,10 @@ fn every_hook_runs_in_order_with_the_state() {
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "create runs three hooks: {text}");
-    for (line, tag) in lines.iter().zip(["prestart", "createRuntime", "createContainer"]) {
+    for (line, tag) in lines
+        .iter()
+        .zip(["prestart", "createRuntime", "createContainer"])
+    {
         let (t, state) = line.split_once(' ').unwrap();
         assert_eq!(t, tag);
         let v: Value = serde_json::from_str(state).unwrap();
@@ -45,7 +48,10 @@ fn every_hook_runs_in_order_with_the_state() {
     let v: Value = serde_json::from_str(last[3].split_once(' ').unwrap().1).unwrap();
     assert_eq!(v["status"], "running");
     // startContainer ran inside the container: its file is in the rootfs.
-    assert_eq!(std::fs::read_to_string(b.path.join("rootfs/hooklog")).unwrap(), "startContainer berth\n");
+    assert_eq!(
+        std::fs::read_to_string(b.path.join("rootfs/hooklog")).unwrap(),
+        "startContainer berth\n"
+    );
     for _ in 0..200 {
         if b.status(&id) == "stopped" {
             break;
@@ -74,8 +80,17 @@ fn failing_prestart_fails_create_and_runs_poststop() {
     let id = b.id("hookfail");
     let out = b.create(&id);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("prestart hook #0 (/bin/sh): exited with status 4: no way"), "{}", out.stderr);
-    assert!(std::fs::read_to_string(&log).unwrap().starts_with("poststop "));
+    assert!(
+        out.stderr
+            .contains("prestart hook #0 (/bin/sh): exited with status 4: no way"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .starts_with("poststop ")
+    );
     b.assert_no_leftovers(&id);
 }
 
@@ -86,7 +101,11 @@ fn failing_poststart_only_warns() {
     let id = b.id("poststart-warn");
     let out = b.run(&id);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains("level=warning") && out.stderr.contains("poststart hook #0"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("level=warning") && out.stderr.contains("poststart hook #0"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -128,10 +147,17 @@ fn prestart_hooks_see_the_process_in_its_cgroup() {
     let seen = std::fs::read_to_string(&out).unwrap();
     b.berth(&["delete", "--force", &id]).ok();
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        assert!(seen.lines().any(|l| l == format!("0::{path}")), "not in {path}: {seen}");
+        assert!(
+            seen.lines().any(|l| l == format!("0::{path}")),
+            "not in {path}: {seen}"
+        );
     } else {
         for h in ["memory", "pids", "devices"] {
-            assert!(seen.lines().any(|l| l.contains(&format!(":{h}:")) && l.ends_with(&path)), "{h} not {path}: {seen}");
+            assert!(
+                seen.lines()
+                    .any(|l| l.contains(&format!(":{h}:")) && l.ends_with(&path)),
+                "{h} not {path}: {seen}"
+            );
         }
     }
 }

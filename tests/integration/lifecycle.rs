@@ -8,7 +8,15 @@ fn create_start_kill_delete() {
     let id = b.id("life");
     let pid_file = b.path.join("pid");
     let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["create", "--bundle", &bundle, "--pid-file", pid_file.to_str().unwrap(), &id]).ok();
+    b.berth(&[
+        "create",
+        "--bundle",
+        &bundle,
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
 
     let st = b.state(&id);
     assert_eq!(st["status"], "created");
@@ -18,7 +26,11 @@ fn create_start_kill_delete() {
     let pid = st["pid"].as_i64().unwrap();
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
     // Created: berth's code waits, the user's program has not run yet.
-    let cmdline = |pid: i64| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().replace('\0', " ");
+    let cmdline = |pid: i64| {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap()
+            .replace('\0', " ")
+    };
     assert!(!cmdline(pid).starts_with("sleep"), "{}", cmdline(pid));
 
     b.berth(&["start", &id]).ok();
@@ -29,8 +41,15 @@ fn create_start_kill_delete() {
     assert!(out.stderr.contains(&id), "{}", out.stderr);
 
     let out = b.berth(&["delete", &id]);
-    assert_ne!(out.code, 0, "a running container is not deleted without --force");
-    assert!(out.stderr.contains(&id) && out.stderr.contains("running"), "{}", out.stderr);
+    assert_ne!(
+        out.code, 0,
+        "a running container is not deleted without --force"
+    );
+    assert!(
+        out.stderr.contains(&id) && out.stderr.contains("running"),
+        "{}",
+        out.stderr
+    );
 
     b.berth(&["kill", &id, "KILL"]).ok();
     wait_stopped(&b, &id);
@@ -79,7 +98,12 @@ fn run_returns_the_exit_status() {
 fn run_killed_by_signal_is_128_plus_n() {
     // Without a pid namespace: an init ignores signals from its own namespace.
     let b = Bundle::sh("kill -9 $$");
-    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid"));
+    b.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    });
     let id = b.id("run-signal");
     assert_eq!(b.run(&id).code, 137);
     b.assert_no_leftovers(&id);
@@ -87,7 +111,9 @@ fn run_killed_by_signal_is_128_plus_n() {
 
 #[test]
 fn run_forwards_signals() {
-    let b = Bundle::sh("trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done");
+    let b = Bundle::sh(
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+    );
     let id = b.id("run-fwd");
     let bundle = b.path.to_str().unwrap().to_string();
     let out_f = tempfile::NamedTempFile::new().unwrap();
@@ -98,7 +124,10 @@ fn run_forwards_signals() {
         .unwrap();
     // Wait until the trap is set, then signal berth, not the container.
     for _ in 0..500 {
-        if std::fs::read_to_string(out_f.path()).unwrap().contains("ready") {
+        if std::fs::read_to_string(out_f.path())
+            .unwrap()
+            .contains("ready")
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -106,7 +135,11 @@ fn run_forwards_signals() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(3));
-    assert!(std::fs::read_to_string(out_f.path()).unwrap().contains("got TERM"));
+    assert!(
+        std::fs::read_to_string(out_f.path())
+            .unwrap()
+            .contains("got TERM")
+    );
     b.assert_no_leftovers(&id);
 }
 
@@ -138,9 +171,19 @@ fn list_shows_every_container() {
     let out = b.berth(&["list"]);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("OWNER"));
-    assert!(lines.iter().any(|l| l.starts_with(&a) && l.contains("created")));
-    assert!(lines.iter().any(|l| l.starts_with(&c) && l.contains("running")));
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATUS") && lines[0].contains("OWNER")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&a) && l.contains("created"))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&c) && l.contains("running"))
+    );
     let out = b.berth(&["list", "-q"]);
     assert_eq!(out.stdout, format!("{a}\n{c}\n"));
     let out = b.berth(&["list", "--format", "json"]);
@@ -155,7 +198,11 @@ fn delete_force_of_a_missing_container_succeeds() {
     assert_eq!(b.berth(&["delete", "--force", "no-such-container"]).code, 0);
     let out = b.berth(&["delete", "no-such-container"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("no-such-container") && out.stderr.contains("does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no-such-container") && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -175,7 +222,11 @@ fn kill_all_reaches_every_process() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let pids: Vec<i32> = std::fs::read_to_string(&procs).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let pids: Vec<i32> = std::fs::read_to_string(&procs)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
     assert_eq!(pids.len(), 3, "sh and two sleeps in the cgroup");
     b.berth(&["kill", "--all", &id, "9"]).ok();
     for _ in 0..200 {
@@ -184,7 +235,11 @@ fn kill_all_reaches_every_process() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(std::fs::read_to_string(&procs).unwrap().trim(), "", "every process got SIGKILL");
+    assert_eq!(
+        std::fs::read_to_string(&procs).unwrap().trim(),
+        "",
+        "every process got SIGKILL"
+    );
     b.berth(&["delete", &id]).ok();
     b.assert_no_leftovers(&id);
 }
@@ -196,12 +251,20 @@ fn duplicate_and_bad_ids() {
     b.create(&id).ok();
     let out = b.create(&id);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains(&id) && out.stderr.contains("already exists"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&id) && out.stderr.contains("already exists"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(b.status(&id), "created", "the first container is untouched");
     for bad in ["a/b", "..", "../x"] {
         let out = b.create(bad);
         assert_eq!(out.code, 1, "{bad}");
-        assert!(out.stderr.contains("invalid container id"), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("invalid container id"),
+            "{}",
+            out.stderr
+        );
     }
 }
 
@@ -209,12 +272,24 @@ fn duplicate_and_bad_ids() {
 fn log_file_in_json() {
     let b = Bundle::new(&["true"]);
     let log = b.path.join("log.json");
-    let out = b.berth(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", "nope"]);
+    let out = b.berth(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
     assert_eq!(out.code, 1);
     let text = std::fs::read_to_string(&log).unwrap();
     let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(line["level"], "error");
-    assert!(line["msg"].as_str().unwrap().contains("container does not exist: \"nope\""));
+    assert!(
+        line["msg"]
+            .as_str()
+            .unwrap()
+            .contains("container does not exist: \"nope\"")
+    );
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }
 
@@ -234,9 +309,22 @@ fn log_file_in_text_with_debug() {
     let log = b.path.join("log.txt");
     let id = b.id("debuglog");
     let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["--log", log.to_str().unwrap(), "--debug", "run", "--bundle", &bundle, &id]).ok();
+    b.berth(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--debug",
+        "run",
+        "--bundle",
+        &bundle,
+        &id,
+    ])
+    .ok();
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.lines().all(|l| l.starts_with("time=\"") && l.contains(" level=")), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("time=\"") && l.contains(" level=")),
+        "{text}"
+    );
     assert!(text.contains("level=debug"), "{text}");
     assert!(text.contains(&id), "{text}");
 }

@@ -7,9 +7,9 @@ mod common;
 
 mod cgroups;
 mod cve;
+mod errors;
 mod exec;
 mod features;
-mod errors;
 mod hooks;
 mod hostile;
 mod lifecycle;

@@ -15,7 +15,10 @@ fn mounts(out: &str) -> Vec<(String, String, String)> {
 }
 
 fn find<'a>(m: &'a [(String, String, String)], point: &str) -> &'a (String, String, String) {
-    m.iter().rev().find(|(p, _, _)| p == point).unwrap_or_else(|| panic!("{point} not mounted: {m:#?}"))
+    m.iter()
+        .rev()
+        .find(|(p, _, _)| p == point)
+        .unwrap_or_else(|| panic!("{point} not mounted: {m:#?}"))
 }
 
 #[test]
@@ -27,15 +30,35 @@ fn default_mounts_with_their_flags() {
     let root = find(&m, "/");
     assert!(root.1.starts_with("ro"), "root.readonly: {}", root.2);
     let dev = find(&m, "/dev");
-    assert!(dev.2.contains(" - tmpfs ") && dev.1.contains("nosuid"), "{}", dev.2);
-    assert!(dev.2.contains("mode=755") && dev.2.contains("size=65536k"), "{}", dev.2);
+    assert!(
+        dev.2.contains(" - tmpfs ") && dev.1.contains("nosuid"),
+        "{}",
+        dev.2
+    );
+    assert!(
+        dev.2.contains("mode=755") && dev.2.contains("size=65536k"),
+        "{}",
+        dev.2
+    );
     let pts = find(&m, "/dev/pts");
-    assert!(pts.2.contains(" - devpts ") && pts.1.contains("noexec") && pts.2.contains("ptmxmode=666"), "{}", pts.2);
+    assert!(
+        pts.2.contains(" - devpts ") && pts.1.contains("noexec") && pts.2.contains("ptmxmode=666"),
+        "{}",
+        pts.2
+    );
     let shm = find(&m, "/dev/shm");
-    assert!(shm.1.contains("nodev") && shm.1.contains("noexec") && shm.1.contains("nosuid"), "{}", shm.2);
+    assert!(
+        shm.1.contains("nodev") && shm.1.contains("noexec") && shm.1.contains("nosuid"),
+        "{}",
+        shm.2
+    );
     assert!(find(&m, "/dev/mqueue").2.contains(" - mqueue "));
     let sys = find(&m, "/sys");
-    assert!(sys.1.starts_with("ro") && sys.2.contains(" - sysfs "), "{}", sys.2);
+    assert!(
+        sys.1.starts_with("ro") && sys.2.contains(" - sysfs "),
+        "{}",
+        sys.2
+    );
     let cg = find(&m, "/sys/fs/cgroup");
     assert!(cg.1.starts_with("ro"), "{}", cg.2);
     assert!(find(&m, "/proc").2.contains(" - proc "));
@@ -46,12 +69,17 @@ fn default_mounts_with_their_flags() {
 
 #[test]
 fn masked_paths_show_nothing() {
-    let b = Bundle::sh("wc -c < /proc/keys; ls -A /sys/firmware | wc -l; echo x > /proc/keys && echo wrote");
+    let b = Bundle::sh(
+        "wc -c < /proc/keys; ls -A /sys/firmware | wc -l; echo x > /proc/keys && echo wrote",
+    );
     let out = b.run(&b.id("masked"));
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0].trim(), "0", "/proc/keys reads as /dev/null");
     assert_eq!(lines[1].trim(), "0", "/sys/firmware is an empty tmpfs");
-    assert!(out.stdout.contains("wrote"), "writes to /dev/null succeed and vanish");
+    assert!(
+        out.stdout.contains("wrote"),
+        "writes to /dev/null succeed and vanish"
+    );
     assert!(std::fs::read_to_string("/proc/keys").is_ok());
 }
 
@@ -59,14 +87,20 @@ fn masked_paths_show_nothing() {
 fn readonly_root_refuses_writes() {
     let b = Bundle::sh("touch /x 2>&1; echo rc=$?; touch /dev/shm/ok && echo shm-ok");
     let out = b.run(&b.id("ro-root"));
-    assert!(out.stdout.contains("Read-only file system"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Read-only file system"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("shm-ok"));
     assert!(!b.path.join("rootfs/x").exists());
 }
 
 #[test]
 fn bind_mounts_of_host_files_and_directories() {
-    let b = Bundle::sh("cat /data/hello /etc/host-file; touch /data/new && echo rw; touch /ro/x 2>/dev/null || echo ro-refused; cat /proc/self/mountinfo");
+    let b = Bundle::sh(
+        "cat /data/hello /etc/host-file; touch /data/new && echo rw; touch /ro/x 2>/dev/null || echo ro-refused; cat /proc/self/mountinfo",
+    );
     let data = b.path.join("data");
     let ro = b.path.join("ro");
     std::fs::create_dir_all(&data).unwrap();
@@ -82,26 +116,46 @@ fn bind_mounts_of_host_files_and_directories() {
     });
     let out = b.run(&b.id("binds"));
     out.ok();
-    assert!(out.stdout.starts_with("hello\nfile\nrw\nro-refused\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("hello\nfile\nrw\nro-refused\n"),
+        "{}",
+        out.stdout
+    );
     assert!(data.join("new").exists());
     let m = mounts(&out.stdout);
     assert!(find(&m, "/etc/host-file").1.starts_with("ro"));
     let r = find(&m, "/ro");
-    assert!(r.1.starts_with("ro") && r.1.contains("nosuid") && r.1.contains("nodev") && r.1.contains("noexec"), "{}", r.2);
+    assert!(
+        r.1.starts_with("ro")
+            && r.1.contains("nosuid")
+            && r.1.contains("nodev")
+            && r.1.contains("noexec"),
+        "{}",
+        r.2
+    );
 }
 
 #[test]
 fn recursive_read_only_and_propagation() {
     // A host tree with a mount inside it, bound with rro: both read-only.
-    let b = Bundle::sh("touch /tree/a 2>/dev/null || echo top-ro; touch /tree/sub/b 2>/dev/null || echo sub-ro; cat /proc/self/mountinfo");
+    let b = Bundle::sh(
+        "touch /tree/a 2>/dev/null || echo top-ro; touch /tree/sub/b 2>/dev/null || echo sub-ro; cat /proc/self/mountinfo",
+    );
     let tree = b.path.join("tree");
     std::fs::create_dir_all(tree.join("sub")).unwrap();
-    let st = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(tree.join("sub")).status().unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(tree.join("sub"))
+        .status()
+        .unwrap();
     assert!(st.success());
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
         }
     }
     let _u = Unmount(tree.join("sub"));
@@ -110,22 +164,37 @@ fn recursive_read_only_and_propagation() {
     });
     let out = b.run(&b.id("rro"));
     out.ok();
-    assert!(out.stdout.contains("top-ro") && out.stdout.contains("sub-ro"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("top-ro") && out.stdout.contains("sub-ro"),
+        "{}",
+        out.stdout
+    );
     let m = mounts(&out.stdout);
     let t = find(&m, "/tree/sub");
-    assert!(!t.2.contains("shared:") && !t.2.contains("master:"), "rprivate: {}", t.2);
+    assert!(
+        !t.2.contains("shared:") && !t.2.contains("master:"),
+        "rprivate: {}",
+        t.2
+    );
 }
 
 #[test]
 fn rootfs_propagation_applies_after_pivot() {
-    for (prop, want) in [("shared", "shared:"), ("unbindable", "unbindable"), ("private", "")] {
+    for (prop, want) in [
+        ("shared", "shared:"),
+        ("unbindable", "unbindable"),
+        ("private", ""),
+    ] {
         let b = Bundle::new(&["cat", "/proc/self/mountinfo"]);
         b.config(|c| c["linux"]["rootfsPropagation"] = prop.into());
         let out = b.run(&b.id("rprop"));
         out.ok();
         let root = find(&mounts(&out.stdout), "/").2.clone();
         if want.is_empty() {
-            assert!(!root.contains("shared:") && !root.contains("master:"), "{prop}: {root}");
+            assert!(
+                !root.contains("shared:") && !root.contains("master:"),
+                "{prop}: {root}"
+            );
         } else {
             assert!(root.contains(want), "{prop}: {root}");
         }
@@ -144,14 +213,36 @@ fn no_pivot_moves_and_chroots() {
 
 #[test]
 fn default_devices_and_links() {
-    let b = Bundle::sh("ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; head -c 4 /dev/zero | wc -c");
+    let b = Bundle::sh(
+        "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done; head -c 4 /dev/zero | wc -c",
+    );
     let out = b.run(&b.id("devices"));
     out.ok();
-    for (name, nums) in [("null", "1,   3"), ("zero", "1,   5"), ("full", "1,   7"), ("random", "1,   8"), ("urandom", "1,   9"), ("tty", "5,   0")] {
-        let line = out.stdout.lines().find(|l| l.ends_with(&format!("/dev/{name}"))).unwrap();
-        assert!(line.starts_with("crw-rw-rw-") && line.contains(nums), "{line}");
+    for (name, nums) in [
+        ("null", "1,   3"),
+        ("zero", "1,   5"),
+        ("full", "1,   7"),
+        ("random", "1,   8"),
+        ("urandom", "1,   9"),
+        ("tty", "5,   0"),
+    ] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.ends_with(&format!("/dev/{name}")))
+            .unwrap();
+        assert!(
+            line.starts_with("crw-rw-rw-") && line.contains(nums),
+            "{line}"
+        );
     }
-    assert!(out.stdout.contains("pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "pts/ptmx\n/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n"
+        ),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.ends_with("4\n"));
 }
 
@@ -166,10 +257,27 @@ fn linux_devices_are_made() {
     });
     let out = b.run(&b.id("lxdev"));
     out.ok();
-    let fuse = out.stdout.lines().find(|l| l.ends_with("/dev/fuse")).unwrap();
-    assert!(fuse.starts_with("crw-------") && fuse.contains(" 5 ") && fuse.contains(" 6 ") && fuse.contains("10, 229"), "{fuse}");
-    let loopx = out.stdout.lines().find(|l| l.ends_with("/dev/mydir/loopx")).unwrap();
-    assert!(loopx.starts_with("brw-rw-rw-") && loopx.contains("7,   0"), "{loopx}");
+    let fuse = out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("/dev/fuse"))
+        .unwrap();
+    assert!(
+        fuse.starts_with("crw-------")
+            && fuse.contains(" 5 ")
+            && fuse.contains(" 6 ")
+            && fuse.contains("10, 229"),
+        "{fuse}"
+    );
+    let loopx = out
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("/dev/mydir/loopx"))
+        .unwrap();
+    assert!(
+        loopx.starts_with("brw-rw-rw-") && loopx.contains("7,   0"),
+        "{loopx}"
+    );
 }
 
 #[test]
@@ -180,17 +288,31 @@ fn symlinks_in_the_rootfs_never_lead_out_of_it() {
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, b.path.join("rootfs/escape")).unwrap();
     b.config(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/escape/inside", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/escape/inside", "type": "tmpfs", "source": "tmpfs"}));
     });
     let out = b.run(&b.id("escape"));
     out.ok();
-    assert!(!outside.join("inside").exists(), "nothing was created outside the rootfs");
-    assert!(b.path.join("rootfs").join(outside.strip_prefix("/").unwrap()).join("inside").is_dir());
+    assert!(
+        !outside.join("inside").exists(),
+        "nothing was created outside the rootfs"
+    );
+    assert!(
+        b.path
+            .join("rootfs")
+            .join(outside.strip_prefix("/").unwrap())
+            .join("inside")
+            .is_dir()
+    );
 }
 
 #[test]
 fn overlay_from_bundle_directories() {
-    let b = Bundle::sh("cat /layered/lower /layered/upper; echo new > /layered/created; cat /proc/self/mountinfo");
+    let b = Bundle::sh(
+        "cat /layered/lower /layered/upper; echo new > /layered/created; cat /proc/self/mountinfo",
+    );
     for d in ["lower", "upper", "work"] {
         std::fs::create_dir_all(b.path.join(d)).unwrap();
     }
@@ -204,45 +326,83 @@ fn overlay_from_bundle_directories() {
     });
     let out = b.run(&b.id("overlay"));
     out.ok();
-    assert!(out.stdout.starts_with("from lower\nfrom upper\n"), "{}", out.stdout);
-    assert_eq!(std::fs::read_to_string(b.path.join("upper/created")).unwrap(), "new\n");
-    assert!(find(&mounts(&out.stdout), "/layered").2.contains(" - overlay "));
+    assert!(
+        out.stdout.starts_with("from lower\nfrom upper\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.path.join("upper/created")).unwrap(),
+        "new\n"
+    );
+    assert!(
+        find(&mounts(&out.stdout), "/layered")
+            .2
+            .contains(" - overlay ")
+    );
 }
 
 #[test]
 fn sysctls_are_written_in_the_namespace() {
     let b = Bundle::sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax");
-    b.config(|c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"}));
+    b.config(|c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"})
+    });
     let host_fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let host_msg = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
     let out = b.run(&b.id("sysctl"));
     out.ok();
     assert_eq!(out.stdout, "1\n12345\n");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_fwd);
-    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap(), host_msg);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap(),
+        host_msg
+    );
 }
 
 #[test]
 fn cgroup_mount_shows_the_container_cgroups_read_only() {
     let v2 = crate::common::cgroup_v2();
-    let top = if v2 { "/sys/fs/cgroup" } else { "/sys/fs/cgroup/pids" };
-    let b = Bundle::sh(&format!("ls /sys/fs/cgroup; cat {top}/cgroup.procs; mkdir {top}/x 2>/dev/null || echo refused"));
+    let top = if v2 {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/pids"
+    };
+    let b = Bundle::sh(&format!(
+        "ls /sys/fs/cgroup; cat {top}/cgroup.procs; mkdir {top}/x 2>/dev/null || echo refused"
+    ));
     let out = b.run(&b.id("cgmount"));
     out.ok();
     // v1: a directory per hierarchy; v2: the container's cgroup itself,
     // with the files of the controllers berth enabled above it.
-    let want: &[&str] = if v2 { &["cgroup.procs", "memory.max", "pids.max", "cpu.max"] } else { &["cpu", "memory", "pids", "devices", "systemd", "unified"] };
+    let want: &[&str] = if v2 {
+        &["cgroup.procs", "memory.max", "pids.max", "cpu.max"]
+    } else {
+        &["cpu", "memory", "pids", "devices", "systemd", "unified"]
+    };
     for h in want {
         assert!(out.stdout.lines().any(|l| l == *h), "{h} in {}", out.stdout);
     }
-    assert!(out.stdout.contains("\n1\n"), "the container's own cgroup: {}", out.stdout);
+    assert!(
+        out.stdout.contains("\n1\n"),
+        "the container's own cgroup: {}",
+        out.stdout
+    );
     assert!(out.stdout.ends_with("refused\n"));
 }
 
 #[test]
 fn without_a_mount_namespace_the_host_gets_its_mounts_back() {
     let b = Bundle::sh("grep -c . /proc/self/mountinfo; touch /x 2>/dev/null || echo root-ro");
-    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "mount"));
+    b.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount")
+    });
     let id = b.id("no-mntns");
     let out = b.run(&id);
     out.ok();
@@ -251,7 +411,8 @@ fn without_a_mount_namespace_the_host_gets_its_mounts_back() {
     // and root.readonly applied to berth's bind of the rootfs, not to the
     // host's filesystem under it.
     b.assert_no_leftovers(&id);
-    std::fs::write(b.path.join("rootfs/writable"), "x").expect("the host's filesystem stays writable");
+    std::fs::write(b.path.join("rootfs/writable"), "x")
+        .expect("the host's filesystem stays writable");
 }
 
 #[test]
@@ -259,7 +420,9 @@ fn idmapped_bind_mounts() {
     // Files owned by host root, seen from a user namespace mapping 0 to
     // 100000: a plain bind shows them as nobody, an idmap bind as root, and
     // a bind with its own mappings as whoever those say.
-    let b = Bundle::sh("stat -c %u /plain/f /idmap/f /own/f; touch /idmap/new && stat -c %u /idmap/new");
+    let b = Bundle::sh(
+        "stat -c %u /plain/f /idmap/f /own/f; touch /idmap/new && stat -c %u /idmap/new",
+    );
     let data = b.path.join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("f"), "x").unwrap();
@@ -293,15 +456,26 @@ fn idmapped_bind_mounts() {
 #[test]
 fn idmap_on_a_non_bind_mount_is_refused() {
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]})));
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}),
+        )
+    });
     let out = b.create(&b.id("idmap-tmpfs"));
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("mounts[7].options: idmap and ridmap apply to bind mounts only"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("mounts[7].options: idmap and ridmap apply to bind mounts only"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn tmpcopyup_brings_the_rootfs_content_into_the_tmpfs() {
-    let b = Bundle::sh("cat /etc/app/conf /etc/app/sub/deep; readlink /etc/app/link; stat -c '%a %u' /etc/app/sub; echo new > /etc/app/added; cat /proc/self/mountinfo");
+    let b = Bundle::sh(
+        "cat /etc/app/conf /etc/app/sub/deep; readlink /etc/app/link; stat -c '%a %u' /etc/app/sub; echo new > /etc/app/added; cat /proc/self/mountinfo",
+    );
     let app = b.path.join("rootfs/etc/app");
     std::fs::create_dir_all(app.join("sub")).unwrap();
     std::fs::write(app.join("conf"), "conf\n").unwrap();
@@ -313,7 +487,18 @@ fn tmpcopyup_brings_the_rootfs_content_into_the_tmpfs() {
     b.config(|c| c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/app", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]})));
     let out = b.run(&b.id("copyup"));
     out.ok();
-    assert!(out.stdout.starts_with("conf\ndeep\nconf\n751 7\n"), "{}", out.stdout);
-    assert!(find(&mounts(&out.stdout), "/etc/app").2.contains(" - tmpfs "));
-    assert!(!app.join("added").exists(), "writes go to the tmpfs, not the rootfs");
+    assert!(
+        out.stdout.starts_with("conf\ndeep\nconf\n751 7\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        find(&mounts(&out.stdout), "/etc/app")
+            .2
+            .contains(" - tmpfs ")
+    );
+    assert!(
+        !app.join("added").exists(),
+        "writes go to the tmpfs, not the rootfs"
+    );
 }

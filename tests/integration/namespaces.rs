@@ -4,12 +4,17 @@ use crate::common::Bundle;
 use serde_json::json;
 
 fn ns_inode(pid: &str, t: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{t}")).unwrap().display().to_string()
+    std::fs::read_link(format!("/proc/{pid}/ns/{t}"))
+        .unwrap()
+        .display()
+        .to_string()
 }
 
 #[test]
 fn pid_one_in_a_new_pid_namespace_with_its_own_hostname() {
-    let b = Bundle::sh("echo pid=$$; hostname; for t in pid net ipc uts mnt; do readlink /proc/self/ns/$t; done");
+    let b = Bundle::sh(
+        "echo pid=$$; hostname; for t in pid net ipc uts mnt; do readlink /proc/self/ns/$t; done",
+    );
     b.config(|c| c["hostname"] = "box-1".into());
     let out = b.run(&b.id("pid1"));
     out.ok();
@@ -39,7 +44,10 @@ fn without_a_namespace_the_host_one_is_kept() {
 fn user_namespace_maps_ids() {
     let b = Bundle::sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /");
     b.config(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         // sysfs needs a network namespace owned by the user namespace: it has one.
@@ -47,7 +55,10 @@ fn user_namespace_maps_ids() {
     let out = b.run(&b.id("userns"));
     out.ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert_eq!(&words[..6], ["0", "100000", "65536", "0", "100000", "65536"]);
+    assert_eq!(
+        &words[..6],
+        ["0", "100000", "65536", "0", "100000", "65536"]
+    );
     assert_eq!(words[6], "0", "root inside");
     // The rootfs belongs to host root, which is unmapped: nobody inside.
     assert_eq!(words[7], "65534");
@@ -56,11 +67,19 @@ fn user_namespace_maps_ids() {
 #[test]
 fn cgroup_namespace_root_is_the_container_cgroup() {
     let b = Bundle::sh("cat /proc/self/cgroup");
-    b.config(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"})));
+    b.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "cgroup"}))
+    });
     let out = b.run(&b.id("cgns"));
     out.ok();
     for line in out.stdout.lines() {
-        assert!(line.ends_with(":/"), "every hierarchy shows / inside: {line}");
+        assert!(
+            line.ends_with(":/"),
+            "every hierarchy shows / inside: {line}"
+        );
     }
 }
 
@@ -68,14 +87,33 @@ fn cgroup_namespace_root_is_the_container_cgroup() {
 fn time_namespace_offsets() {
     let b = Bundle::sh("cat /proc/uptime; readlink /proc/self/ns/time");
     b.config(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
-        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400 * 365}, "monotonic": {"secs": 1000}});
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] =
+            json!({"boottime": {"secs": 86400 * 365}, "monotonic": {"secs": 1000}});
     });
     let out = b.run(&b.id("timens"));
     out.ok();
-    let up: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    assert!(up > host + 86400.0 * 364.0, "boottime offset applies: {up} vs {host}");
+    let up: f64 = out
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        up > host + 86400.0 * 364.0,
+        "boottime offset applies: {up} vs {host}"
+    );
     assert_ne!(out.stdout.lines().nth(1).unwrap(), ns_inode("self", "time"));
 }
 
@@ -106,7 +144,10 @@ fn join_a_namespace_by_path() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "joined");
     assert_eq!(lines[1], ns_inode(&pid, "net"));
-    assert_eq!(lines[2], "1", "still pid 1 in its own pid namespace, after a second fork");
+    assert_eq!(
+        lines[2], "1",
+        "still pid 1 in its own pid namespace, after a second fork"
+    );
 }
 
 #[test]
@@ -150,9 +191,18 @@ fn rootless_spec_runs() {
     b.berth(&["spec", "--rootless", "--bundle", &bundle]).ok();
     b.config(|c| {
         c["process"]["terminal"] = false.into();
-        c["process"]["args"] = json!(["sh", "-c", "cat /proc/self/uid_map; ls /sys/kernel >/dev/null && echo sys-ok"]);
+        c["process"]["args"] = json!([
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map; ls /sys/kernel >/dev/null && echo sys-ok"
+        ]);
     });
     let out = b.run(&b.id("rootless"));
     out.ok();
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["0", "0", "1", "sys-ok"], "{}", out.stdout);
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "1", "sys-ok"],
+        "{}",
+        out.stdout
+    );
 }

@@ -4,7 +4,13 @@ use crate::common::Bundle;
 use serde_json::json;
 
 fn status_field(out: &str, key: &str) -> String {
-    out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {out}")).split_whitespace().nth(1).unwrap().to_string()
+    out.lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("{key} in {out}"))
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -32,7 +38,10 @@ fn user_groups_and_umask() {
     let l: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(l[0], "1000");
     assert_eq!(l[1], "1001");
-    assert_eq!(l[2].split_whitespace().collect::<Vec<_>>(), ["1001", "2000", "2001"]);
+    assert_eq!(
+        l[2].split_whitespace().collect::<Vec<_>>(),
+        ["1001", "2000", "2001"]
+    );
     assert_eq!(l[3], "0077");
     assert_eq!(l[4], "600");
 }
@@ -51,11 +60,26 @@ fn capabilities_are_exactly_the_configured_sets() {
     });
     let out = b.run(&b.id("caps"));
     out.ok();
-    assert_eq!(status_field(&out.stdout, "CapBnd"), format!("{:016x}", (1u64 << 0) | (1 << 5) | (1 << 13)));
-    assert_eq!(status_field(&out.stdout, "CapEff"), format!("{:016x}", (1u64 << 0) | (1 << 5)));
-    assert_eq!(status_field(&out.stdout, "CapPrm"), format!("{:016x}", (1u64 << 0) | (1 << 5)));
-    assert_eq!(status_field(&out.stdout, "CapInh"), format!("{:016x}", 1u64 << 5));
-    assert_eq!(status_field(&out.stdout, "CapAmb"), format!("{:016x}", 1u64 << 5));
+    assert_eq!(
+        status_field(&out.stdout, "CapBnd"),
+        format!("{:016x}", (1u64 << 0) | (1 << 5) | (1 << 13))
+    );
+    assert_eq!(
+        status_field(&out.stdout, "CapEff"),
+        format!("{:016x}", (1u64 << 0) | (1 << 5))
+    );
+    assert_eq!(
+        status_field(&out.stdout, "CapPrm"),
+        format!("{:016x}", (1u64 << 0) | (1 << 5))
+    );
+    assert_eq!(
+        status_field(&out.stdout, "CapInh"),
+        format!("{:016x}", 1u64 << 5)
+    );
+    assert_eq!(
+        status_field(&out.stdout, "CapAmb"),
+        format!("{:016x}", 1u64 << 5)
+    );
     assert_eq!(status_field(&out.stdout, "NoNewPrivs"), "1");
 }
 
@@ -64,13 +88,23 @@ fn a_dropped_capability_really_is_gone() {
     // Default caps lack CAP_CHOWN and CAP_SYS_ADMIN: chown and mount fail.
     let b = Bundle::sh("touch /tmp/f; chown 1:1 /tmp/f 2>&1; mount -t tmpfs t /mnt 2>&1; echo end");
     b.config(|c| {
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
     });
     let out = b.run(&b.id("nocap"));
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines[0], "chown: /tmp/f: Operation not permitted");
-    assert!(lines[1].starts_with("mount: permission denied"), "{}", out.stdout);
+    assert!(
+        lines[1].starts_with("mount: permission denied"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -110,11 +144,17 @@ fn preserve_fds_passes_exactly_those() {
     let a = std::fs::File::open(&f3).unwrap();
     let c = std::fs::File::open(&f4).unwrap();
     let mut cmd = b.cmd(&["run", "--preserve-fds", "2", "--bundle", &bundle, &id]);
-    let (ra, rc) = (std::os::fd::AsRawFd::as_raw_fd(&a), std::os::fd::AsRawFd::as_raw_fd(&c));
+    let (ra, rc) = (
+        std::os::fd::AsRawFd::as_raw_fd(&a),
+        std::os::fd::AsRawFd::as_raw_fd(&c),
+    );
     unsafe {
         cmd.pre_exec(move || {
             // Out of the way first: either may already be 3 or 4.
-            let (a2, c2) = (libc::fcntl(ra, libc::F_DUPFD, 10), libc::fcntl(rc, libc::F_DUPFD, 10));
+            let (a2, c2) = (
+                libc::fcntl(ra, libc::F_DUPFD, 10),
+                libc::fcntl(rc, libc::F_DUPFD, 10),
+            );
             libc::dup2(a2, 3);
             libc::dup2(c2, 4);
             Ok(())
@@ -124,7 +164,11 @@ fn preserve_fds_passes_exactly_those() {
     out.ok();
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(&words[..5], ["0", "1", "2", "3", "4"], "{}", out.stdout);
-    assert!(!words.contains(&"6"), "nothing past the preserved fds and ls's own: {}", out.stdout);
+    assert!(
+        !words.contains(&"6"),
+        "nothing past the preserved fds and ls's own: {}",
+        out.stdout
+    );
     assert!(out.stdout.ends_with("three\nfour\n"));
 }
 
@@ -149,12 +193,25 @@ fn berth_code_in_the_container_is_not_dumpable() {
     b.create(&id).ok();
     let pid = b.state(&id)["pid"].as_i64().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    assert!(status.lines().any(|l| l.starts_with("Uid:\t1000")), "{status}");
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t1000")),
+        "{status}"
+    );
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .uid(),
+        0
+    );
     // After exec the user's program is dumpable again, as any program.
     b.berth(&["start", &id]).ok();
-    assert_eq!(std::fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(), 1000);
+    assert_eq!(
+        std::fs::metadata(format!("/proc/{pid}/environ"))
+            .unwrap()
+            .uid(),
+        1000
+    );
 }
 
 #[test]
@@ -174,7 +231,14 @@ fn terminal_through_the_console_socket() {
         crate::common::tty::recv_fd(&conn).1
     });
     let mut child = b
-        .cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id])
+        .cmd(&[
+            "run",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            &bundle,
+            &id,
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -184,7 +248,6 @@ fn terminal_through_the_console_socket() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("33 77"), "{text}");
 }
-
 
 #[test]
 fn socket_activation_fds_pass_with_listen_env() {
@@ -208,9 +271,18 @@ fn socket_activation_fds_pass_with_listen_env() {
     let out = crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
     out.ok();
     let l: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(l[0], "1 1", "LISTEN_PID is the program's own pid: {}", out.stdout);
+    assert_eq!(
+        l[0], "1 1",
+        "LISTEN_PID is the program's own pid: {}",
+        out.stdout
+    );
     assert_eq!(l[1], "activated");
-    assert_eq!(l[2].split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3", "4"], "{}", out.stdout);
+    assert_eq!(
+        l[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4"],
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -226,10 +298,22 @@ fn runc_default_spec_runs_as_is_with_a_console_socket() {
     let sock = b.path.join("tty.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     let id = b.id("asis");
-    let mut child = b.cmd(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", &bundle, &id]).spawn().unwrap();
+    let mut child = b
+        .cmd(&[
+            "run",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            &bundle,
+            &id,
+        ])
+        .spawn()
+        .unwrap();
     let (conn, _) = listener.accept().unwrap();
     let mut master = std::fs::File::from(crate::common::tty::recv_fd(&conn).1);
-    master.write_all(b"echo hi from $(hostname); exit 3\n").unwrap();
+    master
+        .write_all(b"echo hi from $(hostname); exit 3\n")
+        .unwrap();
     let text = crate::common::tty::read_all(&mut master);
     assert_eq!(child.wait().unwrap().code(), Some(3));
     assert!(text.contains("hi from berth"), "{text}");
@@ -243,10 +327,15 @@ fn the_container_gets_its_own_session_keyring() {
     let id = b.id("keyring");
     b.run_detached(&id);
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
-    assert!(keys.lines().any(|l| l.contains("keyring") && l.ends_with(&format!("{id}: empty"))), "{keys}");
+    assert!(
+        keys.lines()
+            .any(|l| l.contains("keyring") && l.ends_with(&format!("{id}: empty"))),
+        "{keys}"
+    );
     let id2 = b.id("nokeyring");
     let bundle = b.path.to_str().unwrap().to_string();
-    b.berth(&["run", "-d", "--no-new-keyring", "--bundle", &bundle, &id2]).ok();
+    b.berth(&["run", "-d", "--no-new-keyring", "--bundle", &bundle, &id2])
+        .ok();
     let keys = std::fs::read_to_string("/proc/keys").unwrap();
     assert!(!keys.contains(&id2), "{keys}");
 }

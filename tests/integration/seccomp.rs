@@ -5,7 +5,8 @@ use serde_json::json;
 
 #[test]
 fn denied_syscalls_fail_as_the_profile_says() {
-    let b = Bundle::sh("mkdir /tmp/d 2>&1; rmdir /tmp 2>&1; grep Seccomp: /proc/self/status; echo end");
+    let b =
+        Bundle::sh("mkdir /tmp/d 2>&1; rmdir /tmp 2>&1; grep Seccomp: /proc/self/status; echo end");
     b.config(|c| {
         c["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
@@ -16,13 +17,20 @@ fn denied_syscalls_fail_as_the_profile_says() {
                 {"names": ["not_a_syscall_anywhere"], "action": "SCMP_ACT_ERRNO"}
             ]
         });
-        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
     });
     let out = b.run(&b.id("seccomp"));
     out.ok();
     let l: Vec<&str> = out.stdout.lines().collect();
     assert!(l[0].contains("Operation not permitted"), "{}", out.stdout);
-    assert!(l[1].contains("Directory not empty"), "errnoRet 39 is ENOTEMPTY: {}", out.stdout);
+    assert!(
+        l[1].contains("Directory not empty"),
+        "errnoRet 39 is ENOTEMPTY: {}",
+        out.stdout
+    );
     assert_eq!(l[2].split_whitespace().nth(1), Some("2"), "filter mode");
 }
 
@@ -52,15 +60,27 @@ fn without_no_new_privileges_or_cap_sys_admin_the_filter_still_applies() {
     out.ok();
     assert!(out.stdout.contains("NoNewPrivs:\t0"), "{}", out.stdout);
     assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.stdout);
-    assert!(out.stdout.contains("Operation not permitted"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Operation not permitted"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn docker_and_podman_default_profiles_load() {
     // docker's profile denies unshare (EPERM); podman's allows it, so there
     // the test shows the profile is in force and lets the program run.
-    for (fixture, unshare) in [("docker-run-network-none.config.json", "Operation not permitted"), ("podman-run-network-none.config.json", "rc=0")] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+    for (fixture, unshare) in [
+        (
+            "docker-run-network-none.config.json",
+            "Operation not permitted",
+        ),
+        ("podman-run-network-none.config.json", "rc=0"),
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(fixture);
         let Ok(text) = std::fs::read_to_string(&path) else {
             panic!("fixture {} missing", path.display());
         };
@@ -76,7 +96,8 @@ fn docker_and_podman_default_profiles_load() {
 
 #[test]
 fn notify_sends_the_listener_fd_and_state_to_the_agent() {
-    let b = Bundle::sh("mkdir /tmp/x && echo made; ls -d /tmp/x 2>/dev/null || echo but-not-really");
+    let b =
+        Bundle::sh("mkdir /tmp/x && echo made; ls -d /tmp/x 2>/dev/null || echo but-not-really");
     let sock = b.path.join("agent.sock");
     let agent = crate::common::notify::agent(&sock);
     b.config(|c| {
@@ -127,7 +148,9 @@ fn notify_on_berths_own_syscalls_does_not_deadlock() {
 #[test]
 fn argument_conditions_and_flags() {
     // kill(pid, sig): the signal is argument 1.
-    let b = Bundle::sh("kill -CONT $$ 2>&1; kill -WINCH $$ && echo winch-sent; kill -HUP $$ 2>&1; echo end");
+    let b = Bundle::sh(
+        "kill -CONT $$ 2>&1; kill -WINCH $$ && echo winch-sent; kill -HUP $$ 2>&1; echo end",
+    );
     b.config(|c| {
         c["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
@@ -147,6 +170,10 @@ fn argument_conditions_and_flags() {
     let l: Vec<&str> = out.stdout.lines().collect();
     assert!(l[0].contains("Operation not permitted"), "{}", out.stdout);
     assert_eq!(l[1], "winch-sent", "{}", out.stdout);
-    assert!(l[2].contains("Permission denied"), "errnoRet 13: {}", out.stdout);
+    assert!(
+        l[2].contains("Permission denied"),
+        "errnoRet 13: {}",
+        out.stdout
+    );
     assert_eq!(l[3], "end");
 }

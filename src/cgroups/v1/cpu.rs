@@ -22,10 +22,20 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
         out.push(w(format!("{P}.burst"), "cpu", "cpu.cfs_burst_us", v));
     }
     if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
-        out.push(w(format!("{P}.realtimePeriod"), "cpu", "cpu.rt_period_us", v));
+        out.push(w(
+            format!("{P}.realtimePeriod"),
+            "cpu",
+            "cpu.rt_period_us",
+            v,
+        ));
     }
     if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
-        out.push(w(format!("{P}.realtimeRuntime"), "cpu", "cpu.rt_runtime_us", v));
+        out.push(w(
+            format!("{P}.realtimeRuntime"),
+            "cpu",
+            "cpu.rt_runtime_us",
+            v,
+        ));
     }
     if let Some(v) = c.idle() {
         out.push(w(format!("{P}.idle"), "cpu", "cpu.idle", v));

@@ -6,7 +6,11 @@ use std::path::Path;
 
 pub fn apply(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     for r in rules {
-        let file = if r.allow { "devices.allow" } else { "devices.deny" };
+        let file = if r.allow {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
         write(&dir.join(file), &r.v1_line())?;
     }
     Ok(())

@@ -21,26 +21,48 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
     // as with runc: else the limit could not rise above memory+swap.
     match m.swap().filter(|v| *v != 0) {
         Some(v) => out.push(w(format!("{P}.swap"), C, "memory.memsw.limit_in_bytes", v)),
-        None if limit == Some(-1) => out.push(w(format!("{P}.limit"), C, "memory.memsw.limit_in_bytes", -1).if_present()),
+        None if limit == Some(-1) => {
+            out.push(w(format!("{P}.limit"), C, "memory.memsw.limit_in_bytes", -1).if_present())
+        }
         None => {}
     }
     if let Some(v) = m.reservation().filter(|v| *v != 0) {
-        out.push(w(format!("{P}.reservation"), C, "memory.soft_limit_in_bytes", v));
+        out.push(w(
+            format!("{P}.reservation"),
+            C,
+            "memory.soft_limit_in_bytes",
+            v,
+        ));
     }
     if let Some(v) = m.kernel().filter(|v| *v != 0) {
         out.push(w(format!("{P}.kernel"), C, "memory.kmem.limit_in_bytes", v));
     }
     if let Some(v) = m.kernel_tcp().filter(|v| *v != 0) {
-        out.push(w(format!("{P}.kernelTCP"), C, "memory.kmem.tcp.limit_in_bytes", v));
+        out.push(w(
+            format!("{P}.kernelTCP"),
+            C,
+            "memory.kmem.tcp.limit_in_bytes",
+            v,
+        ));
     }
     if let Some(v) = m.swappiness() {
         out.push(w(format!("{P}.swappiness"), C, "memory.swappiness", v));
     }
     if let Some(v) = m.disable_oom_killer() {
-        out.push(w(format!("{P}.disableOOMKiller"), C, "memory.oom_control", if v { 1 } else { 0 }));
+        out.push(w(
+            format!("{P}.disableOOMKiller"),
+            C,
+            "memory.oom_control",
+            if v { 1 } else { 0 },
+        ));
     }
     if let Some(v) = m.use_hierarchy() {
-        out.push(w(format!("{P}.useHierarchy"), C, "memory.use_hierarchy", if v { 1 } else { 0 }));
+        out.push(w(
+            format!("{P}.useHierarchy"),
+            C,
+            "memory.use_hierarchy",
+            if v { 1 } else { 0 },
+        ));
     }
 }
 
@@ -61,16 +83,27 @@ mod tests {
         let r: LinuxResources = serde_json::from_str(json).unwrap();
         let mut out = Vec::new();
         writes(&r, &mut out);
-        out.into_iter().map(|w| (w.file, w.value, w.optional)).collect()
+        out.into_iter()
+            .map(|w| (w.file, w.value, w.optional))
+            .collect()
     }
 
     #[test]
     fn unlimited_memory_lifts_memory_and_swap() {
         let f = files(r#"{"memory":{"limit":-1}}"#);
-        assert_eq!(f, [("memory.limit_in_bytes".into(), "-1".into(), false), ("memory.memsw.limit_in_bytes".into(), "-1".into(), true)]);
+        assert_eq!(
+            f,
+            [
+                ("memory.limit_in_bytes".into(), "-1".into(), false),
+                ("memory.memsw.limit_in_bytes".into(), "-1".into(), true)
+            ]
+        );
         // An explicit memory+swap is the user's.
         let f = files(r#"{"memory":{"limit":-1,"swap":-1}}"#);
-        assert_eq!(f[1], ("memory.memsw.limit_in_bytes".into(), "-1".into(), false));
+        assert_eq!(
+            f[1],
+            ("memory.memsw.limit_in_bytes".into(), "-1".into(), false)
+        );
         assert_eq!(files(r#"{"memory":{"limit":1000}}"#).len(), 1);
     }
 
@@ -84,10 +117,22 @@ mod tests {
         // From unlimited (what the kernel shows) down: the limit first.
         assert!(!swap_first(9223372036854771712, 128 << 20));
         // Every step of either order stays valid for these.
-        for (l0, s0, l, s) in [(100i64, 200i64, -1i64, -1i64), (100, 200, 300, 400), (300, 400, 64, 128), (100, 200, 50, 60)] {
+        for (l0, s0, l, s) in [
+            (100i64, 200i64, -1i64, -1i64),
+            (100, 200, 300, 400),
+            (300, 400, 64, 128),
+            (100, 200, 50, 60),
+        ] {
             let inf = |v: i64| if v < 0 { i64::MAX } else { v };
-            let (mid_l, mid_s) = if swap_first(l0 as u64, s) { (l0, s) } else { (l, s0) };
-            assert!(inf(mid_l) <= inf(mid_s), "{l0}/{s0} -> {l}/{s}: middle step {mid_l}/{mid_s}");
+            let (mid_l, mid_s) = if swap_first(l0 as u64, s) {
+                (l0, s)
+            } else {
+                (l, s0)
+            };
+            assert!(
+                inf(mid_l) <= inf(mid_s),
+                "{l0}/{s0} -> {l}/{s}: middle step {mid_l}/{mid_s}"
+            );
         }
     }
 }

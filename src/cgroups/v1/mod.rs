@@ -10,10 +10,12 @@ mod other;
 mod stats;
 
 use super::write::Write;
-use super::{CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write};
-use oci_spec::runtime::LinuxResources;
+use super::{
+    CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write,
+};
 use crate::error::SysError;
 use crate::mounts::CgroupView;
+use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -39,8 +41,12 @@ pub struct Manager {
 
 impl Manager {
     pub fn discover(path: &str) -> Result<Manager, CgroupError> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| SysError::new("read", "/proc/self/mountinfo", e))?;
-        Ok(Manager { path: path.to_string(), hierarchies: parse_mountinfo(&text) })
+        let text = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| SysError::new("read", "/proc/self/mountinfo", e))?;
+        Ok(Manager {
+            path: path.to_string(),
+            hierarchies: parse_mountinfo(&text),
+        })
     }
 
     fn dir(&self, h: &Hierarchy) -> PathBuf {
@@ -67,7 +73,12 @@ impl Manager {
                 Err(e) => return Err(SysError::new("create", leaf.display(), e).into()),
             }
             let cpuset = h.has("cpuset");
-            make_path(&h.mountpoint, &self.path, |_| {}, |dir| if cpuset { inherit_cpuset(dir) } else { Ok(()) })?;
+            make_path(
+                &h.mountpoint,
+                &self.path,
+                |_| {},
+                |dir| if cpuset { inherit_cpuset(dir) } else { Ok(()) },
+            )?;
         }
         Ok(())
     }
@@ -106,14 +117,22 @@ impl Manager {
         }
         // runc 1.1 drops other letters on v1; a rule left with none fails.
         if let Some(r) = rules.iter().find(|r| r.known_access().is_empty()) {
-            return Err(r.bad_access("has none of r, w and m (other letters are ignored on cgroup v1)"));
+            return Err(
+                r.bad_access("has none of r, w and m (other letters are ignored on cgroup v1)")
+            );
         }
         for w in Self::writes(r)? {
             let Some(h) = self.controller(w.controller) else {
-                return Err(w.missing(&format!("the {} cgroup controller is not mounted on this host", w.controller)));
+                return Err(w.missing(&format!(
+                    "the {} cgroup controller is not mounted on this host",
+                    w.controller
+                )));
             };
             if !w.optional && !self.dir(h).join(&w.file).exists() {
-                return Err(w.missing(&format!("this kernel's {} controller has no {}", w.controller, w.file)));
+                return Err(w.missing(&format!(
+                    "this kernel's {} controller has no {}",
+                    w.controller, w.file
+                )));
             }
         }
         Ok(())
@@ -139,7 +158,11 @@ impl Manager {
                 // A new period is checked against the quota in force, which
                 // under a parent with a quota of its own may exceed the
                 // parent's share with that period: then after the new quota.
-                Err(e) if w.file == "cpu.cfs_period_us" && is_einval(&e) && writes.iter().any(|q| q.file == "cpu.cfs_quota_us") => {
+                Err(e)
+                    if w.file == "cpu.cfs_period_us"
+                        && is_einval(&e)
+                        && writes.iter().any(|q| q.file == "cpu.cfs_quota_us") =>
+                {
                     period_after_quota = Some(w);
                 }
                 r => r?,
@@ -154,7 +177,10 @@ impl Manager {
             if w.file == "memory.kmem.limit_in_bytes" {
                 let now = std::fs::read_to_string(dir.join(&w.file)).unwrap_or_default();
                 if now.trim() != w.value {
-                    crate::logging::warn(&format!("{}: this kernel does not enforce kernel memory limits; {} is ignored", w.json, w.value));
+                    crate::logging::warn(&format!(
+                        "{}: this kernel does not enforce kernel memory limits; {} is ignored",
+                        w.json, w.value
+                    ));
                 }
             }
         }
@@ -198,7 +224,11 @@ impl Manager {
                     options.insert(0, ("none".into(), None));
                 }
                 CgroupView {
-                    name: h.mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    name: h
+                        .mountpoint
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     host_path: self.dir(h),
                     fstype: h.fstype,
                     options,
@@ -217,7 +247,10 @@ impl Manager {
 
     pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
         let Some(dir) = self.controller_dir("freezer") else {
-            return Err(CgroupError::Unsupported { path: "pause".into(), msg: "the freezer cgroup controller is not mounted on this host".into() });
+            return Err(CgroupError::Unsupported {
+                path: "pause".into(),
+                msg: "the freezer cgroup controller is not mounted on this host".into(),
+            });
         };
         freezer::set(&dir, if frozen { "FROZEN" } else { "THAWED" })
     }
@@ -232,7 +265,11 @@ impl Manager {
 
     pub fn stats(&self) -> Result<crate::cgroups::stats::Stats, CgroupError> {
         let mut s = crate::cgroups::stats::Stats::default();
-        stats::cpu(self.controller_dir("cpuacct").as_deref(), self.controller_dir("cpu").as_deref(), &mut s);
+        stats::cpu(
+            self.controller_dir("cpuacct").as_deref(),
+            self.controller_dir("cpu").as_deref(),
+            &mut s,
+        );
         if let Some(d) = self.controller_dir("memory") {
             stats::memory(&d, &mut s);
         }
@@ -250,7 +287,10 @@ impl Manager {
 
     pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, CgroupError> {
         let Some(d) = self.controller_dir("memory") else {
-            return Err(CgroupError::Unsupported { path: "events".into(), msg: "the memory cgroup controller is not mounted on this host".into() });
+            return Err(CgroupError::Unsupported {
+                path: "events".into(),
+                msg: "the memory cgroup controller is not mounted on this host".into(),
+            });
         };
         Ok(crate::cgroups::OomWatch::v1(&d)?)
     }
@@ -260,8 +300,15 @@ impl Manager {
 /// needs it so (memory::swap_first, from the limit in force in `dir`).
 fn order_memory(writes: &mut [Write], dir: &Path) {
     let find = |f: &str| writes.iter().position(|w| w.file == f);
-    let (Some(limit), Some(swap)) = (find("memory.limit_in_bytes"), find("memory.memsw.limit_in_bytes")) else { return };
-    let current = std::fs::read_to_string(dir.join("memory.limit_in_bytes")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let (Some(limit), Some(swap)) = (
+        find("memory.limit_in_bytes"),
+        find("memory.memsw.limit_in_bytes"),
+    ) else {
+        return;
+    };
+    let current = std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
     let new_swap = writes[swap].value.parse::<i64>().unwrap_or(-1);
     if current.is_some_and(|c| memory::swap_first(c, new_swap)) == (swap > limit) {
         writes.swap(limit, swap);
@@ -283,7 +330,8 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
         let mut at = Some(dir);
         let mut from = String::new();
         while let Some(p) = at {
-            let v = std::fs::read_to_string(p.join(file)).map_err(|e| SysError::new("read", p.join(file).display(), e))?;
+            let v = std::fs::read_to_string(p.join(file))
+                .map_err(|e| SysError::new("read", p.join(file).display(), e))?;
             if !v.trim().is_empty() {
                 from = v.trim().to_string();
                 break;
@@ -302,7 +350,9 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let l: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
         if l.len() < 5 || r.len() < 3 || l[3] != "/" {
@@ -315,7 +365,12 @@ fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
         };
         let options: Vec<String> = if fstype == "cgroup" {
             r[2].split(',')
-                .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent=") && *o != "clone_children" && *o != "noprefix")
+                .filter(|o| {
+                    !matches!(*o, "rw" | "ro")
+                        && !o.starts_with("release_agent=")
+                        && *o != "clone_children"
+                        && *o != "noprefix"
+                })
                 .map(String::from)
                 .collect()
         } else {
@@ -323,10 +378,17 @@ fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
         };
         let mountpoint = PathBuf::from(l[4]);
         // A hierarchy mounted twice is the same hierarchy.
-        if out.iter().any(|h| h.fstype == fstype && h.options == options) {
+        if out
+            .iter()
+            .any(|h| h.fstype == fstype && h.options == options)
+        {
             continue;
         }
-        out.push(Hierarchy { mountpoint, fstype, options });
+        out.push(Hierarchy {
+            mountpoint,
+            fstype,
+            options,
+        });
     }
     out
 }
@@ -347,13 +409,33 @@ mod tests {
     #[test]
     fn hybrid_hierarchies() {
         let h = parse_mountinfo(HYBRID);
-        let names: Vec<_> = h.iter().map(|h| h.mountpoint.display().to_string()).collect();
-        assert_eq!(names, ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/devices"]);
+        let names: Vec<_> = h
+            .iter()
+            .map(|h| h.mountpoint.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "/sys/fs/cgroup/cpu",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified",
+                "/sys/fs/cgroup/devices"
+            ]
+        );
         assert_eq!(h[3].options, ["devices"]);
-        let m = Manager { path: "/berth/c1".into(), hierarchies: h };
+        let m = Manager {
+            path: "/berth/c1".into(),
+            hierarchies: h,
+        };
         let v = m.views();
         assert_eq!(v[1].name, "systemd");
-        assert_eq!(v[1].options, [("none".to_string(), None), ("name".to_string(), Some("systemd".to_string()))]);
+        assert_eq!(
+            v[1].options,
+            [
+                ("none".to_string(), None),
+                ("name".to_string(), Some("systemd".to_string()))
+            ]
+        );
         assert_eq!(v[2].fstype, "cgroup2");
         assert_eq!(v[0].host_path, Path::new("/sys/fs/cgroup/cpu/berth/c1"));
     }

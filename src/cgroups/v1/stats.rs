@@ -60,21 +60,34 @@ fn blkio_entries(file: &Path) -> Vec<BlkioEntry> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (maj, min) = f.first()?.split_once(':')?;
-            Some(BlkioEntry { major: maj.parse().ok()?, minor: min.parse().ok()?, op: f.get(1)?.to_string(), value: f.get(2)?.parse().ok()? })
+            Some(BlkioEntry {
+                major: maj.parse().ok()?,
+                minor: min.parse().ok()?,
+                op: f.get(1)?.to_string(),
+                value: f.get(2)?.parse().ok()?,
+            })
         })
         .collect()
 }
 
 pub fn blkio(d: &Path, s: &mut Stats) {
-    s.blkio.io_service_bytes_recursive = blkio_entries(&d.join("blkio.throttle.io_service_bytes_recursive"));
+    s.blkio.io_service_bytes_recursive =
+        blkio_entries(&d.join("blkio.throttle.io_service_bytes_recursive"));
     s.blkio.io_serviced_recursive = blkio_entries(&d.join("blkio.throttle.io_serviced_recursive"));
 }
 
 pub fn hugetlb(d: &Path, s: &mut Stats) {
-    let Ok(entries) = std::fs::read_dir(d) else { return };
+    let Ok(entries) = std::fs::read_dir(d) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(size) = name.strip_prefix("hugetlb.").and_then(|n| n.strip_suffix(".usage_in_bytes")) else { continue };
+        let Some(size) = name
+            .strip_prefix("hugetlb.")
+            .and_then(|n| n.strip_suffix(".usage_in_bytes"))
+        else {
+            continue;
+        };
         s.hugetlb.insert(
             size.to_string(),
             Hugetlb {

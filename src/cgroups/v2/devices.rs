@@ -23,7 +23,12 @@ pub struct Insn {
 }
 
 fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn { code, regs: (src << 4) | dst, off, imm }
+    Insn {
+        code,
+        regs: (src << 4) | dst,
+        off,
+        imm,
+    }
 }
 
 const LDX_W: u8 = 0x61; // r_dst = *(u32 *)(r_src + off)
@@ -52,13 +57,13 @@ fn access_bits(access: &str) -> i32 {
 /// The program for `rules` (as `rules_from_spec` gives them).
 pub fn program(rules: &[DeviceRule]) -> Vec<Insn> {
     let mut p = vec![
-        insn(LDX_W, 2, 1, 0, 0), // r2 = access_type
+        insn(LDX_W, 2, 1, 0, 0),        // r2 = access_type
         insn(AND32_K, 2, 0, 0, 0xffff), // r2 = device type
         insn(LDX_W, 3, 1, 0, 0),
         insn(RSH32_K, 3, 0, 0, 16), // r3 = requested access
-        insn(LDX_W, 4, 1, 4, 0), // r4 = major
-        insn(LDX_W, 5, 1, 8, 0), // r5 = minor
-        insn(MOV64_X, 6, 3, 0, 0), // r6 = bits not yet decided
+        insn(LDX_W, 4, 1, 4, 0),    // r4 = major
+        insn(LDX_W, 5, 1, 8, 0),    // r5 = minor
+        insn(MOV64_X, 6, 3, 0, 0),  // r6 = bits not yet decided
     ];
     for r in rules.iter().rev() {
         let acc = access_bits(&r.access);
@@ -109,7 +114,11 @@ const BPF_F_ALLOW_MULTI: u32 = 2;
 fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> std::io::Result<i64> {
     // SAFETY: `attr` is a zero-filled union large enough for both commands.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
-    if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 fn put32(a: &mut [u8; 128], at: usize, v: u32) {
@@ -137,7 +146,8 @@ pub fn attach(cgroup: BorrowedFd, rules: &[DeviceRule]) -> Result<(), CgroupErro
     put32(&mut a, 4, prog_fd.as_raw_fd() as u32);
     put32(&mut a, 8, BPF_CGROUP_DEVICE);
     put32(&mut a, 12, BPF_F_ALLOW_MULTI);
-    bpf(BPF_PROG_ATTACH, &mut a).map_err(|e| SysError::new("attach", "device filter to the cgroup", e))?;
+    bpf(BPF_PROG_ATTACH, &mut a)
+        .map_err(|e| SysError::new("attach", "device filter to the cgroup", e))?;
     Ok(())
 }
 
@@ -145,13 +155,30 @@ pub fn attach(cgroup: BorrowedFd, rules: &[DeviceRule]) -> Result<(), CgroupErro
 mod tests {
     use super::*;
 
-    fn rule(allow: bool, kind: char, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceRule {
-        DeviceRule { allow, kind, major, minor, access: access.into(), index: None }
+    fn rule(
+        allow: bool,
+        kind: char,
+        major: Option<i64>,
+        minor: Option<i64>,
+        access: &str,
+    ) -> DeviceRule {
+        DeviceRule {
+            allow,
+            kind,
+            major,
+            minor,
+            access: access.into(),
+            index: None,
+        }
     }
 
     /// Runs the program on one request, the way the kernel would.
     fn eval(p: &[Insn], kind: i32, access: i32, major: i32, minor: i32) -> i64 {
-        let ctx = [((access as u32) << 16) | kind as u32, major as u32, minor as u32];
+        let ctx = [
+            ((access as u32) << 16) | kind as u32,
+            major as u32,
+            minor as u32,
+        ];
         let mut r = [0i64; 11];
         let mut pc = 0usize;
         loop {
@@ -194,8 +221,16 @@ mod tests {
         assert_eq!(eval(&p, DEV_CHAR, 6, 1, 3), 1, "null read+write");
         assert_eq!(eval(&p, DEV_BLOCK, 2, 1, 3), 0, "a block 1:3 is not null");
         assert_eq!(eval(&p, DEV_CHAR, 4, 10, 229), 1, "fuse writable");
-        assert_eq!(eval(&p, DEV_CHAR, 2, 10, 229), 0, "fuse read denied by the later rule");
-        assert_eq!(eval(&p, DEV_CHAR, 6, 10, 229), 0, "read+write: the read bit is denied");
+        assert_eq!(
+            eval(&p, DEV_CHAR, 2, 10, 229),
+            0,
+            "fuse read denied by the later rule"
+        );
+        assert_eq!(
+            eval(&p, DEV_CHAR, 6, 10, 229),
+            0,
+            "read+write: the read bit is denied"
+        );
         assert_eq!(eval(&p, DEV_CHAR, 1, 8, 8), 1, "mknod of any char device");
         assert_eq!(eval(&p, DEV_CHAR, 2, 8, 8), 0, "but not reading it");
         assert_eq!(eval(&p, DEV_BLOCK, 1, 8, 0), 0, "no block mknod here");
@@ -203,7 +238,10 @@ mod tests {
 
     #[test]
     fn allow_all_then_deny_one() {
-        let rules = vec![rule(true, 'a', None, None, "rwm"), rule(false, 'c', Some(1), Some(5), "rwm")];
+        let rules = vec![
+            rule(true, 'a', None, None, "rwm"),
+            rule(false, 'c', Some(1), Some(5), "rwm"),
+        ];
         let p = program(&rules);
         assert_eq!(eval(&p, DEV_CHAR, 2, 1, 3), 1);
         assert_eq!(eval(&p, DEV_CHAR, 2, 1, 5), 0);

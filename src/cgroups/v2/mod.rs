@@ -8,7 +8,9 @@ mod resources;
 pub(crate) use resources::writes;
 mod stats;
 
-use super::{CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write};
+use super::{
+    CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write,
+};
 use crate::error::{SysContext, SysError};
 use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
@@ -40,7 +42,10 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(root: PathBuf, path: &str) -> Manager {
-        Manager { root, path: path.to_string() }
+        Manager {
+            root,
+            path: path.to_string(),
+        }
     }
 
     fn dir(&self) -> PathBuf {
@@ -62,14 +67,20 @@ impl Manager {
     }
 
     pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        if let Some(r) = rules.iter().find(|r| r.access.chars().any(|c| !"rwm".contains(c))) {
+        if let Some(r) = rules
+            .iter()
+            .find(|r| r.access.chars().any(|c| !"rwm".contains(c)))
+        {
             return Err(r.bad_access("is not a combination of r, w and m (the only accesses a cgroup v2 device filter has)"));
         }
         let dir = self.dir();
         for w in resources::writes(r, &dir)? {
             if !w.optional && !dir.join(&w.file).exists() {
                 let controller = w.file.split('.').next().unwrap_or("");
-                return Err(w.missing(&format!("the container's cgroup has no {} (is the {controller} controller enabled?)", w.file)));
+                return Err(w.missing(&format!(
+                    "the container's cgroup has no {} (is the {controller} controller enabled?)",
+                    w.file
+                )));
             }
         }
         Ok(())
@@ -78,7 +89,12 @@ impl Manager {
     pub fn apply(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
         let dir = self.dir();
         if !rules.is_empty() {
-            let fd = rustix::fs::open(&dir, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", dir.display())?;
+            let fd = rustix::fs::open(
+                &dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .sys("open", dir.display())?;
             devices::attach(fd.as_fd(), rules)?;
         }
         for w in resources::writes(r, &dir)? {
@@ -105,11 +121,21 @@ impl Manager {
     }
 
     pub fn views(&self) -> Vec<CgroupView> {
-        vec![CgroupView { name: String::new(), host_path: self.dir(), fstype: "cgroup2", options: Vec::new() }]
+        vec![CgroupView {
+            name: String::new(),
+            host_path: self.dir(),
+            fstype: "cgroup2",
+            options: Vec::new(),
+        }]
     }
 
     pub fn clone_into(&self) -> Option<OwnedFd> {
-        rustix::fs::open(self.dir(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+        rustix::fs::open(
+            self.dir(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
     }
 
     /// Writes cgroup.freeze and blocks (poll on cgroup.events) until the
@@ -117,7 +143,8 @@ impl Manager {
     pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
         let dir = self.dir();
         let events = dir.join("cgroup.events");
-        let fd = rustix::fs::open(&events, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).sys("open", events.display())?;
+        let fd = rustix::fs::open(&events, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .sys("open", events.display())?;
         write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         let want = if frozen { 1 } else { 0 };
         loop {
@@ -139,7 +166,9 @@ impl Manager {
     /// ancestor: cgroup.events says which it is in effect).
     pub fn frozen_state(&self) -> Option<(PathBuf, &'static str, String)> {
         let dir = self.dir();
-        let frozen = super::stats::read_kv(&dir.join("cgroup.events")).get("frozen").copied()?;
+        let frozen = super::stats::read_kv(&dir.join("cgroup.events"))
+            .get("frozen")
+            .copied()?;
         (frozen == 1).then(|| (dir, "cgroup.events", "frozen 1".to_string()))
     }
 

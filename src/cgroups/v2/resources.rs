@@ -8,7 +8,10 @@ use oci_spec::runtime::LinuxResources;
 use std::path::Path;
 
 fn refuse(path: &str, msg: &str) -> CgroupError {
-    CgroupError::Unsupported { path: path.into(), msg: msg.into() }
+    CgroupError::Unsupported {
+        path: path.into(),
+        msg: msg.into(),
+    }
 }
 
 fn max_or(v: i64) -> String {
@@ -17,7 +20,11 @@ fn max_or(v: i64) -> String {
 
 /// runc's shares (2..262144) to weight (1..10000).
 pub fn shares_to_weight(shares: u64) -> u64 {
-    if shares == 0 { 0 } else { 1 + (shares.saturating_sub(2) * 9999) / 262142 }
+    if shares == 0 {
+        0
+    } else {
+        1 + (shares.saturating_sub(2) * 9999) / 262142
+    }
 }
 
 /// blkio weight (10..1000) to io.weight (1..10000).
@@ -43,8 +50,18 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
             } else {
                 match limit {
                     Some(l) if l > 0 && swap >= l => (swap - l).to_string(),
-                    Some(l) if l > 0 => return Err(refuse(&format!("{p}.swap"), "memory+swap must be at least the memory limit")),
-                    _ => return Err(refuse(&format!("{p}.swap"), "a swap limit needs a memory limit on cgroup v2")),
+                    Some(l) if l > 0 => {
+                        return Err(refuse(
+                            &format!("{p}.swap"),
+                            "memory+swap must be at least the memory limit",
+                        ));
+                    }
+                    _ => {
+                        return Err(refuse(
+                            &format!("{p}.swap"),
+                            "a swap limit needs a memory limit on cgroup v2",
+                        ));
+                    }
                 }
             };
             out.push(w(format!("{p}.swap"), "", "memory.swap.max", value));
@@ -54,27 +71,50 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
             out.push(w(format!("{p}.limit"), "", "memory.swap.max", "max").if_present());
         }
         if m.kernel().is_some_and(|v| v != 0) {
-            return Err(refuse(&format!("{p}.kernel"), "cgroup v2 has no kernel memory limit"));
+            return Err(refuse(
+                &format!("{p}.kernel"),
+                "cgroup v2 has no kernel memory limit",
+            ));
         }
         if m.kernel_tcp().is_some_and(|v| v != 0) {
-            return Err(refuse(&format!("{p}.kernelTCP"), "cgroup v2 has no kernel TCP memory limit"));
+            return Err(refuse(
+                &format!("{p}.kernelTCP"),
+                "cgroup v2 has no kernel TCP memory limit",
+            ));
         }
         if m.swappiness().is_some() {
-            return Err(refuse(&format!("{p}.swappiness"), "cgroup v2 has no per-cgroup swappiness"));
+            return Err(refuse(
+                &format!("{p}.swappiness"),
+                "cgroup v2 has no per-cgroup swappiness",
+            ));
         }
         if m.disable_oom_killer() == Some(true) {
-            return Err(refuse(&format!("{p}.disableOOMKiller"), "cgroup v2 cannot disable the OOM killer"));
+            return Err(refuse(
+                &format!("{p}.disableOOMKiller"),
+                "cgroup v2 cannot disable the OOM killer",
+            ));
         }
         if m.use_hierarchy() == Some(false) {
-            return Err(refuse(&format!("{p}.useHierarchy"), "cgroup v2 is always hierarchical"));
+            return Err(refuse(
+                &format!("{p}.useHierarchy"),
+                "cgroup v2 is always hierarchical",
+            ));
         }
     }
     if let Some(c) = r.cpu() {
         let p = "linux.resources.cpu";
         if let Some(s) = c.shares().filter(|v| *v != 0) {
-            out.push(w(format!("{p}.shares"), "", "cpu.weight", shares_to_weight(s)));
+            out.push(w(
+                format!("{p}.shares"),
+                "",
+                "cpu.weight",
+                shares_to_weight(s),
+            ));
         }
-        let (quota, period) = (c.quota().filter(|v| *v != 0), c.period().filter(|v| *v != 0));
+        let (quota, period) = (
+            c.quota().filter(|v| *v != 0),
+            c.period().filter(|v| *v != 0),
+        );
         if quota.is_some() || period.is_some() {
             let mut v = match quota {
                 Some(q) if q > 0 => q.to_string(),
@@ -91,8 +131,13 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
         if let Some(i) = c.idle() {
             out.push(w(format!("{p}.idle"), "", "cpu.idle", i));
         }
-        if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
-            return Err(refuse(&format!("{p}.realtimeRuntime"), "cgroup v2 has no realtime cpu limits"));
+        if c.realtime_runtime().is_some_and(|v| v != 0)
+            || c.realtime_period().is_some_and(|v| v != 0)
+        {
+            return Err(refuse(
+                &format!("{p}.realtimeRuntime"),
+                "cgroup v2 has no realtime cpu limits",
+            ));
         }
         if let Some(v) = c.cpus().as_ref().filter(|s| !s.is_empty()) {
             out.push(w(format!("{p}.cpus"), "", "cpuset.cpus", v));
@@ -114,35 +159,83 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
             if bfq {
                 out.push(w(format!("{p}.weight"), "", "io.bfq.weight", v));
             } else {
-                out.push(w(format!("{p}.weight"), "", "io.weight", format!("default {}", blkio_to_io_weight(v as u64))));
+                out.push(w(
+                    format!("{p}.weight"),
+                    "",
+                    "io.weight",
+                    format!("default {}", blkio_to_io_weight(v as u64)),
+                ));
             }
         }
         if b.leaf_weight().is_some_and(|v| v != 0) {
-            return Err(refuse(&format!("{p}.leafWeight"), "cgroup v2 has no leaf weight"));
+            return Err(refuse(
+                &format!("{p}.leafWeight"),
+                "cgroup v2 has no leaf weight",
+            ));
         }
         for (i, d) in b.weight_device().iter().flatten().enumerate() {
             if let Some(v) = d.weight() {
-                let (file, v) = if bfq { ("io.bfq.weight", v as u64) } else { ("io.weight", blkio_to_io_weight(v as u64)) };
-                out.push(w(format!("{p}.weightDevice[{i}]"), "", file, format!("{}:{} {v}", d.major(), d.minor())));
+                let (file, v) = if bfq {
+                    ("io.bfq.weight", v as u64)
+                } else {
+                    ("io.weight", blkio_to_io_weight(v as u64))
+                };
+                out.push(w(
+                    format!("{p}.weightDevice[{i}]"),
+                    "",
+                    file,
+                    format!("{}:{} {v}", d.major(), d.minor()),
+                ));
             }
         }
         let throttles = [
-            ("throttleReadBpsDevice", "rbps", b.throttle_read_bps_device()),
-            ("throttleWriteBpsDevice", "wbps", b.throttle_write_bps_device()),
-            ("throttleReadIOPSDevice", "riops", b.throttle_read_iops_device()),
-            ("throttleWriteIOPSDevice", "wiops", b.throttle_write_iops_device()),
+            (
+                "throttleReadBpsDevice",
+                "rbps",
+                b.throttle_read_bps_device(),
+            ),
+            (
+                "throttleWriteBpsDevice",
+                "wbps",
+                b.throttle_write_bps_device(),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                "riops",
+                b.throttle_read_iops_device(),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                "wiops",
+                b.throttle_write_iops_device(),
+            ),
         ];
         for (name, key, list) in throttles {
             for (i, d) in list.iter().flatten().enumerate() {
-                out.push(w(format!("{p}.{name}[{i}]"), "", "io.max", format!("{}:{} {key}={}", d.major(), d.minor(), d.rate())));
+                out.push(w(
+                    format!("{p}.{name}[{i}]"),
+                    "",
+                    "io.max",
+                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
+                ));
             }
         }
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
-        out.push(w(format!("linux.resources.hugepageLimits[{i}]"), "", format!("hugetlb.{}.max", h.page_size()), h.limit()));
+        out.push(w(
+            format!("linux.resources.hugepageLimits[{i}]"),
+            "",
+            format!("hugetlb.{}.max", h.page_size()),
+            h.limit(),
+        ));
     }
-    if r.network().as_ref().is_some_and(|n| n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())) {
-        return Err(refuse("linux.resources.network", "cgroup v2 has no net_cls or net_prio controller"));
+    if r.network().as_ref().is_some_and(|n| {
+        n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty())
+    }) {
+        return Err(refuse(
+            "linux.resources.network",
+            "cgroup v2 has no net_cls or net_prio controller",
+        ));
     }
     for (dev, l) in r.rdma().iter().flatten() {
         let v = crate::cgroups::write::rdma_line(dev, l);
@@ -152,7 +245,10 @@ pub fn writes(r: &LinuxResources, dir: &Path) -> Result<Vec<Write>, CgroupError>
     unified.sort();
     for (k, v) in unified {
         if k.contains('/') || k.starts_with("cgroup.") && k != "cgroup.freeze" {
-            return Err(refuse(&format!("linux.resources.unified.{k}"), "not a resource file of the container's cgroup"));
+            return Err(refuse(
+                &format!("linux.resources.unified.{k}"),
+                "not a resource file of the container's cgroup",
+            ));
         }
         out.push(w(format!("linux.resources.unified.{k}"), "", k.as_str(), v));
     }
@@ -173,7 +269,10 @@ mod tests {
         assert_eq!(shares_to_weight(2), 1);
         assert_eq!(shares_to_weight(262144), 10000);
         let ws = writes(&res(r#"{"memory":{"limit":1000,"swap":3000},"cpu":{"shares":1024,"quota":50000,"period":100000},"pids":{"limit":-1}}"#), Path::new("/nonexistent")).unwrap();
-        let v: Vec<(String, String)> = ws.iter().map(|w| (w.file.clone(), w.value.clone())).collect();
+        let v: Vec<(String, String)> = ws
+            .iter()
+            .map(|w| (w.file.clone(), w.value.clone()))
+            .collect();
         assert!(v.contains(&("memory.max".into(), "1000".into())));
         assert!(v.contains(&("memory.swap.max".into(), "2000".into())));
         assert!(v.contains(&("cpu.weight".into(), "39".into())));
@@ -183,11 +282,20 @@ mod tests {
 
     #[test]
     fn what_v2_lacks_is_an_error() {
-        let e = writes(&res(r#"{"memory":{"kernel":1000000}}"#), Path::new("/x")).unwrap_err().to_string();
-        assert_eq!(e, "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit");
-        let e = writes(&res(r#"{"unified":{"../x":"1"}}"#), Path::new("/x")).unwrap_err().to_string();
+        let e = writes(&res(r#"{"memory":{"kernel":1000000}}"#), Path::new("/x"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit"
+        );
+        let e = writes(&res(r#"{"unified":{"../x":"1"}}"#), Path::new("/x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("linux.resources.unified.../x"), "{e}");
-        let e = writes(&res(r#"{"memory":{"swap":1000}}"#), Path::new("/x")).unwrap_err().to_string();
+        let e = writes(&res(r#"{"memory":{"swap":1000}}"#), Path::new("/x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs a memory limit"), "{e}");
     }
 }

@@ -32,12 +32,21 @@ pub fn collect(d: &Path) -> Stats {
     s.pids.current = read_u64(&d.join("pids.current"));
     s.pids.limit = read_u64(&d.join("pids.max"));
 
-    for line in std::fs::read_to_string(d.join("io.stat")).unwrap_or_default().lines() {
+    for line in std::fs::read_to_string(d.join("io.stat"))
+        .unwrap_or_default()
+        .lines()
+    {
         let mut f = line.split_whitespace();
-        let Some((maj, min)) = f.next().and_then(|d| d.split_once(':')) else { continue };
-        let (Ok(major), Ok(minor)) = (maj.parse(), min.parse()) else { continue };
+        let Some((maj, min)) = f.next().and_then(|d| d.split_once(':')) else {
+            continue;
+        };
+        let (Ok(major), Ok(minor)) = (maj.parse(), min.parse()) else {
+            continue;
+        };
         for kv in f {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             let Ok(value) = v.parse() else { continue };
             let (list, op) = match k {
                 "rbytes" => (&mut s.blkio.io_service_bytes_recursive, "Read"),
@@ -46,17 +55,31 @@ pub fn collect(d: &Path) -> Stats {
                 "wios" => (&mut s.blkio.io_serviced_recursive, "Write"),
                 _ => continue,
             };
-            list.push(BlkioEntry { major, minor, op: op.into(), value });
+            list.push(BlkioEntry {
+                major,
+                minor,
+                op: op.into(),
+                value,
+            });
         }
     }
     if let Ok(entries) = std::fs::read_dir(d) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(size) = name.strip_prefix("hugetlb.").and_then(|n| n.strip_suffix(".current")) else { continue };
+            let Some(size) = name
+                .strip_prefix("hugetlb.")
+                .and_then(|n| n.strip_suffix(".current"))
+            else {
+                continue;
+            };
             let ev = read_kv(&d.join(format!("hugetlb.{size}.events")));
             s.hugetlb.insert(
                 size.to_string(),
-                Hugetlb { usage: read_u64(&d.join(&name)), max: 0, failcnt: ev.get("max").copied().unwrap_or(0) },
+                Hugetlb {
+                    usage: read_u64(&d.join(&name)),
+                    max: 0,
+                    failcnt: ev.get("max").copied().unwrap_or(0),
+                },
             );
         }
     }
