@@ -163,9 +163,8 @@ fn global_flags() {
             c.see_exit(&format!("{key} run"), &c.rt(&args), &[]);
             c.see_host(&format!("{key} run leaves"));
         }
-        let mut args = vec!["--rootless", "false", "run", "--bundle", "{bundle}", "{id}"];
+        let args = ["--rootless", "false", "run", "--bundle", "{bundle}", "{id}"];
         c.see_out("--rootless false run", &c.rt(&args), &[]);
-        args[1] = "true";
         c.see_exit(
             "--rootless true state",
             &c.rt(&["--rootless", "true", "state", "{id}"]),
