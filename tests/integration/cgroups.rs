@@ -153,7 +153,11 @@ fn with_resources(
 #[test]
 fn memory_limit_is_in_the_file_and_stops_an_allocation() {
     const M: i64 = 1024 * 1024;
-    let alloc = "sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived ${#x}'";
+    // The allocating shell and its pipeline volunteer as the OOM killer's
+    // victims (raising one's own oom_score_adj needs no privilege), so the
+    // container's first process survives to report what happened; without
+    // that the kernel may pick it and the container ends with 137.
+    let alloc = "sh -c 'echo 1000 > /proc/self/oom_score_adj; x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived ${#x}'";
     let (out, want): (_, Vec<String>) = if cgroup_v2() {
         // v2: swap.max is swap minus memory (runc's conversion); no kernel
         // TCP or swappiness files exist there.
@@ -528,7 +532,7 @@ fn ps_lists_the_container_processes() {
 fn events_report_stats_and_oom_kills() {
     let (b, id, data) = detached(
         "events",
-        "while [ ! -e /data/go ]; do sleep 0.02; done; sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" a)'; sleep 1000",
+        "while [ ! -e /data/go ]; do sleep 0.02; done; sh -c 'echo 1000 > /proc/self/oom_score_adj; x=$(head -c 40000000 /dev/zero | tr \"\\0\" a)'; sleep 1000",
         json!({"memory": {"limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024}}),
     );
     let out = b.berth(&["events", "--stats", &id]);
