@@ -9,6 +9,9 @@
 //!                                   waits for it before a late cgroup ns or
 //!                                   second fork, RootfsReady, and Ready
 //!                              <- MapsPlease (after unshare(USER))  -> MapsDone
+//!                              <- SourcesPlease (in its namespaces, in a user
+//!                                 namespace with bind mounts)
+//!   Source(i) per bind, with its fd if berth could open it ->
 //!                              <- Pid (after a second fork)
 //!                              <- RootfsReady (mounts done, before pivot_root;
 //!                                 only when there are hooks, see init.rs)
@@ -37,6 +40,12 @@ pub enum Msg {
     /// Carries the seccomp notify fd; `Channel::take_fd` hands it out.
     SeccompFd,
     Placed,
+    /// The container process is in its namespaces: berth opens its bind
+    /// sources (mounts::open_sources).
+    SourcesPlease,
+    /// The source of the bind at position i of the mount plan; its fd, if
+    /// berth opened it, comes with the message (`Channel::take_fd`).
+    Source(i32),
 }
 
 pub struct Channel(pub OwnedFd, std::cell::RefCell<Option<OwnedFd>>);
@@ -69,6 +78,8 @@ impl Msg {
             Msg::Error(t) => (9, t.as_bytes().iter().copied().take(MAX - 1).collect()),
             Msg::SeccompFd => (10, vec![]),
             Msg::Placed => (11, vec![]),
+            Msg::SourcesPlease => (12, vec![]),
+            Msg::Source(i) => (13, i.to_le_bytes().to_vec()),
         };
         let mut v = vec![tag];
         v.extend(body);
@@ -92,6 +103,8 @@ impl Msg {
             9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             10 => Msg::SeccompFd,
             11 => Msg::Placed,
+            12 => Msg::SourcesPlease,
+            13 => Msg::Source(int()?),
             _ => return None,
         })
     }
@@ -169,6 +182,8 @@ mod tests {
             Msg::HooksDone(-1),
             Msg::Error("bad \u{e9}".into()),
             Msg::Ready,
+            Msg::SourcesPlease,
+            Msg::Source(7),
         ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));

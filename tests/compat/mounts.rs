@@ -155,6 +155,46 @@ fn proc_and_sys_on_a_symlink_are_refused() {
     }
 }
 
+/// A user namespace (container 0 is host 100000) and bind sources under a
+/// directory only the host's root may enter (0700): the runtime opens them
+/// before the process enters the user namespace, as runc does.
+#[test]
+fn bind_sources_only_host_root_reaches_in_a_user_namespace() {
+    compare(|c| {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = c.dir.join("secret");
+        std::fs::create_dir_all(secret.join("data")).unwrap();
+        std::fs::write(secret.join("data/f"), "in a directory\n").unwrap();
+        std::fs::write(secret.join("file"), "a file\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The rootfs is host root's, which the user namespace does not map:
+        // the mount points exist already.
+        let rootfs = c.bundle.join("rootfs");
+        std::fs::create_dir(rootfs.join("data")).unwrap();
+        std::fs::write(rootfs.join("file"), "").unwrap();
+        c.config(|v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map;
+        });
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "bind", "source": secret.join("data"), "options": ["rbind", "ro"]}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/file", "type": "bind", "source": secret.join("file"), "options": ["bind"]}),
+        );
+        c.sh("cat /data/f /file; id -u; touch /data/new 2>&1 | grep -o 'Read-only file system'");
+        let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+        c.see_out("run", &out, &["permission denied"]);
+    });
+}
+
 /// A /dev tmpfs with "ro": the devices are made, then /dev is read-only.
 #[test]
 fn read_only_dev_tmpfs() {
