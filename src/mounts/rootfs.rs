@@ -361,12 +361,15 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
 }
 
 /// --no-pivot leaves the host's tree under the moved rootfs, in the
-/// container's mount namespace: a chroot escape would find the host's /proc
-/// and /sys there, and the kernel lets a user namespace mount procfs or
-/// sysfs wherever a full one is in its mount namespace. As runc does, every
-/// full proc and sysfs mount outside the rootfs is detached (made a slave
-/// first, so that the host keeps it), or covered with an empty tmpfs where
-/// the kernel keeps it in place (locked, in a user namespace).
+/// container's mount namespace, where whatever reaches the old root would
+/// find the host's /proc and /sys. As runc does, every full proc and sysfs
+/// mount outside the rootfs is detached (made a slave first, so that the
+/// host keeps it), or covered with an empty tmpfs where the kernel keeps it
+/// in place (locked, in a user namespace). A covered one still counts when
+/// the container's root mounts a new proc or sysfs (the kernel ignores
+/// unlocked mounts on top): with its own /proc and /sys, which count too,
+/// that changes nothing (tests/compat/mounts.rs); a config without them
+/// gets what pivot_root would refuse, and runc cannot run such a config.
 fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
     let info =
         std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
