@@ -116,7 +116,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     if default == ScmpAction::Notify {
         return Err(ConfigError::invalid(
             format!("{p}.defaultAction"),
-            "SCMP_ACT_NOTIFY cannot be the default action",
+            format!(
+                "SCMP_ACT_NOTIFY cannot be the default action: it would hold {HAND_OVER}, which hands the listener over, for an agent that does not have it yet"
+            ),
         ));
     }
     let notify = s
