@@ -212,10 +212,11 @@ impl CgroupManager for Manager {
         }
     }
     fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError> {
-        if let Manager::V2(m) = self {
-            if sig == rustix::process::Signal::KILL && m.kill_all() {
-                return Ok(());
-            }
+        if let Manager::V2(m) = self
+            && sig == rustix::process::Signal::KILL
+            && m.kill_all()
+        {
+            return Ok(());
         }
         // A paused container stays paused (its signals wait for resume).
         let froze = !is_frozen(self.path()) && self.freeze(true).is_ok();

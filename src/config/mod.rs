@@ -157,9 +157,9 @@ mod tests {
 
     #[test]
     fn unknown_capability_is_an_error() {
-        let e = err(&format!(
-            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}},"capabilities":{{"bounding":["CAP_CHOWN","CAP_LOL"]}}}}}}"#
-        ));
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_CHOWN","CAP_LOL"]}}}"#,
+        );
         assert!(
             e.starts_with("config.json: process.capabilities.bounding"),
             "{e}"

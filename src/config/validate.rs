@@ -84,13 +84,13 @@ fn process(spec: &Spec) -> R {
             ));
         }
     }
-    if let Some(adj) = p.oom_score_adj() {
-        if !(-1000..=1000).contains(&adj) {
-            return Err(ConfigError::invalid(
-                "process.oomScoreAdj",
-                format!("{adj} is outside -1000..1000"),
-            ));
-        }
+    if let Some(adj) = p.oom_score_adj()
+        && !(-1000..=1000).contains(&adj)
+    {
+        return Err(ConfigError::invalid(
+            "process.oomScoreAdj",
+            format!("{adj} is outside -1000..1000"),
+        ));
     }
     Ok(())
 }
@@ -199,13 +199,14 @@ fn linux(spec: &Spec) -> R {
             }
         }
     }
-    if let Some(p) = linux.rootfs_propagation() {
-        if !p.is_empty() && crate::mounts::propagation_flag(p).is_none() {
-            return Err(ConfigError::invalid(
-                "linux.rootfsPropagation",
-                format!("unknown propagation \"{p}\""),
-            ));
-        }
+    if let Some(p) = linux.rootfs_propagation()
+        && !p.is_empty()
+        && crate::mounts::propagation_flag(p).is_none()
+    {
+        return Err(ConfigError::invalid(
+            "linux.rootfsPropagation",
+            format!("unknown propagation \"{p}\""),
+        ));
     }
     for (list, name) in [
         (linux.masked_paths(), "maskedPaths"),

@@ -65,19 +65,19 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            if let Some(pid) = Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, Signal::KILL);
-                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            }
+        if let Some(pid) = self.child.take()
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::mounts::detach_from_host(&rootfs, before);
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = cg.destroy() {
-                crate::logging::warn(&format!("cleanup: {e}"));
-            }
+        if let Some(cg) = self.cgroup.take()
+            && let Err(e) = cg.destroy()
+        {
+            crate::logging::warn(&format!("cleanup: {e}"));
         }
         if let Some((hooks, state)) = self.poststop.take() {
             crate::hooks::run_all_warn(
@@ -302,10 +302,10 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 break;
             }
             Some(Msg::Error(msg)) => {
-                if msg.contains("createContainer hook") {
-                    if let Some(h) = &plan.hooks {
-                        undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
-                    }
+                if msg.contains("createContainer hook")
+                    && let Some(h) = &plan.hooks
+                {
+                    undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
                 }
                 return Err(ContainerError::Init {
                     id: opts.id.clone(),

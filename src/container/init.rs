@@ -152,13 +152,11 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if ns.second_fork() {
         // Joining or making a pid or time namespace applies to children:
         // the container process is a sibling forked from here.
-        match s(syscall::clone_fork(0, None, true).sys("fork", "container process"))? {
-            Some(child) => {
-                let _ = ch.send(&Msg::Pid(child.pid));
-                // SAFETY: this intermediate process has done its part.
-                unsafe { libc::_exit(0) }
-            }
-            None => {}
+        if let Some(child) = s(syscall::clone_fork(0, None, true).sys("fork", "container process"))?
+        {
+            let _ = ch.send(&Msg::Pid(child.pid));
+            // SAFETY: this intermediate process has done its part.
+            unsafe { libc::_exit(0) }
         }
     }
     // Relative mount sources and overlay dirs are relative to the bundle.

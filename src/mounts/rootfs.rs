@@ -267,11 +267,11 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
             Ok(tree)
         }
     };
-    if let [v] = plan.cgroup_views.as_slice() {
-        if v.name.is_empty() {
-            let mnt = view_mount(v)?;
-            return attach(mnt.as_fd(), target.as_fd());
-        }
+    if let [v] = plan.cgroup_views.as_slice()
+        && v.name.is_empty()
+    {
+        let mnt = view_mount(v)?;
+        return attach(mnt.as_fd(), target.as_fd());
     }
     let mut tmpfs_opts = MountOptions {
         attr: o.attr,
@@ -432,14 +432,14 @@ pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
         Mode::empty(),
     )
     .sys("open", "/")?;
-    if let Some(p) = plan.propagation {
-        if plan.mount_ns {
-            let attr = MountAttr {
-                propagation: p.flag,
-                ..Default::default()
-            };
-            mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
-        }
+    if let Some(p) = plan.propagation
+        && plan.mount_ns
+    {
+        let attr = MountAttr {
+            propagation: p.flag,
+            ..Default::default()
+        };
+        mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
     }
     paths::write_sysctls(proc, &plan.sysctl)?;
     paths::readonly_paths(root.as_fd(), &plan.readonly_paths)?;

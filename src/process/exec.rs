@@ -46,10 +46,11 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(program);
-        if let Ok(m) = std::fs::metadata(&candidate) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
+        if let Ok(m) = std::fs::metadata(&candidate)
+            && m.is_file()
+            && m.permissions().mode() & 0o111 != 0
+        {
+            return Ok(candidate);
         }
     }
     Err(format!(

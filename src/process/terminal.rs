@@ -130,10 +130,10 @@ pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, SysError> {
     )
     .sys("receive", "pty master")?;
     for msg in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
-            if let Some(fd) = fds.next() {
-                return Ok(fd);
-            }
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
         }
     }
     Err(SysError::new(

@@ -297,6 +297,15 @@ pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SysError> {
     }))
 }
 
+/// The libseccomp berth is linked with, as `major.minor.micro` (for
+/// `--version`, whose libseccomp line runc prints too).
+pub fn library_version() -> String {
+    match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "unknown".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,14 +346,5 @@ mod tests {
             p.flags,
             SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW
         );
-    }
-}
-
-/// The libseccomp berth is linked with, as `major.minor.micro` (for
-/// `--version`, whose libseccomp line runc prints too).
-pub fn library_version() -> String {
-    match libseccomp::ScmpVersion::current() {
-        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
-        Err(_) => "unknown".into(),
     }
 }
