@@ -29,8 +29,9 @@ fn main() {
             std::process::exit(3);
         }
     };
-    if let Err(e) = logging::init(&cli.global) {
-        eprintln!("berth: {e:#}");
+    let g = &cli.global;
+    if let Err(e) = logging::init(g.log.as_deref(), g.log_format == "json", g.debug) {
+        eprintln!("berth: {e}");
         std::process::exit(1);
     }
     let code = match commands::dispatch(cli) {
