@@ -150,7 +150,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     cgroup.create()?;
     let cgroup = undo.cgroup.insert(cgroup);
     cgroup.check(&plan.resources, &plan.device_rules)?;
-    plan.rootfs.cgroup_views = cgroup.views();
+    plan.rootfs.cgroup_views = cgroup.views().into_iter().map(cgroup_view).collect();
     plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
 
     let dir = undo.dir.as_ref().expect("set above");
@@ -370,6 +370,17 @@ fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), Contain
                 .into(),
         )),
         _ => Ok(()),
+    }
+}
+
+/// cgroups' view of a hierarchy as the mount plan takes it: the two pieces
+/// know nothing of each other.
+fn cgroup_view(v: cgroups::View) -> crate::mounts::CgroupView {
+    crate::mounts::CgroupView {
+        name: v.name,
+        host_path: v.host_path,
+        fstype: v.fstype,
+        options: v.options,
     }
 }
 

@@ -11,10 +11,9 @@ mod stats;
 
 use super::write::Write;
 use super::{
-    CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write,
+    CgroupError, DeviceRule, View, make_path, read_pids, remove_berth_parents, remove_dir, write,
 };
 use crate::error::SysError;
-use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -208,7 +207,7 @@ impl Manager {
         first_err.map_or(Ok(()), Err)
     }
 
-    pub fn views(&self) -> Vec<CgroupView> {
+    pub fn views(&self) -> Vec<View> {
         self.hierarchies
             .iter()
             .map(|h| {
@@ -223,7 +222,7 @@ impl Manager {
                 if h.fstype == "cgroup" && options.iter().all(|(k, _)| k == "name") {
                     options.insert(0, ("none".into(), None));
                 }
-                CgroupView {
+                View {
                     name: h
                         .mountpoint
                         .file_name()
