@@ -10,13 +10,25 @@ use std::path::Path;
 
 type R = Result<(), ConfigError>;
 
+/// The propagations linux.rootfsPropagation and mount options may name
+/// (mounts turns each into its flag).
+pub const PROPAGATIONS: [&str; 8] = [
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "unbindable",
+    "runbindable",
+];
+
 pub fn validate(spec: &Spec) -> R {
     root(spec)?;
     process(spec)?;
     mounts(spec)?;
     linux(spec)?;
     hooks(spec)?;
-    unsupported(spec)?;
     Ok(())
 }
 
@@ -201,7 +213,7 @@ fn linux(spec: &Spec) -> R {
     }
     if let Some(p) = linux.rootfs_propagation()
         && !p.is_empty()
-        && crate::mounts::propagation_flag(p).is_none()
+        && !PROPAGATIONS.contains(&p.as_str())
     {
         return Err(ConfigError::invalid(
             "linux.rootfsPropagation",
@@ -311,33 +323,6 @@ fn hooks(spec: &Spec) -> R {
     Ok(())
 }
 
-/// Fields of the runtime-spec berth does not implement yet. Refusing them is
-/// honest; ignoring them would run a container without the limit, filter or
-/// label its owner asked for.
-fn unsupported(spec: &Spec) -> R {
-    let no = |path: &str| Err(ConfigError::invalid(path, "not supported by berth yet"));
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    if linux.intel_rdt().is_some() {
-        return if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
-            no("linux.intelRdt")
-        } else {
-            Err(ConfigError::invalid(
-                "linux.intelRdt",
-                "this host has no resctrl filesystem mounted at /sys/fs/resctrl",
-            ))
-        };
-    }
-    if linux.memory_policy().is_some() {
-        return no("linux.memoryPolicy");
-    }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return no("linux.netDevices");
-    }
-    Ok(())
-}
-
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     match t {
         LinuxNamespaceType::Mount => "mount",
@@ -421,15 +406,6 @@ mod tests {
             r#","linux":{"namespaces":[{"type":"network"}],"sysctl":{"net.ipv4.ip_forward":"1"}}"#,
         )
         .unwrap();
-    }
-
-    #[test]
-    fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}"#).unwrap_err();
-        assert_eq!(
-            e,
-            "config.json: linux.memoryPolicy: not supported by berth yet"
-        );
     }
 
     /// Letters beyond r, w and m are the cgroup manager's to judge.

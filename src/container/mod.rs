@@ -2,9 +2,11 @@
 //! the forked process in init.rs), `start`, `kill`, `delete`, and the
 //! state every later berth process reads back from --root/ID.
 
+mod check;
 mod create;
 mod dir;
 mod exec;
+mod features;
 mod init;
 mod lifecycle;
 mod plan;
@@ -12,8 +14,10 @@ mod resources;
 mod state;
 mod sync;
 
+pub use check::check_untrusted;
 pub use create::{CreateOpts, Mode, create};
 pub use exec::{ExecOpts, exec};
+pub use features::features;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
 pub use resources::{events, pause, pids, update};
 pub use state::Status;

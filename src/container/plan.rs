@@ -39,6 +39,7 @@ impl ContainerPlan {
         no_pivot: bool,
         preserve_fds: u32,
     ) -> Result<Self, ConfigError> {
+        super::check::unsupported(spec)?;
         let linux = spec.linux().as_ref();
         let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot)?;
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
