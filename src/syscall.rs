@@ -1,7 +1,10 @@
-//! The few system calls neither std nor rustix wraps: clone3 used as a
-//! fork, mount_setattr, the namespace-type ioctl, close_range, prctl bits.
-//! Each is written once, here; everything else calls rustix.
+//! The bottom of berth: the few system calls neither std nor rustix wraps
+//! (clone3 used as a fork, mount_setattr, the namespace-type ioctl,
+//! close_range, seccomp, prctl bits), and the kernel interfaces more than
+//! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
+//! written once, here; everything else calls rustix.
 
+use crate::error::{SysContext, SysError};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -185,6 +188,95 @@ pub fn prctl(op: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
     }
 }
 
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+/// A seccomp filter as seccomp(2) takes it: BPF instructions and the
+/// SECCOMP_FILTER_FLAG_* to install it with (seccomp/ compiles it).
+#[derive(Debug, Clone)]
+pub struct SeccompFilter {
+    pub bpf: Vec<libc::sock_filter>,
+    pub flags: u32,
+}
+
+impl SeccompFilter {
+    /// Has notify rules: installing it returns a listener fd.
+    pub fn notify(&self) -> bool {
+        self.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+}
+
+/// Installs the filter on this process (the container process, last thing
+/// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With notify rules,
+/// returns the listener fd.
+pub fn install_seccomp(f: &SeccompFilter) -> Result<Option<OwnedFd>, SysError> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    let prog = libc::sock_fprog {
+        len: f.bpf.len() as u16,
+        filter: f.bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at the program, which outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            f.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
+    }
+    // SAFETY: with NEW_LISTENER the kernel returned a new fd.
+    Ok(f.notify()
+        .then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
+}
+
+/// Sends one fd with a name as data (SCM_RIGHTS), the way runc's
+/// utils.SendFd does: the pty master, the seccomp listener, the sync
+/// channel's fds.
+pub fn send_fd(socket: BorrowedFd, name: &[u8], fd: BorrowedFd) -> Result<(), SysError> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        socket,
+        &[std::io::IoSlice::new(name)],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .sys("send", "pty master to the console socket")?;
+    Ok(())
+}
+
+/// Receives the fd `send_fd` sent (berth relaying a terminal itself).
+pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, SysError> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 256];
+    rustix::net::recvmsg(
+        socket,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .sys("receive", "pty master")?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
+        }
+    }
+    Err(SysError::new(
+        "receive",
+        "pty master",
+        std::io::Error::other("no fd in the message"),
+    ))
+}
+
 /// Restores default dispositions and an empty mask, so the user's program
 /// starts as if from a clean exec (Rust ignores SIGPIPE; `run` blocks the
 /// signals it forwards).
@@ -202,6 +294,14 @@ pub fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+}
+
+/// Writes the mappings of the user namespace `pid` is in, from outside it.
+pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysError> {
+    let f = format!("/proc/{pid}/uid_map");
+    std::fs::write(&f, uid_map).sys("write", &f)?;
+    let f = format!("/proc/{pid}/gid_map");
+    std::fs::write(&f, gid_map).sys("write", &f)
 }
 
 /// The process's start time in clock ticks since boot (field 22 of

@@ -52,6 +52,13 @@ pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     validate::validate(spec)
 }
 
+/// The text of a uid_map or gid_map file.
+pub fn id_map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
 pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -10,8 +10,7 @@ use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
-use crate::process::user::write_id_maps;
-use crate::syscall::{self, CLONE_NEWUSER};
+use crate::syscall::{self, CLONE_NEWUSER, write_id_maps};
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
@@ -337,7 +336,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         write_pid_file(p, pid)?;
     }
     let master = relay
-        .map(|r| crate::process::terminal::recv_fd(r.as_fd()))
+        .map(|r| crate::syscall::recv_fd(r.as_fd()))
         .transpose()?;
     undo.child = None;
     undo.cgroup = None;

@@ -107,8 +107,14 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
-        let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
-            Ok(program) => match plan.seccomp_late(seccomp.as_ref()) {
+        let err = match child_setup(
+            &theirs,
+            &later,
+            &plan,
+            console,
+            seccomp.as_ref().map(|p| &p.filter),
+        ) {
+            Ok(program) => match plan.seccomp_late(seccomp.as_ref().map(|p| &p.filter)) {
                 Ok(()) => plan.exec(&program),
                 Err(e) => e,
             },
@@ -149,7 +155,9 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
             Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
             Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
         }
-        Ok(relay.map(|r| terminal::recv_fd(r.as_fd())).transpose()?)
+        Ok(relay
+            .map(|r| crate::syscall::recv_fd(r.as_fd()))
+            .transpose()?)
     })();
     let master = match result {
         Ok(m) => m,
@@ -209,7 +217,7 @@ fn child_setup(
     namespaces: &[OwnedFd],
     plan: &ProcessPlan,
     console: Option<OwnedFd>,
-    seccomp: Option<&crate::seccomp::Program>,
+    seccomp: Option<&crate::syscall::SeccompFilter>,
 ) -> Result<crate::process::exec::Executable, String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
@@ -241,8 +249,7 @@ fn child_setup(
         .sys("chdir", plan.cwd.display())
         .map_err(s)?;
     if let Some(sock) = console {
-        let slave =
-            terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
+        let slave = terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).map_err(s)?;
         terminal::become_controlling(slave).map_err(s)?;
     }
     plan.apply(seccomp, None, |fd| {

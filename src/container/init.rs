@@ -208,9 +208,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let slave = match &ctx.console {
         Some(sock) => Some(s(terminal::setup(
             sock.as_fd(),
-            root.as_fd(),
             plan.process.console_size,
-            true,
+            |slave| mounts::bind_console(root.as_fd(), slave),
         ))?),
         None => None,
     };
@@ -227,7 +226,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
     let program = plan
         .process
-        .apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
+        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)?;
     drop(proc);
 
     s(ch.send(&Msg::Ready))?;
@@ -290,7 +289,7 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
         }
         msg
     };
-    if let Err(e) = plan.process.seccomp_late(plan.seccomp.as_ref()) {
+    if let Err(e) = plan.process.seccomp_late(plan.seccomp_filter()) {
         return fail(e, report);
     }
     // As runc runs them: as the process, under its filter, with its

@@ -108,7 +108,7 @@ impl Channel {
 
     /// Sends a message with an fd attached.
     pub fn send_fd(&self, m: &Msg, fd: std::os::fd::BorrowedFd) -> Result<(), SysError> {
-        crate::process::terminal::send_fd(std::os::fd::AsFd::as_fd(&self.0), &m.encode(), fd)
+        crate::syscall::send_fd(std::os::fd::AsFd::as_fd(&self.0), &m.encode(), fd)
     }
 
     /// The fd that came with the last message, if one did.

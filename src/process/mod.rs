@@ -154,7 +154,7 @@ impl ProcessPlan {
     /// listener goes to `hand_over` the moment the filter is in.
     pub fn apply(
         &self,
-        seccomp: Option<&crate::seccomp::Program>,
+        seccomp: Option<&syscall::SeccompFilter>,
         proc: Option<std::os::fd::BorrowedFd>,
         hand_over: impl FnOnce(std::os::fd::OwnedFd) -> Result<(), String>,
     ) -> Result<exec::Executable, String> {
@@ -195,7 +195,7 @@ impl ProcessPlan {
         // of berth's that the filter may hold for an agent that does not
         // have the listener yet (close, write, ...).
         if let Some(f) = seccomp.filter(|f| self.seccomp_early(f))
-            && let Some(listener) = crate::seccomp::install(f).map_err(s)?
+            && let Some(listener) = syscall::install_seccomp(f).map_err(s)?
         {
             hand_over(listener)?;
         }
@@ -223,7 +223,7 @@ impl ProcessPlan {
         Ok(program)
     }
 
-    fn seccomp_early(&self, f: &crate::seccomp::Program) -> bool {
+    fn seccomp_early(&self, f: &syscall::SeccompFilter) -> bool {
         f.notify() || self.seccomp_before_identity()
     }
 
@@ -244,9 +244,9 @@ impl ProcessPlan {
 
     /// The filter, if it was not installed by `apply`: last, just before
     /// the startContainer hooks and the exec, which both run under it.
-    pub fn seccomp_late(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(), String> {
+    pub fn seccomp_late(&self, seccomp: Option<&syscall::SeccompFilter>) -> Result<(), String> {
         match seccomp.filter(|f| !self.seccomp_early(f)) {
-            Some(f) => crate::seccomp::install(f)
+            Some(f) => syscall::install_seccomp(f)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             None => Ok(()),
