@@ -25,6 +25,24 @@ pub use state::Status;
 /// For `--version`: the libseccomp that compiles the containers' filters.
 pub use crate::seccomp::library_version as seccomp_library_version;
 
+/// `run` and `exec` in the foreground: blocks the signals berth forwards to
+/// the container's process, before the clone so that none is lost; they
+/// are read from the returned signalfd by `wait_foreground`.
+pub fn block_forwarded_signals() -> Result<std::os::fd::OwnedFd, SysError> {
+    crate::process::foreground::block_forwarded()
+}
+
+/// Forwards signals (and relays the terminal's `master`, if any) until the
+/// process `pid` exits; returns its exit status, or 128+N for signal N.
+pub fn wait_foreground(
+    sigfd: &std::os::fd::OwnedFd,
+    pidfd: &std::os::fd::OwnedFd,
+    pid: i32,
+    master: Option<std::os::fd::OwnedFd>,
+) -> Result<i32, SysError> {
+    crate::process::foreground::wait(sigfd, pidfd, pid, master)
+}
+
 /// The container's process as config.json gave it, the base of `exec`.
 pub fn process(
     root: &std::path::Path,
