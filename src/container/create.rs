@@ -6,6 +6,7 @@ use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
+use super::shared::{Mode, connect, poststart, write_pid_file};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
@@ -16,14 +17,6 @@ use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `create`: the process waits on exec.fifo for a later `start`.
-    Detached,
-    /// `run`: this berth process starts it over the sync channel.
-    Foreground,
-}
 
 pub struct CreateOpts {
     pub id: String,
@@ -387,19 +380,6 @@ fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
     Ok(std::path::absolute(p).sys("resolve", p.display())?)
 }
 
-pub(super) fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
-    let sock = rustix::net::socket_with(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .sys("socket", "")?;
-    let addr = rustix::net::SocketAddrUnix::new(path).sys("console socket", path.display())?;
-    rustix::net::connect(&sock, &addr).sys("connect to console socket", path.display())?;
-    Ok(sock)
-}
-
 fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
     rustix::process::pidfd_open(
         Pid::from_raw(pid).expect("positive pid"),
@@ -432,15 +412,28 @@ fn exit_text(pid: i32) -> String {
     }
 }
 
-/// The pid file, written whole or not at all (clients read it at once).
-pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string()).sys("write pid file", tmp.display())?;
-    std::fs::rename(&tmp, path).sys("write pid file", path.display())?;
+/// `run`'s start: over the sync channel instead of exec.fifo.
+pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
+    let ch = created.channel.take().expect("run keeps the channel");
+    ch.send(&Msg::Start)?;
+    match ch.recv()? {
+        None => {}
+        Some(Msg::Error(msg)) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg,
+            });
+        }
+        Some(m) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg: format!("unexpected message {m:?}"),
+            });
+        }
+    }
+    created.state.phase = Phase::Started;
+    created.dir.save(&created.state)?;
+    crate::logging::debug(&format!("container {} started", created.state.id));
+    poststart(&created.state);
     Ok(())
 }

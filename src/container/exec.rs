@@ -7,6 +7,7 @@
 
 use super::ContainerError;
 use super::dir;
+use super::shared::{connect, pidfd, write_pid_file};
 use super::state::Status;
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
@@ -68,7 +69,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
-    let pid_pidfd = super::lifecycle::pidfd(&state)?;
+    let pid_pidfd = pidfd(&state)?;
     // The namespaces, opened while the container process is known to be ours.
     let mut later = Vec::new();
     for name in &state.namespaces {
@@ -174,7 +175,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         }
     };
     if let Some(p) = &opts.pid_file {
-        super::create::write_pid_file(p, pid)?;
+        write_pid_file(p, pid)?;
     }
     Ok(Execed { pid, pidfd, master })
 }
@@ -193,7 +194,7 @@ fn console(
         return Ok((None, None));
     }
     if let Some(p) = &opts.console_socket {
-        return Ok((None, Some(super::create::connect(p)?)));
+        return Ok((None, Some(connect(p)?)));
     }
     if opts.detach {
         return Err(ContainerError::Usage(

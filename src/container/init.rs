@@ -3,9 +3,9 @@
 //! container may open its /proc/PID/exe), reports every failure to the
 //! parent over the sync channel, and never returns.
 
-use super::create::Mode;
 use super::dir::EXEC_FIFO;
 use super::plan::ContainerPlan;
+use super::shared::Mode;
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;

@@ -11,15 +11,17 @@ mod init;
 mod lifecycle;
 mod plan;
 mod resources;
+mod shared;
 mod state;
 mod sync;
 
 pub use check::check_untrusted;
-pub use create::{CreateOpts, Mode, create};
+pub use create::{CreateOpts, create, wait_started};
 pub use exec::{ExecOpts, exec};
 pub use features::features;
-pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
+pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, pause, pids, update};
+pub use shared::Mode;
 pub use state::Status;
 
 /// For `--version`: the libseccomp that compiles the containers' filters.

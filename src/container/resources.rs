@@ -81,7 +81,7 @@ pub fn events(
         return Ok(());
     }
     let mut oom = cg.oom_watch()?;
-    let pidfd = super::lifecycle::pidfd(&state)?;
+    let pidfd = super::shared::pidfd(&state)?;
     let timer = rustix::time::timerfd_create(
         rustix::time::TimerfdClockId::Monotonic,
         rustix::time::TimerfdFlags::CLOEXEC,
