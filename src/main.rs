@@ -1,10 +1,10 @@
-use berth::{commands, logging, syscall};
+use berth::{commands, logging};
 
 fn main() {
     // Non-dumpable from the first instruction: every process berth forks
     // shares its image, and a container process must never be able to open
     // /proc/PID/exe of one of them (CVE-2019-5736). execve() resets it.
-    syscall::set_dumpable(false);
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let cli = match commands::parse(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(commands::args::Usage::Help(text)) => {

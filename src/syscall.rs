@@ -20,11 +20,6 @@ const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-pub fn set_dumpable(on: bool) {
-    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
-}
-
 /// What a fork-like clone returned on the parent's side.
 pub struct Child {
     pub pid: i32,
@@ -171,16 +166,6 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-pub fn prctl(op: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
-    // SAFETY: used only with integer-argument prctls.
-    let r = unsafe { libc::prctl(op, arg, 0, 0, 0) };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -199,9 +199,7 @@ impl ProcessPlan {
         {
             hand_over(listener)?;
         }
-        let keep = |on: bool| {
-            syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps")
-        };
+        let keep = |on: bool| rustix::thread::set_keep_capabilities(on).sys("set", "keepcaps");
         if let Some(c) = &self.caps {
             capabilities::drop_bounding(c).map_err(s)?;
         }
@@ -213,7 +211,7 @@ impl ProcessPlan {
             capabilities::apply(c).map_err(s)?;
         }
         if self.no_new_privileges {
-            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+            rustix::thread::set_no_new_privs(true)
                 .sys("set", "no_new_privs")
                 .map_err(s)?;
         }
