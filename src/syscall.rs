@@ -262,6 +262,146 @@ pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, SysError> {
     ))
 }
 
+/// execveat(2) of the program open at `fd` (AT_EMPTY_PATH); returns only
+/// on failure, with the error.
+pub fn execveat(
+    fd: BorrowedFd,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> io::Error {
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive
+    // the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// Sends signal `sig` (any number, real-time ones too, which rustix's
+/// Signal may not carry) to the process of `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// ioprio_set(2) of this process (IOPRIO_WHO_PROCESS, 0).
+pub fn ioprio_set(value: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// struct sched_attr of sched_setattr(2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// sched_setattr(2) of this thread.
+pub fn sched_setattr(a: &SchedAttr) -> io::Result<()> {
+    // SAFETY: `a` is a valid sched_attr of the size it states.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, a as *const SchedAttr, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEYCTL_SETPERM: libc::c_long = 5;
+const KEYCTL_DESCRIBE: libc::c_long = 6;
+
+/// Joins a new session keyring called `name`; its serial.
+pub fn keyctl_join_session_keyring(name: &std::ffi::CStr) -> io::Result<i64> {
+    // SAFETY: keyctl with a valid C string.
+    let serial =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if serial < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(serial)
+    }
+}
+
+/// The key's description ("type;uid;gid;perm;description") into `buf`;
+/// its whole length, which may be more than `buf` holds.
+pub fn keyctl_describe(serial: i64, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer and its length are valid.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn keyctl_setperm(serial: i64, perm: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// bpf(2) with `cmd` and its attribute union.
+pub fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<i64> {
+    // SAFETY: `attr` is a zero-filled union large enough for the commands used.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
 /// Restores default dispositions and an empty mask, so the user's program
 /// starts as if from a clean exec (Rust ignores SIGPIPE; `run` blocks the
 /// signals it forwards).
