@@ -7,6 +7,7 @@ use super::options::{MountOptions, propagation_flag};
 use super::resolve::{create_file, is_dir, mkdir_all, open_in_root};
 use super::{CgroupView, MountKind, MountPlan, Plan, devices, paths};
 use crate::error::{SysContext, SysError};
+use crate::mountinfo;
 use crate::syscall::{MOUNT_ATTR_RDONLY, MountAttr, mount_setattr};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountPropagationFlags, UnmountFlags};
@@ -352,8 +353,7 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
 /// first, so that the host keeps it), or covered with an empty tmpfs where
 /// the kernel keeps it in place (locked, in a user namespace).
 fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
-    let info =
-        std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
+    let info = mountinfo::read()?;
     for point in full_proc_sys_mounts(&info)
         .iter()
         .filter(|p| !p.starts_with(rootfs))
@@ -390,38 +390,10 @@ fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
 /// The mount points of proc and sysfs mounts of a whole filesystem (not a
 /// bind of a part of it), from a mountinfo text.
 fn full_proc_sys_mounts(info: &str) -> Vec<std::path::PathBuf> {
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mut f = left.split(' ');
-            let (root, point) = (f.nth(3)?, f.next()?);
-            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs")))
-                .then(|| unescape(point).into())
-        })
+    mountinfo::parse(info)
+        .filter(|m| m.root == "/" && matches!(m.fstype, "proc" | "sysfs"))
+        .map(|m| m.mount_point)
         .collect()
-}
-
-/// mountinfo's octal escapes (`\040` for a space) undone.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(o) => {
-                out.push(o.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// After pivot_root: rootfs propagation, sysctls, read-only and masked paths.
