@@ -1,5 +1,7 @@
 //! config.json: read once, parsed once into oci-spec's `Spec`, and checked
 //! before anything is created. Every error names the JSON path it is about.
+//! Data and its validation only: nothing here looks at the host or names
+//! a piece (checks against the host are the container layer's, check.rs).
 
 mod default;
 mod validate;

@@ -1,6 +1,10 @@
-//! A container's lifecycle and state: `create` (parent side in create.rs,
-//! the forked process in init.rs), `start`, `kill`, `delete`, and the
-//! state every later berth process reads back from --root/ID.
+//! A container's lifecycle and state, the layer that composes the pieces
+//! (process, mounts, cgroups, seccomp, hooks), which know nothing of one
+//! another: `create` (parent side in create.rs, the forked process in
+//! init.rs), `start`, `kill`, `delete` (lifecycle.rs), `exec`, the
+//! resources (resources.rs), and the state every later berth process reads
+//! back from --root/ID. The operations share shared.rs and never borrow
+//! from one another (tests/flow.rs).
 
 mod check;
 mod create;
