@@ -3,9 +3,9 @@
 //! container may open its /proc/PID/exe), reports every failure to the
 //! parent over the sync channel, and never returns.
 
-use super::create::Mode;
 use super::dir::EXEC_FIFO;
 use super::plan::ContainerPlan;
+use super::shared::Mode;
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
@@ -155,13 +155,11 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if ns.second_fork() {
         // Joining or making a pid or time namespace applies to children:
         // the container process is a sibling forked from here.
-        match s(syscall::clone_fork(0, None, true).sys("fork", "container process"))? {
-            Some(child) => {
-                let _ = ch.send(&Msg::Pid(child.pid));
-                // SAFETY: this intermediate process has done its part.
-                unsafe { libc::_exit(0) }
-            }
-            None => {}
+        if let Some(child) = s(syscall::clone_fork(0, None, true).sys("fork", "container process"))?
+        {
+            let _ = ch.send(&Msg::Pid(child.pid));
+            // SAFETY: this intermediate process has done its part.
+            unsafe { libc::_exit(0) }
         }
     }
     // Relative mount sources and overlay dirs are relative to the bundle.
@@ -215,9 +213,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let slave = match &ctx.console {
         Some(sock) => Some(s(terminal::setup(
             sock.as_fd(),
-            root.as_fd(),
             plan.process.console_size,
-            true,
+            |slave| mounts::bind_console(root.as_fd(), slave),
         ))?),
         None => None,
     };
@@ -234,7 +231,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
     let program = plan
         .process
-        .apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
+        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)?;
     drop(proc);
 
     s(ch.send(&Msg::Ready))?;
@@ -321,7 +318,7 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
         }
         msg
     };
-    if let Err(e) = plan.process.seccomp_late(plan.seccomp.as_ref()) {
+    if let Err(e) = plan.process.seccomp_late(plan.seccomp_filter()) {
         return fail(e, report);
     }
     // As runc runs them: as the process, under its filter, with its

@@ -149,7 +149,7 @@ impl Channel {
         let n = m
             .encode_small(&mut buf)
             .expect("an fd never goes with an Error");
-        crate::process::terminal::send_fd(std::os::fd::AsFd::as_fd(&self.0), &buf[..n], fd)
+        crate::syscall::send_fd(std::os::fd::AsFd::as_fd(&self.0), &buf[..n], fd)
     }
 
     /// The fd that came with the last message, if one did.

@@ -7,6 +7,7 @@ use super::options::{MountOptions, propagation_flag};
 use super::resolve::{create_file, is_dir, mkdir_all, open_in_root};
 use super::{CgroupView, MountKind, MountPlan, Plan, devices, paths};
 use crate::error::{SysContext, SysError};
+use crate::mountinfo;
 use crate::syscall::{MOUNT_ATTR_RDONLY, MountAttr, mount_setattr};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountPropagationFlags, UnmountFlags};
@@ -283,11 +284,11 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
             Ok(tree)
         }
     };
-    if let [v] = plan.cgroup_views.as_slice() {
-        if v.name.is_empty() {
-            let mnt = view_mount(v)?;
-            return attach(mnt.as_fd(), target.as_fd());
-        }
+    if let [v] = plan.cgroup_views.as_slice()
+        && v.name.is_empty()
+    {
+        let mnt = view_mount(v)?;
+        return attach(mnt.as_fd(), target.as_fd());
     }
     let mut tmpfs_opts = MountOptions {
         attr: o.attr,
@@ -371,8 +372,7 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
 /// that changes nothing (tests/compat/mounts.rs); a config without them
 /// gets what pivot_root would refuse, and runc cannot run such a config.
 fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
-    let info =
-        std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
+    let info = mountinfo::read()?;
     for point in full_proc_sys_mounts(&info)
         .iter()
         .filter(|p| !p.starts_with(rootfs))
@@ -409,38 +409,10 @@ fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
 /// The mount points of proc and sysfs mounts of a whole filesystem (not a
 /// bind of a part of it), from a mountinfo text.
 fn full_proc_sys_mounts(info: &str) -> Vec<std::path::PathBuf> {
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mut f = left.split(' ');
-            let (root, point) = (f.nth(3)?, f.next()?);
-            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs")))
-                .then(|| unescape(point).into())
-        })
+    mountinfo::parse(info)
+        .filter(|m| m.root == "/" && matches!(m.fstype, "proc" | "sysfs"))
+        .map(|m| m.mount_point)
         .collect()
-}
-
-/// mountinfo's octal escapes (`\040` for a space) undone.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(o) => {
-                out.push(o.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// After pivot_root: rootfs propagation, sysctls, read-only and masked paths.
@@ -451,14 +423,14 @@ pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
         Mode::empty(),
     )
     .sys("open", "/")?;
-    if let Some(p) = plan.propagation {
-        if plan.mount_ns {
-            let attr = MountAttr {
-                propagation: p.flag,
-                ..Default::default()
-            };
-            mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
-        }
+    if let Some(p) = plan.propagation
+        && plan.mount_ns
+    {
+        let attr = MountAttr {
+            propagation: p.flag,
+            ..Default::default()
+        };
+        mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
     }
     paths::write_sysctls(proc, &plan.sysctl)?;
     paths::readonly_paths(root.as_fd(), &plan.readonly_paths)?;

@@ -12,7 +12,7 @@
 //! carries the syscall tables of every arch, seccompiler does none of it.
 
 use crate::config::ConfigError;
-use crate::error::{SysContext, SysError};
+use crate::syscall::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SeccompFilter};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
@@ -22,11 +22,9 @@ use oci_spec::runtime::{
 };
 use std::io::{Read, Seek};
 
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
 
 /// The system call that hands the listener over (container/sync.rs).
 const HAND_OVER: &str = "sendmsg";
@@ -35,11 +33,11 @@ mod enosys;
 mod notify;
 pub use notify::send_to_listener;
 
-/// A compiled filter: BPF instructions and the flags to install it with.
+/// A compiled filter (installed by the container process through
+/// syscall::install_seccomp) and where a notify filter's listener goes.
 #[derive(Debug, Clone)]
 pub struct Program {
-    pub bpf: Vec<libc::sock_filter>,
-    pub flags: u32,
+    pub filter: SeccompFilter,
     /// With SCMP_ACT_NOTIFY rules: where the listener fd goes, and the
     /// metadata sent with it.
     pub listener: Option<(std::path::PathBuf, String)>,
@@ -261,8 +259,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }
     Ok(Program {
-        bpf,
-        flags,
+        filter: SeccompFilter { bpf, flags },
         listener,
     })
 }
@@ -287,30 +284,13 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
         .collect())
 }
 
-/// Installs the filter on this process (the container process, last thing
-/// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With NOTIFY rules,
-/// returns the listener fd.
-pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SysError> {
-    let prog = libc::sock_fprog {
-        len: p.bpf.len() as u16,
-        filter: p.bpf.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `prog` points at the program, which outlives the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            p.flags,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
+/// The libseccomp berth is linked with, as `major.minor.micro` (for
+/// `--version`, whose libseccomp line runc prints too).
+pub fn library_version() -> String {
+    match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "unknown".into(),
     }
-    // SAFETY: with NEW_LISTENER the kernel returned a new fd.
-    Ok(p.notify().then(|| unsafe {
-        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
-    }))
 }
 
 #[cfg(test)]
@@ -330,8 +310,8 @@ mod tests {
                             {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#,
         )
         .unwrap();
-        assert!(p.bpf.len() > 10);
-        assert_eq!(p.flags, 0);
+        assert!(p.filter.bpf.len() > 10);
+        assert_eq!(p.filter.flags, 0);
     }
 
     #[test]
@@ -343,7 +323,7 @@ mod tests {
         );
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
         assert!(p.notify());
-        assert_ne!(p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+        assert_ne!(p.filter.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
     }
 
     #[test]
@@ -362,17 +342,8 @@ mod tests {
     fn flags() {
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#).unwrap();
         assert_eq!(
-            p.flags,
+            p.filter.flags,
             SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW
         );
-    }
-}
-
-/// The libseccomp berth is linked with, as `major.minor.micro` (for
-/// `--version`, whose libseccomp line runc prints too).
-pub fn library_version() -> String {
-    match libseccomp::ScmpVersion::current() {
-        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
-        Err(_) => "unknown".into(),
     }
 }
