@@ -64,6 +64,19 @@ fn add_caps(c: &Case, caps: &[&str]) {
     });
 }
 
+/// A user namespace in which the container's 0 is the host's 100000.
+fn user_namespace(c: &Case) {
+    c.config(|v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["uidMappings"] = map.clone();
+        v["linux"]["gidMappings"] = map;
+    });
+}
+
 fn push_mount(c: &Case, m: serde_json::Value) {
     c.config(|v| v["mounts"].as_array_mut().unwrap().push(m));
 }
@@ -175,15 +188,7 @@ fn nested_proc_and_sysfs_mounts_with_and_without_pivot() {
             for d in ["p", "s"] {
                 std::fs::create_dir(rootfs.join(d)).unwrap();
             }
-            c.config(|v| {
-                v["linux"]["namespaces"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"type": "user"}));
-                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-                v["linux"]["uidMappings"] = map.clone();
-                v["linux"]["gidMappings"] = map;
-            });
+            user_namespace(c);
             add_caps(c, &["CAP_SYS_ADMIN"]);
             c.sh("for t in proc sysfs; do \
                     mount -t $t $t /${t%${t#?}} 2>/dev/null && echo $t mounted || echo $t refused; \
@@ -228,15 +233,7 @@ fn bind_sources_only_host_root_reaches_in_a_user_namespace() {
         let rootfs = c.bundle.join("rootfs");
         std::fs::create_dir(rootfs.join("data")).unwrap();
         std::fs::write(rootfs.join("file"), "").unwrap();
-        c.config(|v| {
-            v["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "user"}));
-            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            v["linux"]["uidMappings"] = map.clone();
-            v["linux"]["gidMappings"] = map;
-        });
+        user_namespace(c);
         push_mount(
             c,
             json!({"destination": "/data", "type": "bind", "source": secret.join("data"), "options": ["rbind", "ro"]}),

@@ -149,15 +149,6 @@ fn recursive_read_only_and_propagation() {
         .status()
         .unwrap();
     assert!(st.success());
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
     let _u = Unmount(tree.join("sub"));
     b.config(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tree", "type": "bind", "source": tree, "options": ["rbind", "rro", "rprivate"]}));
@@ -479,15 +470,6 @@ fn bind_sources_berth_opens_for_a_user_namespace() {
         assert!(st.success(), "mount {args:?}");
     };
     mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"]);
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
     let _u = Unmount(locked.clone());
     std::fs::write(locked.join("f"), "host\n").unwrap();
     mount(&["-o", "remount,ro"]);
@@ -556,4 +538,17 @@ fn tmpcopyup_brings_the_rootfs_content_into_the_tmpfs() {
         !app.join("added").exists(),
         "writes go to the tmpfs, not the rootfs"
     );
+}
+
+/// A mount of the test's own on the host, lazily unmounted when the guard
+/// goes, even when the test fails.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
 }
