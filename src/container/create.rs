@@ -245,6 +245,15 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
                 ours.send(&Msg::MapsDone)?;
             }
+            Some(Msg::SourcesPlease) => {
+                for (i, fd) in crate::mounts::open_sources(&plan.rootfs, pid) {
+                    let msg = Msg::Source(i as i32);
+                    match fd {
+                        Some(fd) => ours.send_fd(&msg, fd.as_fd())?,
+                        None => ours.send(&msg)?,
+                    }
+                }
+            }
             Some(Msg::Pid(p)) => {
                 // The first process forked the real one and exits.
                 let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());

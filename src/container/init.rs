@@ -149,6 +149,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if late & CLONE_NEWTIME != 0 {
         s(namespaces::write_time_offsets(&ns.time_offsets))?;
     }
+    // Before a second fork, while berth knows this process's pid; the
+    // container process inherits the fds.
+    let sources = bind_sources(plan, &inbox)?;
     if ns.second_fork() {
         // Joining or making a pid or time namespace applies to children:
         // the container process is a sibling forked from here.
@@ -171,7 +174,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
     }
     let proc = s(mounts::private_proc())?;
-    let root = s(mounts::prepare(&plan.rootfs))?;
+    let root = s(mounts::prepare(&plan.rootfs, &sources))?;
+    // Kept out of the container's program.
+    drop(sources);
 
     // Hooks run here, between the mounts and pivot_root, and see the
     // process in its cgroup. Without any, nothing waits: the parent places
@@ -255,6 +260,30 @@ fn setup(ctx: &InitContext) -> R<Started> {
         program,
         host_pid,
     })
+}
+
+/// In a user namespace this process cannot pass host directories only the
+/// host's root may enter: berth opens the bind sources for it, in its mount
+/// namespace, before it mounts anything. By position in the mount plan;
+/// close-on-exec, and dropped once the mounts are made.
+fn bind_sources(plan: &ContainerPlan, inbox: &Inbox) -> R<Vec<(usize, OwnedFd)>> {
+    let wanted = plan.rootfs.sources_to_open();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    s(inbox.ch.send(&Msg::SourcesPlease))?;
+    let mut sources = Vec::new();
+    for want in wanted {
+        match inbox.next()? {
+            Msg::Source(i) if i as usize == want => {
+                if let Some(fd) = inbox.ch.take_fd() {
+                    sources.push((want, fd));
+                }
+            }
+            m => return Err(format!("expected Source({want}), got {m:?}")),
+        }
+    }
+    Ok(sources)
 }
 
 /// Whether berth's parent runs hooks while this process waits after its

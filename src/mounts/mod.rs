@@ -10,6 +10,7 @@ mod options;
 mod paths;
 mod resolve;
 mod rootfs;
+mod sources;
 
 pub use devices::{Device, bind_console, from_spec as devices_from_spec};
 pub use mount::{attach, clone_fd};
@@ -18,6 +19,7 @@ pub use resolve::{mkdir_all, open_in_root};
 pub use rootfs::{
     RootfsError, detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root,
 };
+pub use sources::open_sources;
 
 use crate::config::ConfigError;
 use oci_spec::runtime::Spec;

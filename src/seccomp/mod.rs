@@ -26,6 +26,9 @@ const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
 
+/// The system call that hands the listener over (container/sync.rs).
+const HAND_OVER: &str = "sendmsg";
+
 mod enosys;
 mod notify;
 pub use notify::send_to_listener;
@@ -111,7 +114,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     if default == ScmpAction::Notify {
         return Err(ConfigError::invalid(
             format!("{p}.defaultAction"),
-            "SCMP_ACT_NOTIFY cannot be the default action",
+            format!(
+                "SCMP_ACT_NOTIFY cannot be the default action: it would hold {HAND_OVER}, which hands the listener over, for an agent that does not have it yet"
+            ),
         ));
     }
     let notify = s
@@ -172,6 +177,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         // libseccomp refuses a rule that does what the default does anyway.
         if act == default {
             continue;
+        }
+        // The listener goes to berth by sendmsg once the filter is in (the
+        // one call between the two): a notification of it would wait for
+        // an agent that cannot have the listener yet.
+        if act == ScmpAction::Notify && sc.names().iter().any(|n| n == HAND_OVER) {
+            return Err(ConfigError::invalid(
+                format!("{path}.names"),
+                format!(
+                    "SCMP_ACT_NOTIFY on {HAND_OVER} cannot be answered: berth hands the notify listener over with {HAND_OVER} right after the filter is in, before any agent has it"
+                ),
+            ));
         }
         let args = sc.args().clone().unwrap_or_default();
         let cmps: Vec<ScmpArgCompare> = args
@@ -308,6 +324,18 @@ mod tests {
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
         assert!(p.notify());
         assert_ne!(p.filter.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+    }
+
+    #[test]
+    fn notify_on_the_hand_over_syscall_is_refused() {
+        let e = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"},{"names":["mkdir","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: linux.seccomp.syscalls[1].names: SCMP_ACT_NOTIFY on sendmsg cannot be answered"),
+            "{e}"
+        );
+        // Any other action on it is fine.
+        compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["sendmsg"],"action":"SCMP_ACT_LOG"},{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
     }
 
     #[test]
