@@ -4,6 +4,8 @@
 #   scripts/deps.sh            what build, demo and make test need
 #   scripts/deps.sh v2-guest   that, and what scripts/v2-guest.sh needs to boot
 #                              the cgroup v2 test guest (make test-v2)
+#   scripts/deps.sh systemd-guest  v2-guest's, and systemd and D-Bus, whose
+#                              binaries the guest of make test-systemd boots
 #   scripts/deps.sh bench      that, and the runtimes and tools make bench
 #                              compares with and measures by
 #   scripts/deps.sh bench-v2   all of the above, and crun (make bench-v2: the
@@ -25,6 +27,12 @@ v2_guest() {
   command -v xz >/dev/null || need="$need xz-utils"
   command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
 }
+systemd_guest() {
+  # The guest runs the host's systemd as its PID 1; the host's own init is
+  # left alone (systemd-sysv is what would replace it, not these).
+  [ -x /lib/systemd/systemd ] || need="$need systemd"
+  command -v dbus-daemon >/dev/null || need="$need dbus"
+}
 bench() {
   # CRUN names another build to compare with: then Debian's is not needed.
   [ -x /usr/bin/time ] || need="$need time"
@@ -32,13 +40,14 @@ bench() {
 case "${1:-}" in
   "") ;;
   v2-guest) v2_guest;;
+  systemd-guest) v2_guest; systemd_guest;;
   bench) bench;;
   bench-v2)
     v2_guest
     bench
     [ -n "${CRUN:-}" ] || [ -x /usr/bin/crun ] || need="$need crun"
     ;;
-  *) echo "usage: $0 [v2-guest|bench|bench-v2]" >&2; exit 2;;
+  *) echo "usage: $0 [v2-guest|systemd-guest|bench|bench-v2]" >&2; exit 2;;
 esac
 # .ci/run checks formatting and lints (make lint): rustup's default profile
 # has rustfmt and clippy, a minimal one does not (static.rust-lang.org).

@@ -1,5 +1,5 @@
 #!/bin/bash
-# scripts/v2-guest.sh [--rw DIR] PROGRAM [ARGS...]
+# scripts/v2-guest.sh [--rw DIR] [--systemd] PROGRAM [ARGS...]
 #
 # Runs PROGRAM as root inside a throw-away Linux guest whose only cgroup
 # hierarchy is cgroup v2, and exits with PROGRAM's status. Most hosts that run
@@ -20,6 +20,15 @@
 #  * The caller's working directory, a minimal environment (PATH, HOME, TERM,
 #    LANG, V2G_GUEST=1, V2G_RW=DIR) and no stdin. Its stdout and stderr come
 #    out on ours.
+#  * With --systemd, PID 1 is the host's own /lib/systemd/systemd (scripts/
+#    deps.sh systemd-guest), booted with systemd.unit=v2g.target: a target of
+#    the guest's own, whose one service (v2g.service, in system.slice) runs
+#    PROGRAM (with V2G_SYSTEMD=1) and then powers off, so that the services the
+#    host enables (containerd, docker, ...) never start. D-Bus is there
+#    (dbus.socket), without sysinit.target and the host's fstab. systemd
+#    manages the guest's cgroup v2 tree. Its boot takes about 30-40 s of
+#    TCG time more than the plain guest's: systemd loads every unit of the
+#    host.
 #
 # Exit status: PROGRAM's, or 125 when the guest itself failed (missing tools,
 # kernel download, boot, a mount, timeout); the guest's console log is then
@@ -48,9 +57,11 @@ die() { echo "v2-guest: $*" >&2; exit 125; }
 usage() { sed -n '2,3p' "$0" >&2; exit 125; }
 
 RW=
+SYSTEMD=
 while [ $# -gt 0 ]; do
   case $1 in
     --rw) [ $# -ge 2 ] || usage; RW=$2; shift 2;;
+    --systemd) SYSTEMD=1; shift;;
     --) shift; break;;
     -*) usage;;
     *) break;;
@@ -143,11 +154,53 @@ read -r -d '' INIT <<'INIT_EOF' || true
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
+ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8 V2G_GUEST=1"
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 finish() { echo "$1" >/dev/ttyS3; sync; poweroff -f; sleep 10; }
 fail() { echo "v2g-init: $*" >/dev/console; finish 125; }
+# With --systemd: the units of the guest's own target, in /run (the new
+# root's fresh tmpfs), where systemd looks first. Only v2g.target is started
+# (the services the host enables are not), and D-Bus without sysinit.target:
+# its default dependencies would pull in the host's fstab, udev, journald.
+systemd_units() {
+  S=$N/run/systemd/system
+  mkdir -p $S/dbus.socket.d $S/dbus.service.d || return 1
+  printf '[Unit]\nDefaultDependencies=no\n' > $S/dbus.socket.d/v2g.conf
+  printf '[Unit]\nDefaultDependencies=no\n' > $S/dbus.service.d/v2g.conf
+  cat > $S/v2g.target <<'UNIT_EOF' || return 1
+[Unit]
+Description=berth test guest
+Wants=v2g.service
+After=v2g.service
+UNIT_EOF
+  cat > $S/v2g.service <<'UNIT_EOF' || return 1
+[Unit]
+Description=berth test guest: the program
+DefaultDependencies=no
+Wants=dbus.socket
+After=dbus.socket
+[Service]
+Type=exec
+ExecStart=/run/v2g-run
+StandardInput=null
+StandardOutput=file:/dev/console
+TimeoutStartSec=infinity
+UNIT_EOF
+  { printf '#!/bin/bash\n. /run/v2g.conf\n'; echo "ENV=\"$ENV\""; cat <<'RUN_EOF'; } > $N/run/v2g-run || return 1
+rc=125
+if cd "$V2G_CWD"; then
+  env -i $ENV V2G_SYSTEMD=1 V2G_RW="$V2G_RW" "$@" </dev/null >/dev/ttyS1 2>/dev/ttyS2
+  rc=$?
+fi
+echo "v2g: program exited $rc at $(cut -d' ' -f1 /proc/uptime)s uptime" >/dev/console
+sync
+echo $rc >/dev/ttyS3
+systemctl poweroff --force --force
+RUN_EOF
+  chmod 755 $N/run/v2g-run && cp /v2g.conf $N/run/v2g.conf
+}
 for m in $(cat /modules.order); do insmod "/mod/$m.ko" || fail "insmod $m failed"; done
 . /v2g.conf
 for t in ttyS1 ttyS2 ttyS3; do stty -F /dev/$t raw -echo || fail "stty $t failed"; done
@@ -180,6 +233,7 @@ for c in $(cat $N/sys/fs/cgroup/cgroup.controllers); do
   echo "+$c" > $N/sys/fs/cgroup/cgroup.subtree_control || fail "cannot enable controller $c"
 done
 hostname v2guest
+[ "$V2G_SYSTEMD" != 1 ] || systemd_units "$@" || fail "cannot write the systemd units"
 ip link set lo up
 ready="ready at $(cut -d' ' -f1 /proc/uptime)s uptime; controllers: $(cat $N/sys/fs/cgroup/cgroup.subtree_control)"
 # Move the new root onto / as switch_root does, then chroot into it: a
@@ -187,8 +241,18 @@ ready="ready at $(cut -d' ' -f1 /proc/uptime)s uptime; controllers: $(cat $N/sys
 # and the kernel refuses it user namespaces (clone(CLONE_NEWUSER): EPERM).
 cd $N && mount -o move . / || fail "cannot move the new root onto /"
 echo "v2g-init: $ready" >/dev/console
-chroot . /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-  HOME=/root TERM=dumb LANG=C.UTF-8 V2G_GUEST=1 V2G_RW="$V2G_RW" V2G_CWD="$V2G_CWD" \
+if [ "$V2G_SYSTEMD" = 1 ]; then
+  # systemd as PID 1: exec, so that it keeps PID 1. It starts only
+  # v2g.target (systemd.unit= on the kernel command line), whose one service
+  # runs the program, sends its status and powers off.
+  # This host's / may be a docker container's (/.dockerenv): systemd would
+  # then believe it runs in one and ignore the kernel command line. The
+  # guest is a machine of its own; the file goes from the overlay only.
+  rm -f ./.dockerenv
+  [ -x ./lib/systemd/systemd ] || fail "--systemd: the host has no /lib/systemd/systemd (scripts/deps.sh systemd-guest)"
+  exec chroot . /usr/bin/env -i $ENV /lib/systemd/systemd
+fi
+chroot . /usr/bin/env -i $ENV V2G_RW="$V2G_RW" V2G_CWD="$V2G_CWD" \
   /bin/sh -c 'cd "$V2G_CWD" || exit 125; unset V2G_CWD; exec "$@"' v2g "$@" \
   </dev/null >/dev/ttyS1 2>/dev/ttyS2
 rc=$?
@@ -241,7 +305,7 @@ trap 'exit 130' INT TERM
 
 # The program's own settings go in a cpio of their own, not on the kernel
 # command line, so that any path or argument survives.
-{ printf 'V2G_CWD=%q\nV2G_RW=%q\nset --' "$CWD" "$RW"; printf ' %q' "$@"; echo; } > "$RUN/v2g.conf"
+{ printf 'V2G_CWD=%q\nV2G_RW=%q\nV2G_SYSTEMD=%q\nset --' "$CWD" "$RW" "$SYSTEMD"; printf ' %q' "$@"; echo; } > "$RUN/v2g.conf"
 (cd "$RUN" && echo v2g.conf | "$BUSYBOX" cpio -o -H newc 2>/dev/null | gzip -1) > "$RUN/conf.cpio.gz"
 cat "$INITRD" "$RUN/conf.cpio.gz" > "$RUN/initrd.gz"
 CONSOLE=${V2G_CONSOLE:-$RUN/console.log}
@@ -265,6 +329,8 @@ append="console=ttyS0 quiet loglevel=4 panic=-1 cgroup_no_v1=all"
 append+=" mitigations=off tsc=reliable clocksource=tsc no_timer_check cryptomgr.notests audit=0 apparmor=0 pci=lastbus=0"
 hostroot=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
           -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
+# systemd reads its target from the kernel command line.
+[ -z "$SYSTEMD" ] || append+=" systemd.unit=v2g.target systemd.show_status=0"
 rw=()
 [ -z "$RW" ] || rw=(-fsdev "local,id=rw,path=$RW,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=rw,mount_tag=rw)
 

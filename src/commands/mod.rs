@@ -196,6 +196,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     // ignored by the rest (a client may pass them to every call).
     if matches!(cli.command, Some(Command::Create(_) | Command::Run(_))) {
         if g.systemd_cgroup {
+            // sd_booted()'s test: systemd makes this directory as PID 1,
+            // and nothing else does. Said first, so that a host without
+            // systemd hears what it lacks rather than what berth lacks.
+            if !std::path::Path::new("/run/systemd/system").is_dir() {
+                anyhow::bail!(
+                    "--systemd-cgroup: this host's init (PID 1) is not systemd (no /run/systemd/system), so there is no systemd to manage the container's cgroup; run without --systemd-cgroup to manage it through /sys/fs/cgroup"
+                );
+            }
             anyhow::bail!("--systemd-cgroup: systemd cgroup management is not supported yet");
         }
         if !matches!(g.rootless.as_str(), "true" | "false" | "auto") {

@@ -136,7 +136,14 @@ fn systemd_cgroup_flag_is_refused() {
     let bundle = b.path.to_str().unwrap();
     let out = b.berth(&["--systemd-cgroup", "run", "--bundle", bundle, &id]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("not supported yet"));
+    // At once, naming systemd, on a host whose init is not systemd (these).
+    let booted = std::path::Path::new("/run/systemd/system").is_dir();
+    let want = if booted {
+        "not supported yet"
+    } else {
+        "init (PID 1) is not systemd"
+    };
+    assert!(out.stderr.contains(want), "{}", out.stderr);
     b.assert_no_leftovers(&id);
     b.berth(&["--systemd-cgroup", "list"]).ok();
 }
