@@ -112,6 +112,11 @@ impl Scratch {
         found
     }
 
+    /// Whether a process of this client still runs.
+    pub fn has_processes(&self) -> bool {
+        !self.processes().is_empty()
+    }
+
     /// Processes whose command line names the scratch directory (the
     /// daemon, shims, conmon) and processes in the client's cgroups.
     fn processes(&self) -> Vec<(i32, String)> {

@@ -16,3 +16,4 @@ mod image;
 mod suite;
 
 mod containerd;
+mod podman;
