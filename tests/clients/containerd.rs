@@ -22,34 +22,7 @@ pub struct Containerd {
 impl Containerd {
     pub fn start() -> Containerd {
         let s = Scratch::new("containerd");
-        let config = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[debug]
-  level = "debug"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-"#,
-            root = s.str("root"),
-            state = s.str("state"),
-            sock = s.str("containerd.sock"),
-            opt = s.str("opt"),
-        );
-        std::fs::write(s.path("config.toml"), config).unwrap();
-        let mut cmd = Command::new("containerd");
-        cmd.arg("--config").arg(s.path("config.toml"));
-        let daemon = Daemon::start(
-            "containerd",
-            cmd,
-            &s.path("containerd.log"),
-            &s.path("containerd.sock"),
-        );
+        let daemon = start_daemon(&s);
         let c = Containerd {
             daemon,
             s,
@@ -132,6 +105,40 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         left.extend(self.s.sweep());
         left
     }
+}
+
+/// A containerd of the scratch directory's own: its root, state, sockets
+/// (S/containerd.sock) and `opt` directory (by default /opt/containerd)
+/// there, its CRI plugin off.
+pub fn start_daemon(s: &Scratch) -> Daemon {
+    let config = format!(
+        r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  level = "debug"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"#,
+        root = s.str("containerd/root"),
+        state = s.str("containerd/state"),
+        sock = s.str("containerd.sock"),
+        opt = s.str("containerd/opt"),
+    );
+    std::fs::write(s.path("containerd.toml"), config).unwrap();
+    let mut cmd = Command::new("containerd");
+    cmd.arg("--config").arg(s.path("containerd.toml"));
+    Daemon::start(
+        "containerd",
+        cmd,
+        &s.path("containerd.log"),
+        &s.path("containerd.sock"),
+    )
 }
 
 impl Client for Containerd {

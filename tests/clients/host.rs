@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 /// Directories some clients make at fixed places whatever they are told
 /// (containerd's shims put their sockets in /run/containerd/s, and ctr its
-/// fifos in /run/containerd/fifo): removed after the suite, when empty,
-/// if they were not there before it.
+/// fifos in /run/containerd/fifo, dockerd looks for plugins in
+/// /run/docker/plugins): removed after the suite, when empty, if they were
+/// not there before it.
 const SHARED_DIRS: &[&str] = &[
     "/run/containerd/s",
     "/run/containerd/fifo",
     "/run/containerd",
+    "/run/docker/plugins",
+    "/run/docker",
 ];
 
 struct Before {

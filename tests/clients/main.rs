@@ -16,4 +16,5 @@ mod image;
 mod suite;
 
 mod containerd;
+mod docker;
 mod podman;

@@ -83,6 +83,10 @@ network_config_dir = "{cni}"
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("podman");
+        // conmon writes a file named "oom" into its working directory when
+        // the container's cgroup reports one: the scratch directory, not
+        // the checkout.
+        cmd.current_dir(&self.s.dir);
         // CONTAINERS_CONF reaches conmon's exit command (podman container
         // cleanup) too; the flags below are passed on to it by podman.
         cmd.env("CONTAINERS_CONF", self.s.path("containers.conf"))
@@ -425,8 +429,9 @@ fn top(p: &Podman) {
 
 /// An allocation over the limit is killed: the container's status is 137.
 /// podman's State.OOMKilled stays false here with runc as with berth
-/// (conmon 2.1.6 reports no OOM on this machine), so the kernel's count in
-/// the container's memory cgroup is checked instead.
+/// (conmon 2.1.6 sees the OOM: it leaves its "oom" file in its working
+/// directory), so the kernel's count in the container's memory cgroup is
+/// checked instead.
 fn oom(p: &Podman) {
     let out = p.run(
         &["--rm", "--memory", "16m", "--memory-swap", "16m"],
