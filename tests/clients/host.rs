@@ -112,6 +112,7 @@ impl Scratch {
         }
         found.extend(self.unmount());
         found.extend(self.remove_cgroups());
+        found.extend(cgroup_root_leftovers());
         found
     }
 
@@ -214,7 +215,6 @@ impl Drop for Scratch {
         for d in &before().shared {
             let _ = std::fs::remove_dir(d);
         }
-        report_cgroup_root_dirs(self.client);
     }
 }
 
@@ -251,24 +251,26 @@ fn unescape_mountinfo(s: &str) -> String {
 
 /// Directories that appeared directly under /sys/fs/cgroup while clients
 /// ran and are no mounted hierarchy (empty plain directories named after
-/// controllers this host has not mounted): said, and removed when empty.
-/// Clients run in parallel: run one alone to know which made them.
-fn report_cgroup_root_dirs(client: &str) {
+/// controllers this host has not mounted, as something once left here):
+/// removed when empty, and named. Clients run in parallel: a test filter
+/// runs one alone to know which made them.
+fn cgroup_root_leftovers() -> Vec<String> {
     let mounted: BTreeSet<PathBuf> = cgroup_hierarchies().into_iter().collect();
+    let mut found = Vec::new();
     for name in cgroup_root_entries().difference(&before().cgroup_root) {
         let p = Path::new("/sys/fs/cgroup").join(name);
         if p.is_dir() && !mounted.contains(&p) {
             let removed = std::fs::remove_dir(&p).is_ok();
-            eprintln!(
-                "{client}: {} appeared under /sys/fs/cgroup while clients ran, \
-                 and is no mounted hierarchy ({})",
+            found.push(format!(
+                "{} appeared under /sys/fs/cgroup and is no mounted hierarchy ({})",
                 p.display(),
                 if removed {
                     "removed"
                 } else {
                     "not empty: left"
                 }
-            );
+            ));
         }
     }
+    found
 }
