@@ -3,13 +3,18 @@ CARGO ?= cargo
 # A static executable needs an explicit target (.cargo/config.toml).
 BIN := target/x86_64-unknown-linux-gnu/release/berth
 
-.PHONY: build deps test test-host test-v2 unit install demo bench bench-v2 symbol-order fuzz clean
+.PHONY: build deps lint test test-host test-v2 unit install demo bench bench-v2 symbol-order fuzz clean
 
 build: deps
 	$(CARGO) build --release
 
 deps:
 	./scripts/deps.sh
+
+# Formatting and lints, as CI checks them before the tests (.ci/run).
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
 
 # The whole suite: unit, integration and conformance tests on this host
 # (real containers, as root), then the integration tests again in a pure

@@ -51,6 +51,16 @@ case "${1:-}" in
     ;;
   *) echo "usage: $0 [v2-guest|bench|bench-v2]" >&2; exit 2;;
 esac
+# .ci/run checks formatting and lints (make lint): rustup's default profile
+# has rustfmt and clippy, a minimal one does not (static.rust-lang.org).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  if command -v rustup >/dev/null; then
+    rustup component add rustfmt clippy
+  else
+    echo "$0: cargo fmt and cargo clippy are missing, and there is no rustup to add them" >&2
+    exit 1
+  fi
+fi
 [ -n "$need" ] || exit 0
 
 # docker.io and containerd ship init scripts that their postinst starts: on a

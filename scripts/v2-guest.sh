@@ -35,7 +35,7 @@
 #   V2G_CACHE       cache directory (default /var/cache/berth-v2guest)
 #   V2G_KERNEL_PKG  kernel package, e.g. linux-image-6.1.0-57-amd64 (default:
 #                   the newest cached, else what linux-image-amd64 depends on)
-#   V2G_TIMEOUT     seconds before the guest is killed (default 1200: all of
+#   V2G_TIMEOUT     seconds before the guest is killed (default 1800: all of
 #                   `make test-v2` takes a few minutes under TCG; CI has 90)
 #   V2G_MEM, V2G_SMP  guest memory (default 2G) and CPUs (host's, at most 4)
 #   V2G_ACCEL       tcg (default) or kvm. These hosts' /dev/kvm is PVM
@@ -69,7 +69,7 @@ if [ -n "$RW" ]; then
 fi
 
 CACHE=${V2G_CACHE:-/var/cache/berth-v2guest}
-TIMEOUT=${V2G_TIMEOUT:-1200}
+TIMEOUT=${V2G_TIMEOUT:-1800}
 MEM=${V2G_MEM:-2G}
 SMP=${V2G_SMP:-$(n=$(nproc); echo $((n > 4 ? 4 : n)))}
 ACCEL=${V2G_ACCEL:-tcg}

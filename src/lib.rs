@@ -10,6 +10,7 @@ pub mod container;
 pub mod error;
 pub mod hooks;
 pub mod logging;
+pub mod mountinfo;
 pub mod mounts;
 pub mod process;
 pub mod seccomp;

@@ -2,9 +2,9 @@
 //! or one JSON object per line (`{"level":..,"msg":..,"time":..}`), to the
 //! --log file or to stderr. Clients read the last error line of --log.
 
-use crate::commands::GlobalOpts;
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
@@ -16,22 +16,21 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-pub fn init(g: &GlobalOpts) -> anyhow::Result<()> {
-    let file = match &g.log {
+/// Where and how messages go from now on: appended to `log` (stderr when
+/// None), as JSON lines or logrus text, debug messages or not. Plain values,
+/// so that everything that logs stays below the command line.
+pub fn init(log: Option<&Path>, json: bool, debug: bool) -> Result<(), String> {
+    let file = match log {
         Some(p) => Some(
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(p)
-                .map_err(|e| anyhow::anyhow!("--log {}: {e}", p.display()))?,
+                .map_err(|e| format!("--log {}: {e}", p.display()))?,
         ),
         None => None,
     };
-    let _ = LOGGER.set(Logger {
-        file,
-        json: g.log_format == "json",
-        debug: g.debug,
-    });
+    let _ = LOGGER.set(Logger { file, json, debug });
     Ok(())
 }
 

@@ -1,10 +1,10 @@
-use berth::{commands, logging, syscall};
+use berth::{commands, logging};
 
 fn main() {
     // Non-dumpable from the first instruction: every process berth forks
     // shares its image, and a container process must never be able to open
     // /proc/PID/exe of one of them (CVE-2019-5736). execve() resets it.
-    syscall::set_dumpable(false);
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     let cli = match commands::parse(std::env::args_os().skip(1)) {
         Ok(cli) => cli,
         Err(commands::args::Usage::Help(text)) => {
@@ -29,8 +29,9 @@ fn main() {
             std::process::exit(3);
         }
     };
-    if let Err(e) = logging::init(&cli.global) {
-        eprintln!("berth: {e:#}");
+    let g = &cli.global;
+    if let Err(e) = logging::init(g.log.as_deref(), g.log_format == "json", g.debug) {
+        eprintln!("berth: {e}");
         std::process::exit(1);
     }
     let code = match commands::dispatch(cli) {

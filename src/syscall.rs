@@ -1,7 +1,10 @@
-//! The few system calls neither std nor rustix wraps: clone3 used as a
-//! fork, mount_setattr, the namespace-type ioctl, close_range, prctl bits.
-//! Each is written once, here; everything else calls rustix.
+//! The bottom of berth: the few system calls neither std nor rustix wraps
+//! (clone3 used as a fork, mount_setattr, the namespace-type ioctl,
+//! close_range, seccomp, prctl bits), and the kernel interfaces more than
+//! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
+//! written once, here; everything else calls rustix.
 
+use crate::error::{SysContext, SysError};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -16,11 +19,6 @@ pub const CLONE_NEWNET: u64 = 0x4000_0000;
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_PARENT: u64 = 0x8000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-pub fn set_dumpable(on: bool) {
-    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) };
-}
 
 /// What a fork-like clone returned on the parent's side.
 pub struct Child {
@@ -175,13 +173,232 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     }
 }
 
-pub fn prctl(op: libc::c_int, arg: libc::c_ulong) -> io::Result<()> {
-    // SAFETY: used only with integer-argument prctls.
-    let r = unsafe { libc::prctl(op, arg, 0, 0, 0) };
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+/// A seccomp filter as seccomp(2) takes it: BPF instructions and the
+/// SECCOMP_FILTER_FLAG_* to install it with (seccomp/ compiles it).
+#[derive(Debug, Clone)]
+pub struct SeccompFilter {
+    pub bpf: Vec<libc::sock_filter>,
+    pub flags: u32,
+}
+
+impl SeccompFilter {
+    /// Has notify rules: installing it returns a listener fd.
+    pub fn notify(&self) -> bool {
+        self.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
+    }
+}
+
+/// Installs the filter on this process (the container process, last thing
+/// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With notify rules,
+/// returns the listener fd.
+pub fn install_seccomp(f: &SeccompFilter) -> Result<Option<OwnedFd>, SysError> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    let prog = libc::sock_fprog {
+        len: f.bpf.len() as u16,
+        filter: f.bpf.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at the program, which outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            f.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
+    }
+    // SAFETY: with NEW_LISTENER the kernel returned a new fd.
+    Ok(f.notify()
+        .then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
+}
+
+/// Sends one fd with a name as data (SCM_RIGHTS), the way runc's
+/// utils.SendFd does: the pty master, the seccomp listener, the sync
+/// channel's fds.
+pub fn send_fd(socket: BorrowedFd, name: &[u8], fd: BorrowedFd) -> Result<(), SysError> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [fd];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    rustix::net::sendmsg(
+        socket,
+        &[std::io::IoSlice::new(name)],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .sys("send", "pty master to the console socket")?;
+    Ok(())
+}
+
+/// Receives the fd `send_fd` sent (berth relaying a terminal itself).
+pub fn recv_fd(socket: BorrowedFd) -> Result<OwnedFd, SysError> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 256];
+    rustix::net::recvmsg(
+        socket,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .sys("receive", "pty master")?;
+    for msg in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg
+            && let Some(fd) = fds.next()
+        {
+            return Ok(fd);
+        }
+    }
+    Err(SysError::new(
+        "receive",
+        "pty master",
+        std::io::Error::other("no fd in the message"),
+    ))
+}
+
+/// execveat(2) of the program open at `fd` (AT_EMPTY_PATH); returns only
+/// on failure, with the error.
+pub fn execveat(
+    fd: BorrowedFd,
+    argv: &[std::ffi::CString],
+    envp: &[std::ffi::CString],
+) -> io::Error {
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive
+    // the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    io::Error::last_os_error()
+}
+
+/// Sends signal `sig` (any number, real-time ones too, which rustix's
+/// Signal may not carry) to the process of `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    };
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+/// ioprio_set(2) of this process (IOPRIO_WHO_PROCESS, 0).
+pub fn ioprio_set(value: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// struct sched_attr of sched_setattr(2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// sched_setattr(2) of this thread.
+pub fn sched_setattr(a: &SchedAttr) -> io::Result<()> {
+    // SAFETY: `a` is a valid sched_attr of the size it states.
+    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, a as *const SchedAttr, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEYCTL_SETPERM: libc::c_long = 5;
+const KEYCTL_DESCRIBE: libc::c_long = 6;
+
+/// Joins a new session keyring called `name`; its serial.
+pub fn keyctl_join_session_keyring(name: &std::ffi::CStr) -> io::Result<i64> {
+    // SAFETY: keyctl with a valid C string.
+    let serial =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if serial < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(serial)
+    }
+}
+
+/// The key's description ("type;uid;gid;perm;description") into `buf`;
+/// its whole length, which may be more than `buf` holds.
+pub fn keyctl_describe(serial: i64, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the buffer and its length are valid.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            serial,
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+pub fn keyctl_setperm(serial: i64, perm: u32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, serial, perm) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// bpf(2) with `cmd` and its attribute union.
+pub fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<i64> {
+    // SAFETY: `attr` is a zero-filled union large enough for the commands used.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
     }
 }
 
@@ -202,6 +419,14 @@ pub fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+}
+
+/// Writes the mappings of the user namespace `pid` is in, from outside it.
+pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysError> {
+    let f = format!("/proc/{pid}/uid_map");
+    std::fs::write(&f, uid_map).sys("write", &f)?;
+    let f = format!("/proc/{pid}/gid_map");
+    std::fs::write(&f, gid_map).sys("write", &f)
 }
 
 /// The process's start time in clock ticks since boot (field 22 of

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = berth::config::check_untrusted(data);
+    let _ = berth::container::check_untrusted(data);
 });

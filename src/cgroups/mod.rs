@@ -18,9 +18,23 @@ pub use devices::{DeviceRule, rules_from_spec};
 pub use path::cgroup_path;
 
 use crate::error::SysError;
-use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
+
+/// One hierarchy of the container's cgroup as a `cgroup` mount inside the
+/// container shows it (the container layer hands it to mounts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The directory under the mount: "cpu", "systemd", "unified"; empty
+    /// when cgroup2 is the only hierarchy and is mounted at the destination.
+    pub name: String,
+    /// The container's own cgroup directory in that hierarchy, on the host.
+    pub host_path: std::path::PathBuf,
+    /// "cgroup" or "cgroup2", and the options a fresh mount of it takes
+    /// inside a cgroup namespace (e.g. "cpu", or "none,name=systemd").
+    pub fstype: &'static str,
+    pub options: Vec<(String, Option<String>)>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -61,7 +75,7 @@ pub trait CgroupManager {
     /// Removes the container's cgroup directories.
     fn destroy(&self) -> Result<(), CgroupError>;
     /// What a `cgroup` mount shows inside the container.
-    fn views(&self) -> Vec<CgroupView>;
+    fn views(&self) -> Vec<View>;
     /// An fd on the cgroup2 directory, for clone3(CLONE_INTO_CGROUP).
     fn clone_into(&self) -> Option<OwnedFd>;
     /// Stops (true) or resumes (false) every process, and waits until done.
@@ -181,7 +195,7 @@ impl CgroupManager for Manager {
             Manager::V2(m) => m.destroy(),
         }
     }
-    fn views(&self) -> Vec<CgroupView> {
+    fn views(&self) -> Vec<View> {
         match self {
             Manager::V1(m) => m.views(),
             Manager::V2(m) => m.views(),
@@ -212,10 +226,11 @@ impl CgroupManager for Manager {
         }
     }
     fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError> {
-        if let Manager::V2(m) = self {
-            if sig == rustix::process::Signal::KILL && m.kill_all() {
-                return Ok(());
-            }
+        if let Manager::V2(m) = self
+            && sig == rustix::process::Signal::KILL
+            && m.kill_all()
+        {
+            return Ok(());
         }
         // A paused container stays paused (its signals wait for resume).
         let froze = !is_frozen(self.path()) && self.freeze(true).is_ok();

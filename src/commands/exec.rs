@@ -1,7 +1,6 @@
 use super::GlobalOpts;
 use super::args::{self, Command, Flag, Parsed};
 use crate::container::{self, ExecOpts};
-use crate::process::foreground;
 use lexopt::Parser;
 use oci_spec::runtime::{Capability, Process};
 use std::path::PathBuf;
@@ -225,7 +224,7 @@ fn exec(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
     let sigfd = if a.detach {
         None
     } else {
-        Some(foreground::block_forwarded()?)
+        Some(container::block_forwarded_signals()?)
     };
     let execed = container::exec(
         &g.root,
@@ -242,7 +241,7 @@ fn exec(g: &GlobalOpts, a: ExecArgs) -> anyhow::Result<i32> {
     )?;
     match sigfd {
         None => Ok(0),
-        Some(sigfd) => Ok(foreground::wait(
+        Some(sigfd) => Ok(container::wait_foreground(
             &sigfd,
             &execed.pidfd,
             execed.pid,

@@ -12,7 +12,7 @@ Print what this berth supports: the runtime-spec's features document.
 pub fn run() -> anyhow::Result<i32> {
     println!(
         "{}",
-        serde_json::to_string_pretty(&crate::config::features())?
+        serde_json::to_string_pretty(&crate::container::features())?
     );
     Ok(0)
 }

@@ -2,7 +2,6 @@ use super::GlobalOpts;
 use super::args::{Command, Flag, Parsed};
 use super::create::CreateArgs;
 use crate::container::{self, Mode};
-use crate::process::foreground;
 use lexopt::Parser;
 
 #[derive(Default, Debug)]
@@ -45,7 +44,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     let sigfd = if a.detach {
         None
     } else {
-        Some(foreground::block_forwarded()?)
+        Some(container::block_forwarded_signals()?)
     };
     let mut opts = a.create.opts(g, Mode::Foreground);
     opts.relay_terminal = !a.detach;
@@ -60,7 +59,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     let pidfd = created.pidfd;
     // Other commands (kill, state) may act on it while it runs.
     drop(created.dir);
-    let code = foreground::wait(&sigfd, &pidfd, pid, created.master)?;
+    let code = container::wait_foreground(&sigfd, &pidfd, pid, created.master)?;
     if !a.keep {
         container::delete(&g.root, &id, true)?;
     }

@@ -75,10 +75,10 @@ fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
             *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
                          "options": ["rbind", "nosuid", "noexec", "nodev", "ro"] });
         }
-        if m["destination"] == "/dev/pts" {
-            if let Some(opts) = m["options"].as_array_mut() {
-                opts.retain(|o| o != "gid=5");
-            }
+        if m["destination"] == "/dev/pts"
+            && let Some(opts) = m["options"].as_array_mut()
+        {
+            opts.retain(|o| o != "gid=5");
         }
     }
 }

@@ -1,15 +1,15 @@
 //! config.json: read once, parsed once into oci-spec's `Spec`, and checked
 //! before anything is created. Every error names the JSON path it is about.
+//! Data and its validation only: nothing here looks at the host or names
+//! a piece (checks against the host are the container layer's, check.rs).
 
 mod default;
-mod features;
 mod validate;
 
 pub use default::{default_spec, spec_text};
-pub use features::features;
 use oci_spec::runtime::Spec;
 use std::path::Path;
-pub use validate::ns_name;
+pub use validate::{PROPAGATIONS, ns_name};
 
 /// The runtime-spec version berth implements and reports.
 pub const SPEC_VERSION: &str = "1.2.1";
@@ -49,32 +49,16 @@ pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
     Ok(spec)
 }
 
-/// Everything berth does with a config before it touches the host: parse,
-/// validate, and the process, seccomp, mount and cgroup plans. For the
-/// fuzz target and the hostile-config tests: the answer is Ok or an error,
-/// never a panic.
-pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
-    let spec = parse(bytes).map_err(|e| e.to_string())?;
-    validate::validate(&spec).map_err(|e| e.to_string())?;
-    crate::process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
-    if let Some(l) = spec.linux() {
-        crate::process::namespaces::Namespaces::from_spec_without_paths(l)
-            .map_err(|e| e.to_string())?;
-        if let Some(s) = l.seccomp() {
-            crate::seccomp::compile(s).map_err(|e| e.to_string())?;
-        }
-        if let Some(r) = l.resources() {
-            crate::cgroups::check_writes(r).map_err(|e| e.to_string())?;
-        }
-        crate::cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "fuzz")
-            .map_err(|e| e.to_string())?;
-        crate::cgroups::rules_from_spec(Some(l));
-        crate::mounts::devices_from_spec(l).map_err(|e| e.to_string())?;
-    }
-    for m in spec.mounts().iter().flatten() {
-        crate::mounts::MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
-    }
-    Ok(())
+/// The checks `load` makes, on a config already parsed.
+pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
+    validate::validate(spec)
+}
+
+/// The text of a uid_map or gid_map file.
+pub fn id_map_text(maps: &[oci_spec::runtime::LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
 }
 
 pub fn parse(bytes: &[u8]) -> Result<Spec, ConfigError> {
@@ -157,9 +141,9 @@ mod tests {
 
     #[test]
     fn unknown_capability_is_an_error() {
-        let e = err(&format!(
-            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}},"capabilities":{{"bounding":["CAP_CHOWN","CAP_LOL"]}}}}}}"#
-        ));
+        let e = err(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0},"capabilities":{"bounding":["CAP_CHOWN","CAP_LOL"]}}}"#,
+        );
         assert!(
             e.starts_with("config.json: process.capabilities.bounding"),
             "{e}"

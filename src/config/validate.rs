@@ -10,13 +10,25 @@ use std::path::Path;
 
 type R = Result<(), ConfigError>;
 
+/// The propagations linux.rootfsPropagation and mount options may name
+/// (mounts turns each into its flag).
+pub const PROPAGATIONS: [&str; 8] = [
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "unbindable",
+    "runbindable",
+];
+
 pub fn validate(spec: &Spec) -> R {
     root(spec)?;
     process(spec)?;
     mounts(spec)?;
     linux(spec)?;
     hooks(spec)?;
-    unsupported(spec)?;
     Ok(())
 }
 
@@ -84,13 +96,13 @@ fn process(spec: &Spec) -> R {
             ));
         }
     }
-    if let Some(adj) = p.oom_score_adj() {
-        if !(-1000..=1000).contains(&adj) {
-            return Err(ConfigError::invalid(
-                "process.oomScoreAdj",
-                format!("{adj} is outside -1000..1000"),
-            ));
-        }
+    if let Some(adj) = p.oom_score_adj()
+        && !(-1000..=1000).contains(&adj)
+    {
+        return Err(ConfigError::invalid(
+            "process.oomScoreAdj",
+            format!("{adj} is outside -1000..1000"),
+        ));
     }
     Ok(())
 }
@@ -199,13 +211,14 @@ fn linux(spec: &Spec) -> R {
             }
         }
     }
-    if let Some(p) = linux.rootfs_propagation() {
-        if !p.is_empty() && crate::mounts::propagation_flag(p).is_none() {
-            return Err(ConfigError::invalid(
-                "linux.rootfsPropagation",
-                format!("unknown propagation \"{p}\""),
-            ));
-        }
+    if let Some(p) = linux.rootfs_propagation()
+        && !p.is_empty()
+        && !PROPAGATIONS.contains(&p.as_str())
+    {
+        return Err(ConfigError::invalid(
+            "linux.rootfsPropagation",
+            format!("unknown propagation \"{p}\""),
+        ));
     }
     for (list, name) in [
         (linux.masked_paths(), "maskedPaths"),
@@ -310,33 +323,6 @@ fn hooks(spec: &Spec) -> R {
     Ok(())
 }
 
-/// Fields of the runtime-spec berth does not implement yet. Refusing them is
-/// honest; ignoring them would run a container without the limit, filter or
-/// label its owner asked for.
-fn unsupported(spec: &Spec) -> R {
-    let no = |path: &str| Err(ConfigError::invalid(path, "not supported by berth yet"));
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    if linux.intel_rdt().is_some() {
-        return if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
-            no("linux.intelRdt")
-        } else {
-            Err(ConfigError::invalid(
-                "linux.intelRdt",
-                "this host has no resctrl filesystem mounted at /sys/fs/resctrl",
-            ))
-        };
-    }
-    if linux.memory_policy().is_some() {
-        return no("linux.memoryPolicy");
-    }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return no("linux.netDevices");
-    }
-    Ok(())
-}
-
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     match t {
         LinuxNamespaceType::Mount => "mount",
@@ -420,15 +406,6 @@ mod tests {
             r#","linux":{"namespaces":[{"type":"network"}],"sysctl":{"net.ipv4.ip_forward":"1"}}"#,
         )
         .unwrap();
-    }
-
-    #[test]
-    fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}"#).unwrap_err();
-        assert_eq!(
-            e,
-            "config.json: linux.memoryPolicy: not supported by berth yet"
-        );
     }
 
     /// Letters beyond r, w and m are the cgroup manager's to judge.

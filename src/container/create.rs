@@ -6,25 +6,17 @@ use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
+use super::shared::{Mode, connect, poststart, write_pid_file};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
-use crate::process::user::write_id_maps;
-use crate::syscall::{self, CLONE_NEWUSER};
+use crate::syscall::{self, CLONE_NEWUSER, write_id_maps};
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `create`: the process waits on exec.fifo for a later `start`.
-    Detached,
-    /// `run`: this berth process starts it over the sync channel.
-    Foreground,
-}
 
 pub struct CreateOpts {
     pub id: String,
@@ -65,19 +57,19 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            if let Some(pid) = Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, Signal::KILL);
-                let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-            }
+        if let Some(pid) = self.child.take()
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process(pid, Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
         }
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::mounts::detach_from_host(&rootfs, before);
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = cg.destroy() {
-                crate::logging::warn(&format!("cleanup: {e}"));
-            }
+        if let Some(cg) = self.cgroup.take()
+            && let Err(e) = cg.destroy()
+        {
+            crate::logging::warn(&format!("cleanup: {e}"));
         }
         if let Some((hooks, state)) = self.poststop.take() {
             crate::hooks::run_all_warn(
@@ -150,7 +142,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     cgroup.create()?;
     let cgroup = undo.cgroup.insert(cgroup);
     cgroup.check(&plan.resources, &plan.device_rules)?;
-    plan.rootfs.cgroup_views = cgroup.views();
+    plan.rootfs.cgroup_views = cgroup.views().into_iter().map(cgroup_view).collect();
     plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
 
     let dir = undo.dir.as_ref().expect("set above");
@@ -253,6 +245,15 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
                 ours.send(&Msg::MapsDone)?;
             }
+            Some(Msg::SourcesPlease) => {
+                for (i, fd) in crate::mounts::open_sources(&plan.rootfs, pid) {
+                    let msg = Msg::Source(i as i32);
+                    match fd {
+                        Some(fd) => ours.send_fd(&msg, fd.as_fd())?,
+                        None => ours.send(&msg)?,
+                    }
+                }
+            }
             Some(Msg::Pid(p)) => {
                 // The first process forked the real one and exits.
                 let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
@@ -302,10 +303,10 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 break;
             }
             Some(Msg::Error(msg)) => {
-                if msg.contains("createContainer hook") {
-                    if let Some(h) = &plan.hooks {
-                        undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
-                    }
+                if msg.contains("createContainer hook")
+                    && let Some(h) = &plan.hooks
+                {
+                    undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
                 }
                 return Err(ContainerError::Init {
                     id: opts.id.clone(),
@@ -337,7 +338,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         write_pid_file(p, pid)?;
     }
     let master = relay
-        .map(|r| crate::process::terminal::recv_fd(r.as_fd()))
+        .map(|r| crate::syscall::recv_fd(r.as_fd()))
         .transpose()?;
     undo.child = None;
     undo.cgroup = None;
@@ -373,21 +374,19 @@ fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), Contain
     }
 }
 
-fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
-    Ok(std::path::absolute(p).sys("resolve", p.display())?)
+/// cgroups' view of a hierarchy as the mount plan takes it: the two pieces
+/// know nothing of each other.
+fn cgroup_view(v: cgroups::View) -> crate::mounts::CgroupView {
+    crate::mounts::CgroupView {
+        name: v.name,
+        host_path: v.host_path,
+        fstype: v.fstype,
+        options: v.options,
+    }
 }
 
-pub(super) fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
-    let sock = rustix::net::socket_with(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .sys("socket", "")?;
-    let addr = rustix::net::SocketAddrUnix::new(path).sys("console socket", path.display())?;
-    rustix::net::connect(&sock, &addr).sys("connect to console socket", path.display())?;
-    Ok(sock)
+fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
+    Ok(std::path::absolute(p).sys("resolve", p.display())?)
 }
 
 fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
@@ -422,15 +421,28 @@ fn exit_text(pid: i32) -> String {
     }
 }
 
-/// The pid file, written whole or not at all (clients read it at once).
-pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, pid.to_string()).sys("write pid file", tmp.display())?;
-    std::fs::rename(&tmp, path).sys("write pid file", path.display())?;
+/// `run`'s start: over the sync channel instead of exec.fifo.
+pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
+    let ch = created.channel.take().expect("run keeps the channel");
+    ch.send(&Msg::Start)?;
+    match ch.recv()? {
+        None => {}
+        Some(Msg::Error(msg)) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg,
+            });
+        }
+        Some(m) => {
+            return Err(ContainerError::Init {
+                id: created.state.id.clone(),
+                msg: format!("unexpected message {m:?}"),
+            });
+        }
+    }
+    created.state.phase = Phase::Started;
+    created.dir.save(&created.state)?;
+    crate::logging::debug(&format!("container {} started", created.state.id));
+    poststart(&created.state);
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use super::ContainerError;
 use super::dir;
+use super::shared::{connect, pidfd, write_pid_file};
 use super::state::Status;
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
@@ -68,7 +69,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
-    let pid_pidfd = super::lifecycle::pidfd(&state)?;
+    let pid_pidfd = pidfd(&state)?;
     // The namespaces, opened while the container process is known to be ours.
     let mut later = Vec::new();
     for name in &state.namespaces {
@@ -107,8 +108,14 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
-        let err = match child_setup(&theirs, &later, &plan, console, seccomp.as_ref()) {
-            Ok(program) => match plan.seccomp_late(seccomp.as_ref()) {
+        let err = match child_setup(
+            &theirs,
+            &later,
+            &plan,
+            console,
+            seccomp.as_ref().map(|p| &p.filter),
+        ) {
+            Ok(program) => match plan.seccomp_late(seccomp.as_ref().map(|p| &p.filter)) {
                 Ok(()) => plan.exec(&program),
                 Err(e) => e,
             },
@@ -149,7 +156,9 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
             Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
             Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
         }
-        Ok(relay.map(|r| terminal::recv_fd(r.as_fd())).transpose()?)
+        Ok(relay
+            .map(|r| crate::syscall::recv_fd(r.as_fd()))
+            .transpose()?)
     })();
     let master = match result {
         Ok(m) => m,
@@ -166,7 +175,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         }
     };
     if let Some(p) = &opts.pid_file {
-        super::create::write_pid_file(p, pid)?;
+        write_pid_file(p, pid)?;
     }
     Ok(Execed { pid, pidfd, master })
 }
@@ -185,7 +194,7 @@ fn console(
         return Ok((None, None));
     }
     if let Some(p) = &opts.console_socket {
-        return Ok((None, Some(super::create::connect(p)?)));
+        return Ok((None, Some(connect(p)?)));
     }
     if opts.detach {
         return Err(ContainerError::Usage(
@@ -209,7 +218,7 @@ fn child_setup(
     namespaces: &[OwnedFd],
     plan: &ProcessPlan,
     console: Option<OwnedFd>,
-    seccomp: Option<&crate::seccomp::Program>,
+    seccomp: Option<&crate::syscall::SeccompFilter>,
 ) -> Result<crate::process::exec::Executable, String> {
     let s = |e: SysError| e.to_string();
     if let Some(cpus) = &plan.affinity_initial {
@@ -241,8 +250,7 @@ fn child_setup(
         .sys("chdir", plan.cwd.display())
         .map_err(s)?;
     if let Some(sock) = console {
-        let slave =
-            terminal::setup(sock.as_fd(), root.as_fd(), plan.console_size, false).map_err(s)?;
+        let slave = terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).map_err(s)?;
         terminal::become_controlling(slave).map_err(s)?;
     }
     plan.apply(seccomp, None, |fd| {

@@ -3,9 +3,9 @@
 //! container may open its /proc/PID/exe), reports every failure to the
 //! parent over the sync channel, and never returns.
 
-use super::create::Mode;
 use super::dir::EXEC_FIFO;
 use super::plan::ContainerPlan;
+use super::shared::Mode;
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
@@ -149,16 +149,17 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if late & CLONE_NEWTIME != 0 {
         s(namespaces::write_time_offsets(&ns.time_offsets))?;
     }
+    // Before a second fork, while berth knows this process's pid; the
+    // container process inherits the fds.
+    let sources = bind_sources(plan, &inbox)?;
     if ns.second_fork() {
         // Joining or making a pid or time namespace applies to children:
         // the container process is a sibling forked from here.
-        match s(syscall::clone_fork(0, None, true).sys("fork", "container process"))? {
-            Some(child) => {
-                let _ = ch.send(&Msg::Pid(child.pid));
-                // SAFETY: this intermediate process has done its part.
-                unsafe { libc::_exit(0) }
-            }
-            None => {}
+        if let Some(child) = s(syscall::clone_fork(0, None, true).sys("fork", "container process"))?
+        {
+            let _ = ch.send(&Msg::Pid(child.pid));
+            // SAFETY: this intermediate process has done its part.
+            unsafe { libc::_exit(0) }
         }
     }
     // Relative mount sources and overlay dirs are relative to the bundle.
@@ -173,7 +174,9 @@ fn setup(ctx: &InitContext) -> R<Started> {
         s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
     }
     let proc = s(mounts::private_proc())?;
-    let root = s(mounts::prepare(&plan.rootfs))?;
+    let root = s(mounts::prepare(&plan.rootfs, &sources))?;
+    // Kept out of the container's program.
+    drop(sources);
 
     // Hooks run here, between the mounts and pivot_root, and see the
     // process in its cgroup. Without any, nothing waits: the parent places
@@ -210,9 +213,8 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let slave = match &ctx.console {
         Some(sock) => Some(s(terminal::setup(
             sock.as_fd(),
-            root.as_fd(),
             plan.process.console_size,
-            true,
+            |slave| mounts::bind_console(root.as_fd(), slave),
         ))?),
         None => None,
     };
@@ -229,7 +231,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
     let program = plan
         .process
-        .apply(plan.seccomp.as_ref(), Some(proc.as_fd()), hand_over)?;
+        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)?;
     drop(proc);
 
     s(ch.send(&Msg::Ready))?;
@@ -258,6 +260,30 @@ fn setup(ctx: &InitContext) -> R<Started> {
         program,
         host_pid,
     })
+}
+
+/// In a user namespace this process cannot pass host directories only the
+/// host's root may enter: berth opens the bind sources for it, in its mount
+/// namespace, before it mounts anything. By position in the mount plan;
+/// close-on-exec, and dropped once the mounts are made.
+fn bind_sources(plan: &ContainerPlan, inbox: &Inbox) -> R<Vec<(usize, OwnedFd)>> {
+    let wanted = plan.rootfs.sources_to_open();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    s(inbox.ch.send(&Msg::SourcesPlease))?;
+    let mut sources = Vec::new();
+    for want in wanted {
+        match inbox.next()? {
+            Msg::Source(i) if i as usize == want => {
+                if let Some(fd) = inbox.ch.take_fd() {
+                    sources.push((want, fd));
+                }
+            }
+            m => return Err(format!("expected Source({want}), got {m:?}")),
+        }
+    }
+    Ok(sources)
 }
 
 /// Whether berth's parent runs hooks while this process waits after its
@@ -292,7 +318,7 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
         }
         msg
     };
-    if let Err(e) = plan.process.seccomp_late(plan.seccomp.as_ref()) {
+    if let Err(e) = plan.process.seccomp_late(plan.seccomp_filter()) {
         return fail(e, report);
     }
     // As runc runs them: as the process, under its filter, with its

@@ -1,25 +1,15 @@
 //! The operations on an existing container: start, kill, delete, list.
 
 use super::ContainerError;
-use super::create::Created;
 use super::dir::{self, StateDir};
+use super::shared::{pidfd, poststart, wrong};
 use super::state::{Phase, State, Status};
-use super::sync::Msg;
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal};
-use std::os::fd::OwnedFd;
 use std::path::Path;
-
-fn wrong(state: &State, op: &'static str, status: Status) -> ContainerError {
-    ContainerError::WrongStatus {
-        id: state.id.clone(),
-        op,
-        status,
-    }
-}
 
 /// `start`: releases the process waiting on exec.fifo and returns once it
 /// has exec'd the user's program (the fifo's write end closes at exec) or
@@ -86,51 +76,6 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     crate::logging::debug(&format!("container {id} started"));
     poststart(&state);
     Ok(())
-}
-
-/// `run`'s start: over the sync channel instead of exec.fifo.
-pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
-    let ch = created.channel.take().expect("run keeps the channel");
-    ch.send(&Msg::Start)?;
-    match ch.recv()? {
-        None => {}
-        Some(Msg::Error(msg)) => {
-            return Err(ContainerError::Init {
-                id: created.state.id.clone(),
-                msg,
-            });
-        }
-        Some(m) => {
-            return Err(ContainerError::Init {
-                id: created.state.id.clone(),
-                msg: format!("unexpected message {m:?}"),
-            });
-        }
-    }
-    created.state.phase = Phase::Started;
-    created.dir.save(&created.state)?;
-    crate::logging::debug(&format!("container {} started", created.state.id));
-    poststart(&created.state);
-    Ok(())
-}
-
-fn poststart(state: &State) {
-    if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststart().clone()) {
-        crate::hooks::run_all_warn("poststart", &h, &state.oci(Status::Running).json());
-    }
-}
-
-/// A pidfd on the container's process, checked (after the open, so a
-/// reuse of the pid cannot slip in between) to still be that process.
-pub(super) fn pidfd(state: &State) -> Result<OwnedFd, ContainerError> {
-    let Some(pid) = Pid::from_raw(state.pid).filter(|_| state.alive()) else {
-        return Err(wrong(state, "reach the process of", state.status()));
-    };
-    let fd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).sys("pidfd_open", state.pid)?;
-    if !state.alive() {
-        return Err(wrong(state, "reach the process of", Status::Stopped));
-    }
-    Ok(fd)
 }
 
 /// runc's signal names: SIGKILL, KILL or 9; `None` for 0, the signal that

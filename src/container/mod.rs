@@ -1,25 +1,53 @@
-//! A container's lifecycle and state: `create` (parent side in create.rs,
-//! the forked process in init.rs), `start`, `kill`, `delete`, and the
-//! state every later berth process reads back from --root/ID.
+//! A container's lifecycle and state, the layer that composes the pieces
+//! (process, mounts, cgroups, seccomp, hooks), which know nothing of one
+//! another: `create` (parent side in create.rs, the forked process in
+//! init.rs), `start`, `kill`, `delete` (lifecycle.rs), `exec`, the
+//! resources (resources.rs), and the state every later berth process reads
+//! back from --root/ID. The operations share shared.rs and never borrow
+//! from one another (tests/flow.rs).
 
+mod check;
 mod create;
 mod dir;
 mod exec;
+mod features;
 mod init;
 mod lifecycle;
 mod plan;
 mod resources;
+mod shared;
 mod state;
 mod sync;
 
-pub use create::{CreateOpts, Mode, create};
+pub use check::check_untrusted;
+pub use create::{CreateOpts, create, wait_started};
 pub use exec::{ExecOpts, exec};
-pub use lifecycle::{delete, kill, list, parse_signal, start, state, wait_started};
+pub use features::features;
+pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, pause, pids, update};
+pub use shared::Mode;
 pub use state::Status;
 
 /// For `--version`: the libseccomp that compiles the containers' filters.
 pub use crate::seccomp::library_version as seccomp_library_version;
+
+/// `run` and `exec` in the foreground: blocks the signals berth forwards to
+/// the container's process, before the clone so that none is lost; they
+/// are read from the returned signalfd by `wait_foreground`.
+pub fn block_forwarded_signals() -> Result<std::os::fd::OwnedFd, SysError> {
+    crate::process::foreground::block_forwarded()
+}
+
+/// Forwards signals (and relays the terminal's `master`, if any) until the
+/// process `pid` exits; returns its exit status, or 128+N for signal N.
+pub fn wait_foreground(
+    sigfd: &std::os::fd::OwnedFd,
+    pidfd: &std::os::fd::OwnedFd,
+    pid: i32,
+    master: Option<std::os::fd::OwnedFd>,
+) -> Result<i32, SysError> {
+    crate::process::foreground::wait(sigfd, pidfd, pid, master)
+}
 
 /// The container's process as config.json gave it, the base of `exec`.
 pub fn process(

@@ -6,7 +6,7 @@ use crate::cgroups::{self, DeviceRule};
 use crate::config::ConfigError;
 use crate::mounts;
 use crate::process::namespaces::Namespaces;
-use crate::process::{ProcessPlan, user};
+use crate::process::{ProcessPlan, lsm};
 use crate::seccomp;
 use crate::syscall::CLONE_NEWPID;
 use oci_spec::runtime::{Hooks, LinuxResources, Spec};
@@ -32,6 +32,11 @@ pub struct ContainerPlan {
 }
 
 impl ContainerPlan {
+    /// The compiled filter the container process installs, if any.
+    pub fn seccomp_filter(&self) -> Option<&crate::syscall::SeccompFilter> {
+        self.seccomp.as_ref().map(|p| &p.filter)
+    }
+
     pub fn new(
         spec: &Spec,
         id: &str,
@@ -39,8 +44,12 @@ impl ContainerPlan {
         no_pivot: bool,
         preserve_fds: u32,
     ) -> Result<Self, ConfigError> {
+        super::check::unsupported(spec)?;
         let linux = spec.linux().as_ref();
-        let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot)?;
+        // linux.mountLabel: a context= option where SELinux is on; ignored
+        // elsewhere, as runc ignores it.
+        let label = lsm::selinux(linux.and_then(|l| l.mount_label().as_deref()));
+        let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
         process.personality = linux
             .and_then(|l| l.personality().as_ref())
@@ -59,11 +68,11 @@ impl ContainerPlan {
             process,
             uid_map: linux
                 .and_then(|l| l.uid_mappings().as_deref())
-                .map(user::map_text)
+                .map(crate::config::id_map_text)
                 .unwrap_or_default(),
             gid_map: linux
                 .and_then(|l| l.gid_mappings().as_deref())
-                .map(user::map_text)
+                .map(crate::config::id_map_text)
                 .unwrap_or_default(),
             ns,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),

@@ -81,7 +81,7 @@ pub fn events(
         return Ok(());
     }
     let mut oom = cg.oom_watch()?;
-    let pidfd = super::lifecycle::pidfd(&state)?;
+    let pidfd = super::shared::pidfd(&state)?;
     let timer = rustix::time::timerfd_create(
         rustix::time::TimerfdClockId::Monotonic,
         rustix::time::TimerfdFlags::CLOEXEC,
@@ -118,7 +118,6 @@ pub fn events(
             !fds[1].revents().is_empty(),
             !fds[2].revents().is_empty(),
         );
-        drop(fds);
         if oom_ready {
             for _ in 0..oom.take() {
                 out(serde_json::to_string(&Event {
@@ -149,19 +148,19 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<(), Container
         return Err(wrong(&state, "update", status));
     }
     let cg = cgroups::manager(&state.cgroup_path)?;
-    if let Some(m) = r.memory() {
-        if let (Some(limit), Some(true)) = (m.limit(), m.check_before_update()) {
-            let usage = cg.stats()?.memory.usage.usage;
-            if limit > 0 && (limit as u64) < usage {
-                return Err(SysError::new(
-                    "update",
-                    "linux.resources.memory.limit",
-                    std::io::Error::other(format!(
-                        "{limit} is below the current usage of {usage} bytes (checkBeforeUpdate)"
-                    )),
-                )
-                .into());
-            }
+    if let Some(m) = r.memory()
+        && let (Some(limit), Some(true)) = (m.limit(), m.check_before_update())
+    {
+        let usage = cg.stats()?.memory.usage.usage;
+        if limit > 0 && (limit as u64) < usage {
+            return Err(SysError::new(
+                "update",
+                "linux.resources.memory.limit",
+                std::io::Error::other(format!(
+                    "{limit} is below the current usage of {usage} bytes (checkBeforeUpdate)"
+                )),
+            )
+            .into());
         }
     }
     cg.check(r, &[])?;

@@ -9,6 +9,9 @@
 //!                                   waits for it before a late cgroup ns or
 //!                                   second fork, RootfsReady, and Ready
 //!                              <- MapsPlease (after unshare(USER))  -> MapsDone
+//!                              <- SourcesPlease (in its namespaces, in a user
+//!                                 namespace with bind mounts)
+//!   Source(i) per bind, with its fd if berth could open it ->
 //!                              <- Pid (after a second fork)
 //!                              <- RootfsReady (mounts done, before pivot_root;
 //!                                 only when there are hooks, see init.rs)
@@ -37,6 +40,12 @@ pub enum Msg {
     /// Carries the seccomp notify fd; `Channel::take_fd` hands it out.
     SeccompFd,
     Placed,
+    /// The container process is in its namespaces: berth opens its bind
+    /// sources (mounts::open_sources).
+    SourcesPlease,
+    /// The source of the bind at position i of the mount plan; its fd, if
+    /// berth opened it, comes with the message (`Channel::take_fd`).
+    Source(i32),
 }
 
 pub struct Channel(pub OwnedFd, std::cell::RefCell<Option<OwnedFd>>);
@@ -57,22 +66,45 @@ pub fn pair() -> Result<(Channel, Channel), SysError> {
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {
-        let (tag, body): (u8, Vec<u8>) = match self {
-            Msg::Go => (1, vec![]),
-            Msg::MapsPlease => (2, vec![]),
-            Msg::MapsDone => (3, vec![]),
-            Msg::Pid(p) => (4, p.to_le_bytes().to_vec()),
-            Msg::RootfsReady => (5, vec![]),
-            Msg::HooksDone(p) => (6, p.to_le_bytes().to_vec()),
-            Msg::Ready => (7, vec![]),
-            Msg::Start => (8, vec![]),
-            Msg::Error(t) => (9, t.as_bytes().iter().copied().take(MAX - 1).collect()),
-            Msg::SeccompFd => (10, vec![]),
-            Msg::Placed => (11, vec![]),
+        match self {
+            Msg::Error(t) => {
+                let mut v = vec![9];
+                v.extend(t.as_bytes().iter().copied().take(MAX - 1));
+                v
+            }
+            m => {
+                let mut buf = [0u8; 5];
+                let n = m.encode_small(&mut buf).expect("not an Error");
+                buf[..n].to_vec()
+            }
+        }
+    }
+
+    /// Every message but Error, encoded in place: its length in `buf`.
+    fn encode_small(&self, buf: &mut [u8; 5]) -> Option<usize> {
+        let (tag, int) = match self {
+            Msg::Go => (1, None),
+            Msg::MapsPlease => (2, None),
+            Msg::MapsDone => (3, None),
+            Msg::Pid(p) => (4, Some(*p)),
+            Msg::RootfsReady => (5, None),
+            Msg::HooksDone(p) => (6, Some(*p)),
+            Msg::Ready => (7, None),
+            Msg::Start => (8, None),
+            Msg::Error(_) => return None,
+            Msg::SeccompFd => (10, None),
+            Msg::Placed => (11, None),
+            Msg::SourcesPlease => (12, None),
+            Msg::Source(i) => (13, Some(*i)),
         };
-        let mut v = vec![tag];
-        v.extend(body);
-        v
+        buf[0] = tag;
+        Some(match int {
+            Some(i) => {
+                buf[1..5].copy_from_slice(&i.to_le_bytes());
+                5
+            }
+            None => 1,
+        })
     }
 
     fn decode(b: &[u8]) -> Option<Msg> {
@@ -92,6 +124,8 @@ impl Msg {
             9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             10 => Msg::SeccompFd,
             11 => Msg::Placed,
+            12 => Msg::SourcesPlease,
+            13 => Msg::Source(int()?),
             _ => return None,
         })
     }
@@ -106,9 +140,16 @@ impl Channel {
         Ok(())
     }
 
-    /// Sends a message with an fd attached.
+    /// Sends a message (not an Error) with an fd attached, allocating
+    /// nothing: SeccompFd goes out right after a seccomp filter is in, where
+    /// any system call but this sendmsg (brk or mmap for a heap page) could
+    /// be one the filter holds for an agent that has no listener yet.
     pub fn send_fd(&self, m: &Msg, fd: std::os::fd::BorrowedFd) -> Result<(), SysError> {
-        crate::process::terminal::send_fd(std::os::fd::AsFd::as_fd(&self.0), &m.encode(), fd)
+        let mut buf = [0u8; 5];
+        let n = m
+            .encode_small(&mut buf)
+            .expect("an fd never goes with an Error");
+        crate::syscall::send_fd(std::os::fd::AsFd::as_fd(&self.0), &buf[..n], fd)
     }
 
     /// The fd that came with the last message, if one did.
@@ -169,6 +210,8 @@ mod tests {
             Msg::HooksDone(-1),
             Msg::Error("bad \u{e9}".into()),
             Msg::Ready,
+            Msg::SourcesPlease,
+            Msg::Source(7),
         ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));

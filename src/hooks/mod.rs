@@ -87,13 +87,9 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
     // SAFETY: prctl is async-signal-safe and touches no memory.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
+            let _ = rustix::process::set_parent_process_death_signal(Some(
+                rustix::process::Signal::KILL,
+            ));
             Ok(())
         })
     };

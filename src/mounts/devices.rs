@@ -3,12 +3,12 @@
 //! user namespace (where mknod is not allowed and a host node's owner is
 //! unmapped, so the container cannot change it).
 
-use super::mount::{attach, clone_tree};
-use super::resolve::{create_file, split};
+use super::mount::{attach, clone_fd, clone_tree};
+use super::resolve::{create_file, open_in_root, split};
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
 use oci_spec::runtime::{Linux, LinuxDeviceType};
-use rustix::fs::{AtFlags, FileType, Mode};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
@@ -148,6 +148,48 @@ pub fn links(root: BorrowedFd) -> Result<(), SysError> {
         Err(e) => return Err(SysError::new("remove", "/dev/ptmx", e)),
     }
     rustix::fs::symlinkat("pts/ptmx", &dir, name).sys("symlink", "/dev/ptmx")
+}
+
+/// /dev/console in the container is the pty slave. The target is made by
+/// us in /dev and checked to be a plain file, never followed as a link
+/// (CVE-2025-52565).
+pub fn bind_console(root: BorrowedFd, slave: BorrowedFd) -> Result<(), SysError> {
+    let path = Path::new("/dev/console");
+    let target = match open_in_root(root, path, OFlags::NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => {
+            let dev =
+                open_in_root(root, Path::new("/dev"), OFlags::DIRECTORY).sys("open", "/dev")?;
+            let f = rustix::fs::openat(
+                &dev,
+                "console",
+                OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .sys("create", path.display())?;
+            drop(f);
+            rustix::fs::openat2(
+                &dev,
+                "console",
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            )
+            .sys("open", path.display())?
+        }
+        Err(e) => return Err(SysError::new("open", path.display(), e)),
+    };
+    let st = rustix::fs::fstat(&target).sys("stat", path.display())?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::RegularFile && kind != FileType::CharacterDevice {
+        return Err(SysError::new(
+            "bind pty to",
+            path.display(),
+            std::io::Error::other("not a regular file"),
+        ));
+    }
+    let tree = clone_fd(slave, false)?;
+    attach(tree.as_fd(), target.as_fd())
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@
 
 use super::mount::clone_tree;
 use crate::error::{SysContext, SysError};
-use crate::process::user::write_id_maps;
-use crate::syscall::{MountAttr, clone_fork, mount_setattr};
+use crate::syscall::{MountAttr, clone_fork, mount_setattr, write_id_maps};
 use rustix::process::{Pid, Signal, WaitOptions};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;

@@ -10,14 +10,16 @@ mod options;
 mod paths;
 mod resolve;
 mod rootfs;
+mod sources;
 
-pub use devices::{Device, from_spec as devices_from_spec};
+pub use devices::{Device, bind_console, from_spec as devices_from_spec};
 pub use mount::{attach, clone_fd};
 pub use options::{KNOWN as KNOWN_OPTIONS, MountOptions, Propagation, propagation_flag};
 pub use resolve::{mkdir_all, open_in_root};
 pub use rootfs::{
     RootfsError, detach_from_host, finish, mount_id, pivot, prepare, private_proc, readonly_root,
 };
+pub use sources::open_sources;
 
 use crate::config::ConfigError;
 use oci_spec::runtime::Spec;
@@ -89,7 +91,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn from_spec(spec: &Spec, bundle: &Path, no_pivot: bool) -> Result<Plan, ConfigError> {
+    /// `label` is linux.mountLabel where the host has SELinux (the
+    /// container layer asks process's lsm), given as a context= option.
+    pub fn from_spec(
+        spec: &Spec,
+        bundle: &Path,
+        no_pivot: bool,
+        label: Option<String>,
+    ) -> Result<Plan, ConfigError> {
         let root = spec.root().as_ref().expect("validated");
         let rootfs = bundle.join(root.path());
         let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| {
@@ -115,9 +124,6 @@ impl Plan {
             .filter(|p| !p.is_empty())
             .and_then(propagation_flag);
         let mut mounts = Vec::new();
-        // linux.mountLabel: a context= option where SELinux is on; ignored
-        // elsewhere, as runc ignores it.
-        let label = crate::process::lsm::selinux(linux.mount_label().as_deref());
         for (i, m) in spec.mounts().iter().flatten().enumerate() {
             let mut plan = plan_mount(i, m, bundle)?;
             if let (Some(l), MountKind::Fs { .. }) = (&label, &plan.kind) {
@@ -229,8 +235,8 @@ fn plan_mount(
     }
     let id_maps = m.uid_mappings().as_deref().map(|u| {
         (
-            crate::process::user::map_text(u),
-            crate::process::user::map_text(m.gid_mappings().as_deref().unwrap_or(&[])),
+            crate::config::id_map_text(u),
+            crate::config::id_map_text(m.gid_mappings().as_deref().unwrap_or(&[])),
         )
     });
     Ok(MountPlan {

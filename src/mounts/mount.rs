@@ -81,13 +81,22 @@ pub fn clone_tree(source: &Path, recursive: bool) -> Result<OwnedFd, SysError> {
 
 /// A detached copy of the file or directory an fd refers to.
 pub fn clone_fd(fd: BorrowedFd, recursive: bool) -> Result<OwnedFd, SysError> {
+    clone_opened(fd, "fd", recursive)
+}
+
+/// `clone_fd` of a bind source opened beforehand; errors name `source`.
+pub fn clone_opened(
+    fd: BorrowedFd,
+    source: impl std::fmt::Display,
+    recursive: bool,
+) -> Result<OwnedFd, SysError> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE
         | OpenTreeFlags::OPEN_TREE_CLOEXEC
         | OpenTreeFlags::AT_EMPTY_PATH;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
     }
-    rustix::mount::open_tree(fd, "", flags).sys("bind", "fd")
+    rustix::mount::open_tree(fd, "", flags).sys("bind", source)
 }
 
 /// Gives a detached bind its attributes, the top mount's, then the tree's.

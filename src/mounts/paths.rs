@@ -15,8 +15,6 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 /// Masks each path: a directory under an empty read-only tmpfs, anything
 /// else under the container's /dev/null. A path that does not exist is
 /// skipped, as the spec allows.
@@ -109,7 +107,7 @@ pub fn write_sysctls(proc: BorrowedFd, sysctls: &[(String, String)]) -> Result<(
         )
         .sys("open", &what)?;
         let fs = rustix::fs::fstatfs(&fd).sys("statfs", &what)?;
-        if fs.f_type as i64 != PROC_SUPER_MAGIC {
+        if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
             return Err(SysError::new(
                 "write",
                 &what,

@@ -2,11 +2,12 @@
 //! `prepare` (before pivot_root, host paths still visible), `pivot`, and
 //! `finish` (after it).
 
-use super::mount::{attach, clone_tree, new_fs, set_bind_attrs, set_propagation};
+use super::mount::{attach, clone_opened, clone_tree, new_fs, set_bind_attrs, set_propagation};
 use super::options::{MountOptions, propagation_flag};
 use super::resolve::{create_file, is_dir, mkdir_all, open_in_root};
 use super::{CgroupView, MountKind, MountPlan, Plan, devices, paths};
 use crate::error::{SysContext, SysError};
+use crate::mountinfo;
 use crate::syscall::{MOUNT_ATTR_RDONLY, MountAttr, mount_setattr};
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{MountPropagationFlags, UnmountFlags};
@@ -35,9 +36,10 @@ pub fn private_proc() -> Result<OwnedFd, SysError> {
 }
 
 /// Binds the rootfs onto itself (so it can be pivoted to), mounts the
-/// config's mounts in order and makes /dev's nodes. Returns an fd on the
-/// root of the new tree.
-pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
+/// config's mounts in order and makes /dev's nodes. `sources` holds the
+/// bind sources berth opened for this process (`sources::open_sources`),
+/// by position in `plan.mounts`. Returns an fd on the root of the new tree.
+pub fn prepare(plan: &Plan, sources: &[(usize, OwnedFd)]) -> Result<OwnedFd, RootfsError> {
     let root_err = |source| RootfsError::Root {
         path: plan.rootfs.display().to_string(),
         source,
@@ -57,8 +59,9 @@ pub fn prepare(plan: &Plan) -> Result<OwnedFd, RootfsError> {
     .sys("open", "")
     .map_err(root_err)?;
     attach(root.as_fd(), target.as_fd()).map_err(root_err)?;
-    for m in &plan.mounts {
-        mount_one(root.as_fd(), m, plan).map_err(|source| RootfsError::Mount {
+    for (i, m) in plan.mounts.iter().enumerate() {
+        let opened = sources.iter().find(|(at, _)| *at == i).map(|(_, fd)| fd);
+        mount_one(root.as_fd(), m, opened, plan).map_err(|source| RootfsError::Mount {
             index: m.index,
             dest: m.destination.display().to_string(),
             source,
@@ -135,7 +138,12 @@ fn mount_root_of(path: &Path) -> Result<OwnedFd, SysError> {
     ))
 }
 
-fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysError> {
+fn mount_one(
+    root: BorrowedFd,
+    m: &MountPlan,
+    opened: Option<&OwnedFd>,
+    plan: &Plan,
+) -> Result<(), SysError> {
     let o = &m.options;
     if o.remount {
         let target = open_in_root(root, &m.destination, OFlags::empty())
@@ -144,16 +152,25 @@ fn mount_one(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysErro
     }
     match &m.kind {
         MountKind::Bind { source } => {
-            let meta = std::fs::metadata(source).sys("bind source", source.display())?;
-            let target = if meta.is_dir() {
+            let dir = match opened {
+                Some(fd) => is_dir(fd)?,
+                None => std::fs::metadata(source)
+                    .sys("bind source", source.display())?
+                    .is_dir(),
+            };
+            let target = if dir {
                 mkdir_all(root, &m.destination, 0o755)?
             } else {
                 create_file(root, &m.destination, 0o644)?
             };
             let cloned;
-            let tree = match &m.prepared {
-                Some(t) => t.as_fd(),
-                None => {
+            let tree = match (&m.prepared, opened) {
+                (Some(t), _) => t.as_fd(),
+                (None, Some(fd)) => {
+                    cloned = clone_opened(fd.as_fd(), source.display(), o.recursive_bind)?;
+                    cloned.as_fd()
+                }
+                (None, None) => {
                     cloned = clone_tree(source, o.recursive_bind)?;
                     cloned.as_fd()
                 }
@@ -267,11 +284,11 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
             Ok(tree)
         }
     };
-    if let [v] = plan.cgroup_views.as_slice() {
-        if v.name.is_empty() {
-            let mnt = view_mount(v)?;
-            return attach(mnt.as_fd(), target.as_fd());
-        }
+    if let [v] = plan.cgroup_views.as_slice()
+        && v.name.is_empty()
+    {
+        let mnt = view_mount(v)?;
+        return attach(mnt.as_fd(), target.as_fd());
     }
     let mut tmpfs_opts = MountOptions {
         attr: o.attr,
@@ -345,15 +362,17 @@ pub fn pivot(plan: &Plan, root: BorrowedFd) -> Result<(), SysError> {
 }
 
 /// --no-pivot leaves the host's tree under the moved rootfs, in the
-/// container's mount namespace: a chroot escape would find the host's /proc
-/// and /sys there, and the kernel lets a user namespace mount procfs or
-/// sysfs wherever a full one is in its mount namespace. As runc does, every
-/// full proc and sysfs mount outside the rootfs is detached (made a slave
-/// first, so that the host keeps it), or covered with an empty tmpfs where
-/// the kernel keeps it in place (locked, in a user namespace).
+/// container's mount namespace, where whatever reaches the old root would
+/// find the host's /proc and /sys. As runc does, every full proc and sysfs
+/// mount outside the rootfs is detached (made a slave first, so that the
+/// host keeps it), or covered with an empty tmpfs where the kernel keeps it
+/// in place (locked, in a user namespace). A covered one still counts when
+/// the container's root mounts a new proc or sysfs (the kernel ignores
+/// unlocked mounts on top): with its own /proc and /sys, which count too,
+/// that changes nothing (tests/compat/mounts.rs); a config without them
+/// gets what pivot_root would refuse, and runc cannot run such a config.
 fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
-    let info =
-        std::fs::read_to_string("/proc/self/mountinfo").sys("read", "/proc/self/mountinfo")?;
+    let info = mountinfo::read()?;
     for point in full_proc_sys_mounts(&info)
         .iter()
         .filter(|p| !p.starts_with(rootfs))
@@ -390,38 +409,10 @@ fn drop_host_proc_sys(rootfs: &Path) -> Result<(), SysError> {
 /// The mount points of proc and sysfs mounts of a whole filesystem (not a
 /// bind of a part of it), from a mountinfo text.
 fn full_proc_sys_mounts(info: &str) -> Vec<std::path::PathBuf> {
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mut f = left.split(' ');
-            let (root, point) = (f.nth(3)?, f.next()?);
-            (root == "/" && matches!(right.split(' ').next(), Some("proc" | "sysfs")))
-                .then(|| unescape(point).into())
-        })
+    mountinfo::parse(info)
+        .filter(|m| m.root == "/" && matches!(m.fstype, "proc" | "sysfs"))
+        .map(|m| m.mount_point)
         .collect()
-}
-
-/// mountinfo's octal escapes (`\040` for a space) undone.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|o| b[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(o) => {
-                out.push(o.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// After pivot_root: rootfs propagation, sysctls, read-only and masked paths.
@@ -432,14 +423,14 @@ pub fn finish(plan: &Plan, proc: BorrowedFd) -> Result<OwnedFd, SysError> {
         Mode::empty(),
     )
     .sys("open", "/")?;
-    if let Some(p) = plan.propagation {
-        if plan.mount_ns {
-            let attr = MountAttr {
-                propagation: p.flag,
-                ..Default::default()
-            };
-            mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
-        }
+    if let Some(p) = plan.propagation
+        && plan.mount_ns
+    {
+        let attr = MountAttr {
+            propagation: p.flag,
+            ..Default::default()
+        };
+        mount_setattr(root.as_fd(), p.recursive, &attr).sys("set rootfsPropagation on", "/")?;
     }
     paths::write_sysctls(proc, &plan.sysctl)?;
     paths::readonly_paths(root.as_fd(), &plan.readonly_paths)?;

@@ -5,7 +5,6 @@
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
-use crate::syscall::prctl;
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
@@ -57,11 +56,16 @@ impl CapSets {
     }
 }
 
+/// Capability number `cap` as the one-bit set rustix's prctl calls take.
+fn one(cap: u32) -> rustix::thread::CapabilitySet {
+    rustix::thread::CapabilitySet::from_bits_retain(1 << cap)
+}
+
 /// Drops every capability not in the bounding set.
 pub fn drop_bounding(sets: &CapSets) -> Result<(), SysError> {
     for cap in 0..=last_cap() {
         if sets.bounding & (1 << cap) == 0 {
-            prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong)
+            rustix::thread::remove_capability_from_bounding_set(one(cap))
                 .sys("drop from bounding set", format!("capability {cap}"))?;
         }
     }
@@ -81,36 +85,17 @@ pub fn apply(sets: &CapSets) -> Result<(), SysError> {
         },
     )
     .sys("set", "capabilities")?;
-    // SAFETY: integer-only prctl.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    };
+    let _ = rustix::thread::clear_ambient_capability_set();
     for cap in 0..=last_cap() {
-        if sets.ambient & (1 << cap) != 0 {
-            // SAFETY: integer-only prctl.
-            let r = unsafe {
-                libc::prctl(
-                    libc::PR_CAP_AMBIENT,
-                    libc::PR_CAP_AMBIENT_RAISE,
-                    cap as libc::c_ulong,
-                    0,
-                    0,
-                )
-            };
-            if r < 0 {
-                // The kernel refuses an ambient capability that is not both
-                // permitted and inheritable; runc warns and goes on.
-                crate::logging::debug(&format!(
-                    "ambient capability {cap} not raised: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
+        if sets.ambient & (1 << cap) != 0
+            && let Err(e) = rustix::thread::configure_capability_in_ambient_set(one(cap), true)
+        {
+            // The kernel refuses an ambient capability that is not both
+            // permitted and inheritable; runc warns and goes on.
+            crate::logging::debug(&format!(
+                "ambient capability {cap} not raised: {}",
+                std::io::Error::from(e)
+            ));
         }
     }
     Ok(())

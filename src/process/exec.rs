@@ -14,7 +14,7 @@ use crate::error::errno_text;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::ffi::CString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -46,10 +46,11 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(program);
-        if let Ok(m) = std::fs::metadata(&candidate) {
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
+        if let Ok(m) = std::fs::metadata(&candidate)
+            && m.is_file()
+            && m.permissions().mode() & 0o111 != 0
+        {
+            return Ok(candidate);
         }
     }
     Err(format!(
@@ -176,23 +177,7 @@ pub fn exec(x: &Executable, env: &[String]) -> String {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let mut argv_p: Vec<*const libc::c_char> = argv_c.iter().map(|a| a.as_ptr()).collect();
-    argv_p.push(std::ptr::null());
-    let mut envp_p: Vec<*const libc::c_char> = envp_c.iter().map(|a| a.as_ptr()).collect();
-    envp_p.push(std::ptr::null());
-    // SAFETY: NUL-terminated arrays of pointers into CStrings that outlive
-    // the call; the fd is the file checked above.
-    unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            argv_p.as_ptr(),
-            envp_p.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    let e = std::io::Error::last_os_error();
+    let e = crate::syscall::execveat(fd.as_fd(), &argv_c, &envp_c);
     format!("exec {}: {}", path.display(), errno_text(&e))
 }
 

@@ -153,16 +153,9 @@ pub fn wait(
             if n == size_of::<libc::signalfd_siginfo>() as isize && sig != libc::SIGCHLD {
                 match (&master, sig) {
                     (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
-                    // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
-                    _ => unsafe {
-                        libc::syscall(
-                            libc::SYS_pidfd_send_signal,
-                            pidfd.as_raw_fd(),
-                            sig,
-                            std::ptr::null::<u8>(),
-                            0,
-                        );
-                    },
+                    _ => {
+                        let _ = crate::syscall::pidfd_send_signal(pidfd.as_fd(), sig);
+                    }
                 }
             }
         }

@@ -67,7 +67,6 @@ pub fn apply_on_exec(
 }
 
 fn write_attr(proc: Option<BorrowedFd>, candidates: &[&str], value: &str) -> Result<(), SysError> {
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let mut last = None;
     for rel in candidates {
@@ -88,7 +87,7 @@ fn write_attr(proc: Option<BorrowedFd>, candidates: &[&str], value: &str) -> Res
         match opened {
             Ok(fd) => {
                 let fs = rustix::fs::fstatfs(&fd).sys("statfs", rel)?;
-                if fs.f_type as i64 != PROC_SUPER_MAGIC {
+                if fs.f_type != rustix::fs::PROC_SUPER_MAGIC {
                     return Err(SysError::new(
                         "write",
                         rel,

@@ -154,7 +154,7 @@ impl ProcessPlan {
     /// listener goes to `hand_over` the moment the filter is in.
     pub fn apply(
         &self,
-        seccomp: Option<&crate::seccomp::Program>,
+        seccomp: Option<&syscall::SeccompFilter>,
         proc: Option<std::os::fd::BorrowedFd>,
         hand_over: impl FnOnce(std::os::fd::OwnedFd) -> Result<(), String>,
     ) -> Result<exec::Executable, String> {
@@ -195,13 +195,11 @@ impl ProcessPlan {
         // of berth's that the filter may hold for an agent that does not
         // have the listener yet (close, write, ...).
         if let Some(f) = seccomp.filter(|f| self.seccomp_early(f))
-            && let Some(listener) = crate::seccomp::install(f).map_err(s)?
+            && let Some(listener) = syscall::install_seccomp(f).map_err(s)?
         {
             hand_over(listener)?;
         }
-        let keep = |on: bool| {
-            syscall::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong).sys("set", "keepcaps")
-        };
+        let keep = |on: bool| rustix::thread::set_keep_capabilities(on).sys("set", "keepcaps");
         if let Some(c) = &self.caps {
             capabilities::drop_bounding(c).map_err(s)?;
         }
@@ -213,7 +211,7 @@ impl ProcessPlan {
             capabilities::apply(c).map_err(s)?;
         }
         if self.no_new_privileges {
-            syscall::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
+            rustix::thread::set_no_new_privs(true)
                 .sys("set", "no_new_privs")
                 .map_err(s)?;
         }
@@ -223,7 +221,7 @@ impl ProcessPlan {
         Ok(program)
     }
 
-    fn seccomp_early(&self, f: &crate::seccomp::Program) -> bool {
+    fn seccomp_early(&self, f: &syscall::SeccompFilter) -> bool {
         f.notify() || self.seccomp_before_identity()
     }
 
@@ -244,9 +242,9 @@ impl ProcessPlan {
 
     /// The filter, if it was not installed by `apply`: last, just before
     /// the startContainer hooks and the exec, which both run under it.
-    pub fn seccomp_late(&self, seccomp: Option<&crate::seccomp::Program>) -> Result<(), String> {
+    pub fn seccomp_late(&self, seccomp: Option<&syscall::SeccompFilter>) -> Result<(), String> {
         match seccomp.filter(|f| !self.seccomp_early(f)) {
-            Some(f) => crate::seccomp::install(f)
+            Some(f) => syscall::install_seccomp(f)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
             None => Ok(()),

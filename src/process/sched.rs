@@ -60,29 +60,10 @@ pub fn ioprio(p: &LinuxIOPriority) -> Result<u32, ConfigError> {
 }
 
 pub fn set_ioprio(value: u32) -> Result<(), SysError> {
-    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
-    // SAFETY: integer arguments only.
-    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()).sys("set", "io priority")
-    } else {
-        Ok(())
-    }
+    crate::syscall::ioprio_set(value).sys("set", "io priority")
 }
 
-/// struct sched_attr of sched_setattr(2).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-}
+pub use crate::syscall::SchedAttr;
 
 pub fn sched_attr(s: &Scheduler) -> SchedAttr {
     let policy = match s.policy() {
@@ -118,13 +99,7 @@ pub fn sched_attr(s: &Scheduler) -> SchedAttr {
 }
 
 pub fn set_scheduler(a: &SchedAttr) -> Result<(), SysError> {
-    // SAFETY: `a` is a valid sched_attr of the size it states.
-    let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, a as *const SchedAttr, 0) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()).sys("set", "scheduler (process.scheduler)")
-    } else {
-        Ok(())
-    }
+    crate::syscall::sched_setattr(a).sys("set", "scheduler (process.scheduler)")
 }
 
 /// The personality(2) value of linux.personality.

@@ -1,7 +1,6 @@
-//! process.user and the user namespace's id mappings.
+//! process.user: the uid, gids and umask, and HOME from /etc/passwd.
 
 use crate::error::{SysContext, SysError};
-use oci_spec::runtime::LinuxIdMapping;
 use rustix::thread::{Gid, Uid};
 
 #[derive(Debug, Clone, Default)]
@@ -30,21 +29,6 @@ pub fn set_user(u: &User) -> Result<(), SysError> {
     let uid = Uid::from_raw(u.uid);
     rustix::thread::set_thread_res_uid(uid, uid, uid).sys("setuid", u.uid)?;
     Ok(())
-}
-
-/// The text of a uid_map or gid_map file.
-pub fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
-}
-
-/// Writes the mappings of the user namespace `pid` is in, from outside it.
-pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<(), SysError> {
-    let f = format!("/proc/{pid}/uid_map");
-    std::fs::write(&f, uid_map).sys("write", &f)?;
-    let f = format!("/proc/{pid}/gid_map");
-    std::fs::write(&f, gid_map).sys("write", &f)
 }
 
 /// runc's HOME for a process whose environment has none: the home of its

@@ -12,7 +12,7 @@
 //! carries the syscall tables of every arch, seccompiler does none of it.
 
 use crate::config::ConfigError;
-use crate::error::{SysContext, SysError};
+use crate::syscall::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SeccompFilter};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
@@ -22,21 +22,22 @@ use oci_spec::runtime::{
 };
 use std::io::{Read, Seek};
 
-const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
 const SECCOMP_FILTER_FLAG_LOG: u32 = 1 << 1;
 const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+/// The system call that hands the listener over (container/sync.rs).
+const HAND_OVER: &str = "sendmsg";
 
 mod enosys;
 mod notify;
 pub use notify::send_to_listener;
 
-/// A compiled filter: BPF instructions and the flags to install it with.
+/// A compiled filter (installed by the container process through
+/// syscall::install_seccomp) and where a notify filter's listener goes.
 #[derive(Debug, Clone)]
 pub struct Program {
-    pub bpf: Vec<libc::sock_filter>,
-    pub flags: u32,
+    pub filter: SeccompFilter,
     /// With SCMP_ACT_NOTIFY rules: where the listener fd goes, and the
     /// metadata sent with it.
     pub listener: Option<(std::path::PathBuf, String)>,
@@ -113,7 +114,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
     if default == ScmpAction::Notify {
         return Err(ConfigError::invalid(
             format!("{p}.defaultAction"),
-            "SCMP_ACT_NOTIFY cannot be the default action",
+            format!(
+                "SCMP_ACT_NOTIFY cannot be the default action: it would hold {HAND_OVER}, which hands the listener over, for an agent that does not have it yet"
+            ),
         ));
     }
     let notify = s
@@ -174,6 +177,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         // libseccomp refuses a rule that does what the default does anyway.
         if act == default {
             continue;
+        }
+        // The listener goes to berth by sendmsg once the filter is in (the
+        // one call between the two): a notification of it would wait for
+        // an agent that cannot have the listener yet.
+        if act == ScmpAction::Notify && sc.names().iter().any(|n| n == HAND_OVER) {
+            return Err(ConfigError::invalid(
+                format!("{path}.names"),
+                format!(
+                    "SCMP_ACT_NOTIFY on {HAND_OVER} cannot be answered: berth hands the notify listener over with {HAND_OVER} right after the filter is in, before any agent has it"
+                ),
+            ));
         }
         let args = sc.args().clone().unwrap_or_default();
         let cmps: Vec<ScmpArgCompare> = args
@@ -245,8 +259,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     }
     Ok(Program {
-        bpf,
-        flags,
+        filter: SeccompFilter { bpf, flags },
         listener,
     })
 }
@@ -271,30 +284,13 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {
         .collect())
 }
 
-/// Installs the filter on this process (the container process, last thing
-/// before exec). Needs no_new_privs or CAP_SYS_ADMIN. With NOTIFY rules,
-/// returns the listener fd.
-pub fn install(p: &Program) -> Result<Option<std::os::fd::OwnedFd>, SysError> {
-    let prog = libc::sock_fprog {
-        len: p.bpf.len() as u16,
-        filter: p.bpf.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: `prog` points at the program, which outlives the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            p.flags,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error()).sys("install", "seccomp filter");
+/// The libseccomp berth is linked with, as `major.minor.micro` (for
+/// `--version`, whose libseccomp line runc prints too).
+pub fn library_version() -> String {
+    match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "unknown".into(),
     }
-    // SAFETY: with NEW_LISTENER the kernel returned a new fd.
-    Ok(p.notify().then(|| unsafe {
-        <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
-    }))
 }
 
 #[cfg(test)]
@@ -314,8 +310,8 @@ mod tests {
                             {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#,
         )
         .unwrap();
-        assert!(p.bpf.len() > 10);
-        assert_eq!(p.flags, 0);
+        assert!(p.filter.bpf.len() > 10);
+        assert_eq!(p.filter.flags, 0);
     }
 
     #[test]
@@ -327,24 +323,27 @@ mod tests {
         );
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
         assert!(p.notify());
-        assert_ne!(p.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+        assert_ne!(p.filter.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+    }
+
+    #[test]
+    fn notify_on_the_hand_over_syscall_is_refused() {
+        let e = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"},{"names":["mkdir","sendmsg"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("config.json: linux.seccomp.syscalls[1].names: SCMP_ACT_NOTIFY on sendmsg cannot be answered"),
+            "{e}"
+        );
+        // Any other action on it is fine.
+        compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","syscalls":[{"names":["sendmsg"],"action":"SCMP_ACT_LOG"},{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#).unwrap();
     }
 
     #[test]
     fn flags() {
         let p = compile_json(r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG","SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#).unwrap();
         assert_eq!(
-            p.flags,
+            p.filter.flags,
             SECCOMP_FILTER_FLAG_LOG | SECCOMP_FILTER_FLAG_SPEC_ALLOW
         );
-    }
-}
-
-/// The libseccomp berth is linked with, as `major.minor.micro` (for
-/// `--version`, whose libseccomp line runc prints too).
-pub fn library_version() -> String {
-    match libseccomp::ScmpVersion::current() {
-        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
-        Err(_) => "unknown".into(),
     }
 }

@@ -42,5 +42,5 @@ pub fn send_to_listener<S: Serialize>(
         state,
     };
     let json = serde_json::to_vec(&msg).expect("plain data serialises");
-    crate::process::terminal::send_fd(sock.as_fd(), &json, fd)
+    crate::syscall::send_fd(sock.as_fd(), &json, fd)
 }

@@ -398,10 +398,10 @@ fn leftovers(root: &Path, dir: &Path, ids: &[String]) -> Vec<String> {
         }
     }
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(r) = std::fs::read_link(p.path().join("root")) {
-            if r.starts_with(dir) {
-                left.push(format!("process with root {}", r.display()));
-            }
+        if let Ok(r) = std::fs::read_link(p.path().join("root"))
+            && r.starts_with(dir)
+        {
+            left.push(format!("process with root {}", r.display()));
         }
     }
     left

@@ -3,7 +3,7 @@
 //! root can reach, the createContainer hook's working directory,
 //! rnosymfollow.
 
-use crate::harness::{Case, compare};
+use crate::harness::{Case, Differ, compare, compare_with};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,6 +153,102 @@ fn proc_and_sys_on_a_symlink_are_refused() {
             c.see_host("host");
         });
     }
+}
+
+/// A new proc or sysfs mounted inside a user namespace (its root has
+/// CAP_SYS_ADMIN there): the kernel allows it only where a full one of the
+/// same kind is already visible in the mount namespace, with no mount
+/// locked over a part of it and no read-only locked on (a superblock's
+/// read-only counts as locked). The container's own /proc and /sys count,
+/// under pivot_root and --no-pivot alike; with --no-pivot the host's, which
+/// stay under the moved rootfs, count as well.
+#[test]
+fn nested_proc_and_sysfs_mounts_with_and_without_pivot() {
+    compare_with(
+        &[Differ {
+            key: "pivot_root: mount -t sysfs",
+            berth: "mounted",
+            why: "berth makes /sys read-only per mount, not on the superblock (the README's deliberate difference: the superblock is the network namespace's, shared with every sysfs mount of it, such as ip netns exec's); the kernel counts only a superblock's or a locked read-only, so the container's own /sys lets its root mount another view of the same sysfs, as it could remount its /sys read-write; runc 1.1.5 refuses it under pivot_root and allows it with --no-pivot",
+        }],
+        |c| {
+            let rootfs = c.bundle.join("rootfs");
+            for d in ["p", "s"] {
+                std::fs::create_dir(rootfs.join(d)).unwrap();
+            }
+            c.config(|v| {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                v["linux"]["uidMappings"] = map.clone();
+                v["linux"]["gidMappings"] = map;
+            });
+            add_caps(c, &["CAP_SYS_ADMIN"]);
+            c.sh("for t in proc sysfs; do \
+                    mount -t $t $t /${t%${t#?}} 2>/dev/null && echo $t mounted || echo $t refused; \
+                  done");
+            let pivot = c.new_id("pivot");
+            for (mode, args) in [
+                (
+                    "pivot_root",
+                    vec!["run", "--bundle", "{bundle}", pivot.as_str()],
+                ),
+                (
+                    "--no-pivot",
+                    vec!["run", "--no-pivot", "--bundle", "{bundle}", "{id}"],
+                ),
+            ] {
+                let out = c.rt(&args);
+                c.see(&format!("{mode}: exit"), out.code);
+                for line in out.stdout.lines() {
+                    let (fs, what) = line.split_once(' ').unwrap_or((line, ""));
+                    c.see(&format!("{mode}: mount -t {fs}"), what);
+                }
+            }
+            c.see_host("host");
+        },
+    );
+}
+
+/// A user namespace (container 0 is host 100000) and bind sources under a
+/// directory only the host's root may enter (0700): the runtime opens them
+/// before the process enters the user namespace, as runc does.
+#[test]
+fn bind_sources_only_host_root_reaches_in_a_user_namespace() {
+    compare(|c| {
+        use std::os::unix::fs::PermissionsExt;
+        let secret = c.dir.join("secret");
+        std::fs::create_dir_all(secret.join("data")).unwrap();
+        std::fs::write(secret.join("data/f"), "in a directory\n").unwrap();
+        std::fs::write(secret.join("file"), "a file\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // The rootfs is host root's, which the user namespace does not map:
+        // the mount points exist already.
+        let rootfs = c.bundle.join("rootfs");
+        std::fs::create_dir(rootfs.join("data")).unwrap();
+        std::fs::write(rootfs.join("file"), "").unwrap();
+        c.config(|v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["linux"]["uidMappings"] = map.clone();
+            v["linux"]["gidMappings"] = map;
+        });
+        push_mount(
+            c,
+            json!({"destination": "/data", "type": "bind", "source": secret.join("data"), "options": ["rbind", "ro"]}),
+        );
+        push_mount(
+            c,
+            json!({"destination": "/file", "type": "bind", "source": secret.join("file"), "options": ["bind"]}),
+        );
+        c.sh("cat /data/f /file; id -u; touch /data/new 2>&1 | grep -o 'Read-only file system'");
+        let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+        c.see_out("run", &out, &["permission denied"]);
+    });
 }
 
 /// A /dev tmpfs with "ro": the devices are made, then /dev is read-only.

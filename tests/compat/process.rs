@@ -562,3 +562,54 @@ fn seccomp_notify_on_write() {
         },
     );
 }
+
+/// SCMP_ACT_NOTIFY on sendmsg, which berth hands the listener over with
+/// right after the filter is in: a notification of that call would wait
+/// for an agent that cannot have the listener yet (the container process
+/// blocked forever), so berth refuses the profile when it reads it, naming
+/// the rule. runc 1.1.5 hands the listener over with write (which it
+/// refuses to notify) and pidfd_getfd, so it runs this profile.
+#[test]
+fn seccomp_notify_on_sendmsg() {
+    const WHY: &str = "one system call must carry the listener out after the filter is in, and a notification of it could never be answered; berth's is sendmsg (runc 1.1.5's is write, which it refuses and berth notifies): refused with the rule's JSON path instead of blocking forever";
+    compare_with(
+        &[
+            Differ {
+                key: "run with notify on sendmsg.exit",
+                berth: "1",
+                why: WHY,
+            },
+            Differ {
+                key: "run with notify on sendmsg.stderr has \"linux.seccomp.syscalls[1].names\"",
+                berth: "true",
+                why: WHY,
+            },
+            Differ {
+                key: "run with notify on sendmsg.stderr has \"SCMP_ACT_NOTIFY on sendmsg\"",
+                berth: "true",
+                why: WHY,
+            },
+        ],
+        |c| {
+            let sock = c.dir.join("agent.sock");
+            let _agent = crate::common::notify::agent(&sock);
+            c.config(|v| {
+                v["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+                    "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"},
+                                 {"names": ["mkdir", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]
+                });
+            });
+            let out = c.rt(&["run", "--bundle", "{bundle}", "{id}"]);
+            c.see_exit(
+                "run with notify on sendmsg",
+                &out,
+                &[
+                    "linux.seccomp.syscalls[1].names",
+                    "SCMP_ACT_NOTIFY on sendmsg",
+                ],
+            );
+            c.see_host("host");
+        },
+    );
+}

@@ -203,7 +203,7 @@ fn detach_leaves_no_berth_behind() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert_eq!(
         std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap(),
-        "sleep\0500\0"
+        "sleep\x00500\x00"
     );
     let ppid: i32 = stat
         .rsplit_once(')')

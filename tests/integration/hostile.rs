@@ -9,7 +9,7 @@ fn base() -> Value {
 }
 
 fn check(v: &Value) -> Result<(), String> {
-    berth::config::check_untrusted(v.to_string().as_bytes())
+    berth::container::check_untrusted(v.to_string().as_bytes())
 }
 
 #[test]
@@ -276,10 +276,10 @@ fn deep_and_huge_inputs_fail_cleanly() {
         ),
         format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
     ] {
-        assert!(berth::config::check_untrusted(deep.as_bytes()).is_err());
+        assert!(berth::container::check_untrusted(deep.as_bytes()).is_err());
     }
     let long = format!("{{\"ociVersion\": \"{}\"}}", "x".repeat(10_000_000));
-    assert!(berth::config::check_untrusted(long.as_bytes()).is_err());
+    assert!(berth::container::check_untrusted(long.as_bytes()).is_err());
     for junk in [
         &b"\xff\xfe\x00"[..],
         b"",
@@ -287,6 +287,6 @@ fn deep_and_huge_inputs_fail_cleanly() {
         b"{\"ociVersion\": 1e999}",
         b"{\"process\": {\"args\": [\"\\u0000\"]}}",
     ] {
-        assert!(berth::config::check_untrusted(junk).is_err(), "{junk:?}");
+        assert!(berth::container::check_untrusted(junk).is_err(), "{junk:?}");
     }
 }

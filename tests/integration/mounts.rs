@@ -454,6 +454,61 @@ fn idmapped_bind_mounts() {
 }
 
 #[test]
+fn bind_sources_berth_opens_for_a_user_namespace() {
+    // A read-only host mount under a directory only host root may enter,
+    // bound into a user namespace: berth opens it for the container
+    // process, on the process's own copy of the mount, so the read-only
+    // flag the host set stays locked there even for a root with
+    // CAP_SYS_ADMIN, and the fd never reaches the container's program.
+    let b = Bundle::sh(
+        "cat /locked/f; ls /proc/self/fd | tr '\\n' ' '; echo; \
+         mount -o remount,bind,rw /locked 2>/dev/null && echo remounted; \
+         touch /locked/new 2>/dev/null && echo wrote; echo end",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let secret = b.path.join("secret");
+    let locked = secret.join("locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mount = |args: &[&str]| {
+        let st = std::process::Command::new("mount")
+            .args(args)
+            .arg(&locked)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount {args:?}");
+    };
+    mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs"]);
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _u = Unmount(locked.clone());
+    std::fs::write(locked.join("f"), "host\n").unwrap();
+    mount(&["-o", "remount,ro"]);
+    std::fs::create_dir(b.path.join("rootfs/locked")).unwrap();
+    b.config(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+        }
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/locked", "type": "bind", "source": locked, "options": ["rbind"]}),
+        );
+    });
+    let out = b.run(&b.id("sources"));
+    out.ok();
+    assert_eq!(out.stdout, "host\n0 1 2 3 \nend\n");
+}
+
+#[test]
 fn idmap_on_a_non_bind_mount_is_refused() {
     let b = Bundle::new(&["true"]);
     b.config(|c| {

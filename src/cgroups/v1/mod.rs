@@ -11,10 +11,9 @@ mod stats;
 
 use super::write::Write;
 use super::{
-    CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write,
+    CgroupError, DeviceRule, View, make_path, read_pids, remove_berth_parents, remove_dir, write,
 };
 use crate::error::SysError;
-use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -41,8 +40,7 @@ pub struct Manager {
 
 impl Manager {
     pub fn discover(path: &str) -> Result<Manager, CgroupError> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| SysError::new("read", "/proc/self/mountinfo", e))?;
+        let text = crate::mountinfo::read()?;
         Ok(Manager {
             path: path.to_string(),
             hierarchies: parse_mountinfo(&text),
@@ -208,7 +206,7 @@ impl Manager {
         first_err.map_or(Ok(()), Err)
     }
 
-    pub fn views(&self) -> Vec<CgroupView> {
+    pub fn views(&self) -> Vec<View> {
         self.hierarchies
             .iter()
             .map(|h| {
@@ -223,7 +221,7 @@ impl Manager {
                 if h.fstype == "cgroup" && options.iter().all(|(k, _)| k == "name") {
                     options.insert(0, ("none".into(), None));
                 }
-                CgroupView {
+                View {
                     name: h
                         .mountpoint
                         .file_name()
@@ -349,22 +347,21 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 /// The cgroup hierarchies in a mountinfo text, each once, in mount order.
 fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
+    for m in crate::mountinfo::parse(text) {
+        let Some(super_options) = m.super_options else {
             continue;
         };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 5 || r.len() < 3 || l[3] != "/" {
+        if m.root != "/" {
             continue;
         }
-        let fstype = match r[0] {
+        let fstype = match m.fstype {
             "cgroup" => "cgroup",
             "cgroup2" => "cgroup2",
             _ => continue,
         };
         let options: Vec<String> = if fstype == "cgroup" {
-            r[2].split(',')
+            super_options
+                .split(',')
                 .filter(|o| {
                     !matches!(*o, "rw" | "ro")
                         && !o.starts_with("release_agent=")
@@ -376,7 +373,6 @@ fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
         } else {
             Vec::new()
         };
-        let mountpoint = PathBuf::from(l[4]);
         // A hierarchy mounted twice is the same hierarchy.
         if out
             .iter()
@@ -385,7 +381,7 @@ fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             continue;
         }
         out.push(Hierarchy {
-            mountpoint,
+            mountpoint: m.mount_point,
             fstype,
             options,
         });

@@ -11,6 +11,7 @@
 
 use crate::cgroups::{CgroupError, DeviceRule};
 use crate::error::{SysContext, SysError};
+use crate::syscall;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 #[repr(C)]
@@ -111,16 +112,6 @@ const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
 const BPF_F_ALLOW_MULTI: u32 = 2;
 
-fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> std::io::Result<i64> {
-    // SAFETY: `attr` is a zero-filled union large enough for both commands.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 fn put32(a: &mut [u8; 128], at: usize, v: u32) {
     a[at..at + 4].copy_from_slice(&v.to_ne_bytes());
 }
@@ -138,7 +129,7 @@ pub fn attach(cgroup: BorrowedFd, rules: &[DeviceRule]) -> Result<(), CgroupErro
     put32(&mut a, 4, prog.len() as u32);
     put64(&mut a, 8, prog.as_ptr() as u64);
     put64(&mut a, 16, license.as_ptr() as u64);
-    let fd = bpf(BPF_PROG_LOAD, &mut a).sys("load", "device filter (bpf)")?;
+    let fd = syscall::bpf(BPF_PROG_LOAD, &mut a).sys("load", "device filter (bpf)")?;
     // SAFETY: the kernel returned a new program fd.
     let prog_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let mut a = [0u8; 128];
@@ -146,7 +137,7 @@ pub fn attach(cgroup: BorrowedFd, rules: &[DeviceRule]) -> Result<(), CgroupErro
     put32(&mut a, 4, prog_fd.as_raw_fd() as u32);
     put32(&mut a, 8, BPF_CGROUP_DEVICE);
     put32(&mut a, 12, BPF_F_ALLOW_MULTI);
-    bpf(BPF_PROG_ATTACH, &mut a)
+    syscall::bpf(BPF_PROG_ATTACH, &mut a)
         .map_err(|e| SysError::new("attach", "device filter to the cgroup", e))?;
     Ok(())
 }

@@ -9,10 +9,9 @@ pub(crate) use resources::writes;
 mod stats;
 
 use super::{
-    CgroupError, DeviceRule, make_path, read_pids, remove_berth_parents, remove_dir, write,
+    CgroupError, DeviceRule, View, make_path, read_pids, remove_berth_parents, remove_dir, write,
 };
 use crate::error::{SysContext, SysError};
-use crate::mounts::CgroupView;
 use oci_spec::runtime::LinuxResources;
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
@@ -120,8 +119,8 @@ impl Manager {
         Ok(())
     }
 
-    pub fn views(&self) -> Vec<CgroupView> {
-        vec![CgroupView {
+    pub fn views(&self) -> Vec<View> {
+        vec![View {
             name: String::new(),
             host_path: self.dir(),
             fstype: "cgroup2",

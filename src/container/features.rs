@@ -13,7 +13,7 @@ pub fn features() -> Value {
     caps.sort();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": super::SPEC_VERSION,
+        "ociVersionMax": crate::config::SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": crate::mounts::KNOWN_OPTIONS,
         "linux": {
