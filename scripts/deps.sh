@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs what building berth, its demo and its tests need on a fresh
 # Debian 12 machine.
-#   scripts/deps.sh            what build, demo and make test need
+#   scripts/deps.sh            what build, demo and make test need, with
+#                              the clients tests/clients drives (containerd,
+#                              podman, dockerd), none of them started
 #   scripts/deps.sh v2-guest   that, and what scripts/v2-guest.sh needs to boot
 #                              the cgroup v2 test guest (make test-v2)
 #   scripts/deps.sh systemd-guest  v2-guest's, and systemd and D-Bus, whose
@@ -20,6 +22,15 @@ command -v jq >/dev/null || need="$need jq"
 [ -n "${RUNC:-}" ] || [ -x /usr/sbin/runc ] || need="$need runc"
 # tests/compat/process.rs builds a static probe program into a rootfs.
 command -v cc >/dev/null || need="$need gcc"
+# tests/clients: the real clients with berth in runc's place, each started
+# privately by the test. catatonit is the pause process of podman and of the
+# CRI sandbox; the CNI plugins serve podman and containerd's CRI plugin.
+command -v containerd >/dev/null && command -v ctr >/dev/null || need="$need containerd"
+command -v podman >/dev/null || need="$need podman"
+command -v conmon >/dev/null || [ -x /usr/libexec/podman/conmon ] || need="$need conmon"
+command -v dockerd >/dev/null || need="$need docker.io"
+[ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
+command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need="$need catatonit"
 v2_guest() {
   # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
   # in the guest make an ext4 (tests/v2/run.sh).
@@ -59,7 +70,34 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     exit 1
   fi
 fi
-if [ -n "$need" ]; then
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need
+[ -n "$need" ] || exit 0
+
+# docker.io and containerd ship init scripts that their postinst starts: on a
+# machine without systemd that is a dockerd on the host (a docker0 bridge,
+# iptables rules). A policy-rc.d that refuses every action (101) keeps them
+# stopped; one the machine already has is put back afterwards.
+policy=/usr/sbin/policy-rc.d
+saved=$policy.berth-deps-saved
+restore() {
+  rm -f "$policy"
+  if [ -e "$saved" ]; then mv "$saved" "$policy"; fi
+}
+if [ -e "$policy" ]; then mv "$policy" "$saved"; fi
+trap restore EXIT
+trap 'exit 1' INT TERM HUP
+printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs\nexit 101\n' > "$policy"
+chmod 0755 "$policy"
+
+apt-get update -q
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need
+
+# Whatever the packages did, no daemon of theirs may run on the host.
+started=""
+for d in dockerd containerd podman; do
+  if pgrep -x "$d" >/dev/null; then started="$started $d"; fi
+done
+if [ -e /sys/class/net/docker0 ]; then started="$started docker0"; fi
+if [ -n "$started" ]; then
+  echo "deps.sh: installing$need left running on the host:$started" >&2
+  exit 1
 fi
