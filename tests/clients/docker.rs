@@ -8,7 +8,7 @@ use crate::containerd::start_daemon;
 use crate::daemon::Daemon;
 use crate::host::Scratch;
 use crate::image::{IMAGE, rootfs_tar};
-use crate::suite::{Client, Runtime, Suite, run, run_on_pty, runtime, wait_for};
+use crate::suite::{Client, DockerCli, Runtime, Suite, run_on_pty, runtime, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -84,7 +84,29 @@ impl Docker {
         d
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub fn docker(&self, args: &[&str]) -> Out {
+        self.cli(args)
+    }
+
+    pub fn cgroup(&self, name: &str) -> String {
+        format!("{}/{}", self.s.cgroup, self.inspect(name, "{{.Id}}"))
+    }
+
+    pub fn shutdown(&mut self) -> Vec<String> {
+        let mut left = self.reset();
+        if let Err(e) = self.dockerd.stop() {
+            left.push(e);
+        }
+        if let Err(e) = self.containerd.stop() {
+            left.push(e);
+        }
+        left.extend(self.s.sweep());
+        left
+    }
+}
+
+impl DockerCli for Docker {
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("docker");
         cmd.env(
             "DOCKER_HOST",
@@ -95,13 +117,9 @@ impl Docker {
         cmd
     }
 
-    pub fn docker(&self, args: &[&str]) -> Out {
-        run(self.cmd(args))
-    }
-
     /// `docker run --runtime berth` with no network and no pull, then
     /// `flags`, the image and the command.
-    pub fn run_args<'a>(&self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<String> {
+    fn run_args(&self, flags: &[&str], cmd: &[&str]) -> Vec<String> {
         let mut a: Vec<String> = [
             "run",
             "--runtime",
@@ -120,43 +138,10 @@ impl Docker {
         a
     }
 
-    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
-        let a = self.run_args(flags, cmd);
-        self.docker(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-    }
-
-    pub fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.docker(&["inspect", "--format", format, name]);
-        out.ok();
-        out.stdout.trim().to_string()
-    }
-
-    /// The runtime's own view of a container: dockerd 20.10 gives every
-    /// runtime runc's root under its exec root, per containerd namespace.
-    pub fn runtime_state(&self, name: &str) -> Option<serde_json::Value> {
-        let id = self.inspect(name, "{{.Id}}");
-        let mut cmd = Command::new(&self.rt.path);
-        cmd.arg("--root")
-            .arg(self.s.path("exec/runtime-runc/moby"))
-            .args(["state", &id]);
-        let out = run(cmd);
-        (out.code == 0).then(|| serde_json::from_str(&out.stdout).unwrap())
-    }
-
-    pub fn cgroup(&self, name: &str) -> String {
-        format!("{}/{}", self.s.cgroup, self.inspect(name, "{{.Id}}"))
-    }
-
-    pub fn shutdown(&mut self) -> Vec<String> {
-        let mut left = self.reset();
-        if let Err(e) = self.dockerd.stop() {
-            left.push(e);
-        }
-        if let Err(e) = self.containerd.stop() {
-            left.push(e);
-        }
-        left.extend(self.s.sweep());
-        left
+    /// dockerd 20.10 gives every runtime runc's root under its exec root, per
+    /// containerd namespace.
+    fn runtime_root(&self) -> (&std::path::Path, std::path::PathBuf) {
+        (&self.rt.path, self.s.path("exec/runtime-runc/moby"))
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::common::{Out, cgroup_file, cgroup_v2};
 use crate::host::Scratch;
 use crate::image::{IMAGE, oci_archive};
-use crate::suite::{Client, Runtime, Suite, run, run_on_pty, runtime, wait_for};
+use crate::suite::{Client, DockerCli, Runtime, Suite, run_on_pty, runtime, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,35 @@ network_config_dir = "{cni}"
         p
     }
 
-    pub fn cmd(&self, args: &[&str]) -> Command {
+    pub fn podman(&self, args: &[&str]) -> Out {
+        self.cli(args)
+    }
+
+    /// A container's cgroup (cgroupfs manager: libpod-ID under the parent).
+    pub fn cgroup(&self, name: &str) -> String {
+        format!("{}/libpod-{}", self.s.cgroup, self.inspect(name, "{{.Id}}"))
+    }
+
+    /// Removes the containers and says what outlived them.
+    pub fn shutdown(&mut self) -> Vec<String> {
+        let mut left = self.reset();
+        // conmon's exit commands (podman container cleanup) may still run.
+        let start = Instant::now();
+        while self.s.has_processes() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // containers/storage mounts its overlay home on itself, for good:
+        // not a leftover of a container.
+        let home = self.s.path("root/overlay");
+        let c = std::ffi::CString::new(home.to_str().unwrap()).unwrap();
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        left.extend(self.s.sweep());
+        left
+    }
+}
+
+impl DockerCli for Podman {
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("podman");
         // conmon writes a file named "oom" into its working directory when
         // the container's cgroup reports one: the scratch directory, not
@@ -105,13 +133,9 @@ network_config_dir = "{cni}"
         cmd
     }
 
-    pub fn podman(&self, args: &[&str]) -> Out {
-        run(self.cmd(args))
-    }
-
     /// `podman run` with the client's cgroup parent and no network, then
     /// `flags`, the image and the command.
-    pub fn run_args<'a>(&self, flags: &[&'a str], cmd: &[&'a str]) -> Vec<String> {
+    fn run_args(&self, flags: &[&str], cmd: &[&str]) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "run".into(),
             "--pull=never".into(),
@@ -126,48 +150,9 @@ network_config_dir = "{cni}"
         a
     }
 
-    pub fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
-        let a = self.run_args(flags, cmd);
-        self.podman(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-    }
-
-    pub fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.podman(&["inspect", "--format", format, name]);
-        out.ok();
-        out.stdout.trim().to_string()
-    }
-
-    /// The runtime's own view of a container, from the root podman gave it.
-    pub fn runtime_state(&self, name: &str) -> Option<serde_json::Value> {
-        let id = self.inspect(name, "{{.Id}}");
-        let mut cmd = Command::new(&self.rt.path);
-        cmd.arg("--root")
-            .arg(self.s.path("runtime-root"))
-            .args(["state", &id]);
-        let out = run(cmd);
-        (out.code == 0).then(|| serde_json::from_str(&out.stdout).unwrap())
-    }
-
-    /// A container's cgroup (cgroupfs manager: libpod-ID under the parent).
-    pub fn cgroup(&self, name: &str) -> String {
-        format!("{}/libpod-{}", self.s.cgroup, self.inspect(name, "{{.Id}}"))
-    }
-
-    /// Removes the containers and says what outlived them.
-    pub fn shutdown(&mut self) -> Vec<String> {
-        let mut left = self.reset();
-        // conmon's exit commands (podman container cleanup) may still run.
-        let start = Instant::now();
-        while self.s.has_processes() && start.elapsed() < Duration::from_secs(30) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        // containers/storage mounts its overlay home on itself, for good:
-        // not a leftover of a container.
-        let home = self.s.path("root/overlay");
-        let c = std::ffi::CString::new(home.to_str().unwrap()).unwrap();
-        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        left.extend(self.s.sweep());
-        left
+    /// The root podman gives the runtime (its wrapper's --root).
+    fn runtime_root(&self) -> (&std::path::Path, std::path::PathBuf) {
+        (&self.rt.path, self.s.path("runtime-root"))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::common::{Out, run_with_timeout, tty};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,42 @@ pub trait Client {
     fn reset(&self) -> Vec<String>;
     /// The daemon's log, shown when a scenario fails.
     fn log_tail(&self) -> String;
+}
+
+/// What docker's and podman's command lines share: `run` of the test image
+/// with the client's own fixed flags, `inspect`, and the runtime's own view
+/// of a container from the root the client has it keep its state in.
+pub trait DockerCli {
+    /// The client's command (`docker`, `podman`) in its private world.
+    fn cmd(&self, args: &[&str]) -> Command;
+    /// `run` with the client's fixed flags, then `flags`, the image and `cmd`.
+    fn run_args(&self, flags: &[&str], cmd: &[&str]) -> Vec<String>;
+    /// The runtime binary, and the --root the client runs it with.
+    fn runtime_root(&self) -> (&Path, PathBuf);
+
+    fn cli(&self, args: &[&str]) -> Out {
+        run(self.cmd(args))
+    }
+
+    fn run(&self, flags: &[&str], cmd: &[&str]) -> Out {
+        let a = self.run_args(flags, cmd);
+        self.cli(&a.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    }
+
+    fn inspect(&self, name: &str, format: &str) -> String {
+        let out = self.cli(&["inspect", "--format", format, name]);
+        out.ok();
+        out.stdout.trim().to_string()
+    }
+
+    fn runtime_state(&self, name: &str) -> Option<serde_json::Value> {
+        let id = self.inspect(name, "{{.Id}}");
+        let (bin, root) = self.runtime_root();
+        let mut cmd = Command::new(bin);
+        cmd.arg("--root").arg(root).args(["state", &id]);
+        let out = run(cmd);
+        (out.code == 0).then(|| serde_json::from_str(&out.stdout).unwrap())
+    }
 }
 
 pub struct Suite {
