@@ -8,7 +8,7 @@ use crate::containerd::start_daemon;
 use crate::daemon::Daemon;
 use crate::host::Scratch;
 use crate::image::{IMAGE, rootfs_tar};
-use crate::suite::{Client, DockerCli, Runtime, Suite, run_on_pty, runtime, wait_for};
+use crate::suite::{Client, DockerCli, Runtime, Suite, kill, run_on_pty, runtime};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -309,29 +309,6 @@ fn restart(d: &Docker) {
     out.ok();
     assert_eq!(out.stdout, "run\nrun\n", "{out:?}");
     assert_eq!(d.runtime_state("restart").unwrap()["status"], "running");
-}
-
-fn kill(d: &Docker) {
-    d.run(
-        &["-d", "--name", "kill"],
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 5' USR1; while :; do sleep 0.05; done",
-        ],
-    )
-    .ok();
-    d.docker(&["kill", "-s", "USR1", "kill"]).ok();
-    wait_for("the container to exit on USR1", || {
-        d.inspect("kill", "{{.State.Status}}") == "exited"
-    });
-    assert_eq!(d.inspect("kill", "{{.State.ExitCode}}"), "5");
-    d.run(&["-d", "--name", "kill9"], &["sleep", "1000"]).ok();
-    d.docker(&["kill", "kill9"]).ok();
-    wait_for("the container to exit on KILL", || {
-        d.inspect("kill9", "{{.State.Status}}") == "exited"
-    });
-    assert_eq!(d.inspect("kill9", "{{.State.ExitCode}}"), "137");
 }
 
 /// docker-init (Debian's tini) is pid 1 and the command its child.

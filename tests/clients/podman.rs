@@ -7,7 +7,7 @@
 use crate::common::{Out, cgroup_file, cgroup_v2};
 use crate::host::Scratch;
 use crate::image::{IMAGE, oci_archive};
-use crate::suite::{Client, DockerCli, Runtime, Suite, run_on_pty, runtime, wait_for};
+use crate::suite::{Client, DockerCli, Runtime, Suite, kill, run_on_pty, runtime, wait_for};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -291,29 +291,6 @@ fn stop(p: &Podman) {
     assert!(out.stderr.contains("SIGKILL"), "{out:?}");
     assert_eq!(p.inspect("ignore", "{{.State.ExitCode}}"), "137");
     assert_eq!(p.inspect("ignore", "{{.State.Status}}"), "exited");
-}
-
-fn kill(p: &Podman) {
-    p.run(
-        &["-d", "--name", "kill"],
-        &[
-            "sh",
-            "-c",
-            "trap 'exit 5' USR1; while :; do sleep 0.05; done",
-        ],
-    )
-    .ok();
-    p.podman(&["kill", "-s", "USR1", "kill"]).ok();
-    wait_for("the container to exit on USR1", || {
-        p.inspect("kill", "{{.State.Status}}") == "exited"
-    });
-    assert_eq!(p.inspect("kill", "{{.State.ExitCode}}"), "5");
-    p.run(&["-d", "--name", "kill9"], &["sleep", "1000"]).ok();
-    p.podman(&["kill", "kill9"]).ok();
-    wait_for("the container to exit on KILL", || {
-        p.inspect("kill9", "{{.State.Status}}") == "exited"
-    });
-    assert_eq!(p.inspect("kill9", "{{.State.ExitCode}}"), "137");
 }
 
 fn pause(p: &Podman) {

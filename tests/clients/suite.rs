@@ -81,6 +81,31 @@ pub trait DockerCli {
     }
 }
 
+/// `kill -s USR1` reaches the container's trap; a plain `kill` is SIGKILL
+/// (137): the same for docker and podman.
+pub fn kill<C: DockerCli>(d: &C) {
+    d.run(
+        &["-d", "--name", "kill"],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 5' USR1; while :; do sleep 0.05; done",
+        ],
+    )
+    .ok();
+    d.cli(&["kill", "-s", "USR1", "kill"]).ok();
+    wait_for("the container to exit on USR1", || {
+        d.inspect("kill", "{{.State.Status}}") == "exited"
+    });
+    assert_eq!(d.inspect("kill", "{{.State.ExitCode}}"), "5");
+    d.run(&["-d", "--name", "kill9"], &["sleep", "1000"]).ok();
+    d.cli(&["kill", "kill9"]).ok();
+    wait_for("the container to exit on KILL", || {
+        d.inspect("kill9", "{{.State.Status}}") == "exited"
+    });
+    assert_eq!(d.inspect("kill9", "{{.State.ExitCode}}"), "137");
+}
+
 pub struct Suite {
     client: &'static str,
     passed: usize,

@@ -56,6 +56,21 @@ pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
 
+/// A bundle at `dir`: a busybox rootfs and `berth spec`'s config.json.
+pub fn make_bundle(dir: &Path) {
+    make_rootfs(&dir.join("rootfs"));
+    let out = Command::new(berth_bin())
+        .args(["spec", "--bundle"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "berth spec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A rootfs with a static busybox and its applets.
 pub fn make_rootfs(dir: &Path) {
     let bin = dir.join("bin");
@@ -124,17 +139,7 @@ impl Bundle {
         let path = tmp.path().join("bundle");
         let root = tmp.path().join("state");
         std::fs::create_dir_all(&path).unwrap();
-        make_rootfs(&path.join("rootfs"));
-        let out = Command::new(berth_bin())
-            .args(["spec", "--bundle"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "berth spec: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        make_bundle(&path);
         let b = Bundle {
             _tmp: tmp,
             path,

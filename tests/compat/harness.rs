@@ -86,17 +86,7 @@ impl Case {
         let bundle = dir.join("bundle");
         let root = dir.join("state");
         std::fs::create_dir_all(&bundle).unwrap();
-        common::make_rootfs(&bundle.join("rootfs"));
-        let out = Command::new(common::berth_bin())
-            .args(["spec", "--bundle"])
-            .arg(&bundle)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "berth spec: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::make_bundle(&bundle);
         let mut c = Case {
             rt,
             _tmp: tmp,
