@@ -4,12 +4,16 @@
 //! a piece (checks against the host are the container layer's, check.rs).
 
 mod default;
+mod findings;
+mod limits;
+mod raw;
 mod validate;
 
 pub use default::{default_spec, spec_text};
+pub use findings::{Finding, Findings, Severity};
 use oci_spec::runtime::Spec;
 use std::path::Path;
-pub use validate::{PROPAGATIONS, ns_name};
+pub use validate::{PROPAGATIONS, hook_lists, ns_name};
 
 /// The runtime-spec version berth implements and reports.
 pub const SPEC_VERSION: &str = "1.2.1";
@@ -52,6 +56,51 @@ pub fn load(bundle: &Path) -> Result<Spec, ConfigError> {
 /// The checks `load` makes, on a config already parsed.
 pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
     validate::validate(spec)
+}
+
+/// `berth check`'s static part: every problem of config.json's text, in
+/// `findings`, and the config if it could be read at all. `strict` adds
+/// warnings for what berth accepts leniently (fields it does not know).
+pub fn check(bytes: &[u8], strict: bool, findings: &mut Findings) -> Option<Spec> {
+    match raw::documents(bytes) {
+        Some(1) => {}
+        Some(0) => {
+            findings.error("config.empty", "config.json", "holds no JSON document");
+            return None;
+        }
+        Some(n) => {
+            findings.error(
+                "config.documents",
+                "config.json",
+                format!("holds {n} JSON documents: it must be exactly one"),
+            );
+            return None;
+        }
+        None => {}
+    }
+    let spec = match parse(bytes) {
+        Ok(s) => s,
+        Err(ConfigError::Invalid { path, msg }) => {
+            findings.error("config.type", path, msg);
+            return None;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let msg = msg.strip_prefix("config.json: ").unwrap_or(&msg);
+            findings.error("config.syntax", "config.json", msg);
+            return None;
+        }
+    };
+    validate::collect(&spec, strict, findings);
+    if strict
+        && let (Ok(raw), Ok(known)) = (
+            serde_json::from_slice::<serde_json::Value>(bytes),
+            serde_json::to_value(&spec),
+        )
+    {
+        raw::unknown_fields(&raw, &known, "", findings);
+    }
+    Some(spec)
 }
 
 /// The text of a uid_map or gid_map file.

@@ -3,12 +3,12 @@
 //! rootfs exist, is that path a namespace) happen when the container is
 //! planned, still before anything is created.
 
-use super::ConfigError;
-use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
+use super::{ConfigError, Findings};
+use oci_spec::runtime::{Hook, LinuxDeviceType, LinuxNamespaceType, Spec};
 use std::collections::HashSet;
 use std::path::Path;
 
-type R = Result<(), ConfigError>;
+type F<'a> = &'a mut Findings;
 
 /// The propagations linux.rootfsPropagation and mount options may name
 /// (mounts turns each into its flag).
@@ -23,105 +23,117 @@ pub const PROPAGATIONS: [&str; 8] = [
     "runbindable",
 ];
 
-pub fn validate(spec: &Spec) -> R {
-    root(spec)?;
-    process(spec)?;
-    mounts(spec)?;
-    linux(spec)?;
-    hooks(spec)?;
-    Ok(())
+/// Every problem of the parsed config, in the order create used to stop
+/// at them. `strict` adds warnings for what berth accepts leniently.
+pub fn collect(spec: &Spec, strict: bool, f: F) {
+    root(spec, f);
+    process(spec, f);
+    mounts(spec, f);
+    linux(spec, strict, f);
+    hooks(spec, f);
+    super::limits::collect(spec, f);
 }
 
-fn absolute(path: &str, p: &Path, what: &str) -> R {
-    if p.is_absolute() {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(
+pub fn validate(spec: &Spec) -> Result<(), ConfigError> {
+    let mut f = Findings::default();
+    collect(spec, false, &mut f);
+    f.first_error()
+}
+
+fn absolute(f: F, path: &str, p: &Path, what: &str) {
+    if !p.is_absolute() {
+        f.error(
+            "path.relative",
             path,
             format!("{what} must be an absolute path, got \"{}\"", p.display()),
-        ))
+        );
     }
 }
 
-fn root(spec: &Spec) -> R {
+fn root(spec: &Spec, f: F) {
     match spec.root() {
-        None => Err(ConfigError::invalid(
+        None => f.error(
+            "root.missing",
             "root",
             "missing: a container needs a root filesystem",
-        )),
+        ),
         Some(r) if r.path().as_os_str().is_empty() => {
-            Err(ConfigError::invalid("root.path", "must not be empty"))
+            f.error("root.empty", "root.path", "must not be empty")
         }
-        Some(_) => Ok(()),
+        Some(_) => {}
     }
 }
 
-fn process(spec: &Spec) -> R {
+fn process(spec: &Spec, f: F) {
     let Some(p) = spec.process() else {
-        return Err(ConfigError::invalid(
+        return f.error(
+            "process.missing",
             "process",
             "missing: a container needs a process to run",
-        ));
+        );
     };
     match p.args() {
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
-        _ => {
-            return Err(ConfigError::invalid(
-                "process.args",
-                "must name the program to run",
-            ));
-        }
+        _ => f.error(
+            "process.args",
+            "process.args",
+            "must name the program to run",
+        ),
     }
-    absolute("process.cwd", p.cwd(), "the working directory")?;
+    absolute(f, "process.cwd", p.cwd(), "the working directory");
     for (i, e) in p.env().iter().flatten().enumerate() {
         if !e.contains('=') {
-            return Err(ConfigError::invalid(
+            f.error(
+                "env.format",
                 format!("process.env[{i}]"),
                 format!("\"{e}\" is not of the form KEY=value"),
-            ));
+            );
         }
     }
     let mut seen: HashSet<String> = HashSet::new();
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         if !seen.insert(format!("{:?}", r.typ())) {
-            return Err(ConfigError::invalid(
+            f.error(
+                "rlimit.duplicate",
                 format!("process.rlimits[{i}].type"),
                 format!("{:?} listed twice", r.typ()),
-            ));
+            );
         }
         if r.soft() > r.hard() {
-            return Err(ConfigError::invalid(
+            f.error(
+                "rlimit.order",
                 format!("process.rlimits[{i}]"),
                 format!("soft limit {} is above hard limit {}", r.soft(), r.hard()),
-            ));
+            );
         }
     }
     if let Some(adj) = p.oom_score_adj()
         && !(-1000..=1000).contains(&adj)
     {
-        return Err(ConfigError::invalid(
+        f.error(
+            "oom-score-adj.range",
             "process.oomScoreAdj",
             format!("{adj} is outside -1000..1000"),
-        ));
+        );
     }
-    Ok(())
 }
 
-fn mounts(spec: &Spec) -> R {
+fn mounts(spec: &Spec, f: F) {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         absolute(
+            f,
             &format!("mounts[{i}].destination"),
             m.destination(),
             "a mount destination",
-        )?;
+        );
         if m.uid_mappings().is_some() != m.gid_mappings().is_some() {
-            return Err(ConfigError::invalid(
+            f.error(
+                "mount.mappings",
                 format!("mounts[{i}]"),
                 "uidMappings and gidMappings go together",
-            ));
+            );
         }
     }
-    Ok(())
 }
 
 fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
@@ -131,24 +143,82 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == t))
 }
 
-fn linux(spec: &Spec) -> R {
+fn linux(spec: &Spec, strict: bool, f: F) {
     let Some(linux) = spec.linux() else {
-        return Ok(());
+        return;
     };
+    namespaces(spec, linux, f);
+    for (name, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(spec, LinuxNamespaceType::Uts) {
+            f.error(
+                "namespace.uts-needed",
+                name,
+                format!("setting the {name} needs a uts namespace"),
+            );
+        }
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        if !has_ns(spec, LinuxNamespaceType::Time) {
+            f.error(
+                "namespace.time-needed",
+                "linux.timeOffsets",
+                "time offsets need a time namespace",
+            );
+        }
+        for k in offsets.keys() {
+            if k != "monotonic" && k != "boottime" {
+                f.error(
+                    "time-offset.clock",
+                    format!("linux.timeOffsets.{k}"),
+                    "only the monotonic and boottime clocks have offsets",
+                );
+            }
+        }
+    }
+    if let Some(p) = linux.rootfs_propagation()
+        && !p.is_empty()
+        && !PROPAGATIONS.contains(&p.as_str())
+    {
+        f.error(
+            "propagation.unknown",
+            "linux.rootfsPropagation",
+            format!("unknown propagation \"{p}\""),
+        );
+    }
+    for (list, name) in [
+        (linux.masked_paths(), "maskedPaths"),
+        (linux.readonly_paths(), "readonlyPaths"),
+    ] {
+        for (i, p) in list.iter().flatten().enumerate() {
+            absolute(f, &format!("linux.{name}[{i}]"), Path::new(p), "a path");
+        }
+    }
+    devices(linux, strict, f);
+    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+        sysctl(spec, key, f);
+    }
+}
+
+fn namespaces(spec: &Spec, linux: &oci_spec::runtime::Linux, f: F) {
     let mut seen = HashSet::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
-            return Err(ConfigError::invalid(
+            f.error(
+                "namespace.duplicate",
                 format!("linux.namespaces[{i}].type"),
                 format!("namespace type \"{}\" listed twice", ns_name(ns.typ())),
-            ));
+            );
         }
         if let Some(p) = ns.path() {
             absolute(
+                f,
                 &format!("linux.namespaces[{i}].path"),
                 p,
                 "a namespace path",
-            )?;
+            );
         }
     }
     let userns = has_ns(spec, LinuxNamespaceType::User);
@@ -160,108 +230,76 @@ fn linux(spec: &Spec) -> R {
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if maps && !userns {
-        return Err(ConfigError::invalid(
+        f.error(
+            "userns.missing",
             "linux.uidMappings",
             "mappings are set but there is no user namespace",
-        ));
+        );
     }
     if new_userns {
         if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(ConfigError::invalid(
+            f.error(
+                "userns.no-mappings",
                 "linux.uidMappings",
                 "a new user namespace needs uid mappings",
-            ));
+            );
         }
         if linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-            return Err(ConfigError::invalid(
+            f.error(
+                "userns.no-mappings",
                 "linux.gidMappings",
                 "a new user namespace needs gid mappings",
-            ));
+            );
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_ns(spec, LinuxNamespaceType::Uts)
-    {
-        return Err(ConfigError::invalid(
-            "hostname",
-            "setting the hostname needs a uts namespace",
-        ));
-    }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_ns(spec, LinuxNamespaceType::Uts)
-    {
-        return Err(ConfigError::invalid(
-            "domainname",
-            "setting the domainname needs a uts namespace",
-        ));
-    }
-    if let Some(offsets) = linux.time_offsets() {
-        if !has_ns(spec, LinuxNamespaceType::Time) {
-            return Err(ConfigError::invalid(
-                "linux.timeOffsets",
-                "time offsets need a time namespace",
-            ));
-        }
-        for k in offsets.keys() {
-            if k != "monotonic" && k != "boottime" {
-                return Err(ConfigError::invalid(
-                    format!("linux.timeOffsets.{k}"),
-                    "only the monotonic and boottime clocks have offsets",
-                ));
-            }
-        }
-    }
-    if let Some(p) = linux.rootfs_propagation()
-        && !p.is_empty()
-        && !PROPAGATIONS.contains(&p.as_str())
-    {
-        return Err(ConfigError::invalid(
-            "linux.rootfsPropagation",
-            format!("unknown propagation \"{p}\""),
-        ));
-    }
-    for (list, name) in [
-        (linux.masked_paths(), "maskedPaths"),
-        (linux.readonly_paths(), "readonlyPaths"),
-    ] {
-        for (i, p) in list.iter().flatten().enumerate() {
-            absolute(&format!("linux.{name}[{i}]"), Path::new(p), "a path")?;
-        }
-    }
+}
+
+fn devices(linux: &oci_spec::runtime::Linux, strict: bool, f: F) {
     for (i, d) in linux.devices().iter().flatten().enumerate() {
         absolute(
+            f,
             &format!("linux.devices[{i}].path"),
             d.path(),
             "a device path",
-        )?;
+        );
         if d.typ() == LinuxDeviceType::A {
-            return Err(ConfigError::invalid(
+            f.error(
+                "device.type",
                 format!("linux.devices[{i}].type"),
                 "must be one of c, b, u, p",
-            ));
+            );
         }
     }
-    if let Some(res) = linux.resources() {
-        for (i, d) in res.devices().iter().flatten().enumerate() {
-            // Access letters beyond r, w and m: the cgroup manager's to
-            // judge (runc drops them on v1 and refuses them on v2).
-            if matches!(d.typ(), Some(LinuxDeviceType::U) | Some(LinuxDeviceType::P)) {
-                return Err(ConfigError::invalid(
-                    format!("linux.resources.devices[{i}].type"),
-                    "must be one of a, c, b",
-                ));
-            }
+    let Some(res) = linux.resources() else { return };
+    for (i, d) in res.devices().iter().flatten().enumerate() {
+        if matches!(d.typ(), Some(LinuxDeviceType::U) | Some(LinuxDeviceType::P)) {
+            f.error(
+                "device-rule.type",
+                format!("linux.resources.devices[{i}].type"),
+                "must be one of a, c, b",
+            );
+        }
+        // Access letters beyond r, w and m: the cgroup manager's to judge
+        // (runc drops them on v1 and refuses them on v2); lenient, so a
+        // warning of --strict.
+        if let Some(a) = d.access()
+            && strict
+            && a.chars().any(|c| !"rwm".contains(c))
+        {
+            f.warn(
+                "device-rule.access",
+                format!("linux.resources.devices[{i}].access"),
+                format!(
+                    "\"{a}\" has letters beyond r, w and m: cgroup v1 ignores them, cgroup v2 refuses them"
+                ),
+            );
         }
     }
-    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
-        sysctl(spec, key)?;
-    }
-    Ok(())
 }
 
 /// A sysctl may only be set where it belongs to a namespace the container
 /// has of its own; anything else would change the host (runc's rule).
-fn sysctl(spec: &Spec, key: &str) -> R {
+fn sysctl(spec: &Spec, key: &str, f: F) {
     use LinuxNamespaceType as T;
     let ipc = [
         "kernel.msgmax",
@@ -280,47 +318,53 @@ fn sysctl(spec: &Spec, key: &str) -> R {
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         T::Uts
     } else {
-        return Err(ConfigError::invalid(
+        return f.error(
+            "sysctl.host",
             format!("linux.sysctl.{key}"),
             "not in a namespace of the container: it would change the host",
-        ));
+        );
     };
     if !has_ns(spec, needs) {
-        return Err(ConfigError::invalid(
+        f.error(
+            "sysctl.namespace",
             format!("linux.sysctl.{key}"),
             format!("needs a {} namespace", ns_name(needs)),
-        ));
+        );
     }
-    Ok(())
 }
 
-fn hooks(spec: &Spec) -> R {
-    let Some(h) = spec.hooks() else { return Ok(()) };
-    #[allow(deprecated)]
-    let lists = [
+/// The hook lists by their JSON names.
+#[allow(deprecated)]
+pub fn hook_lists(h: &oci_spec::runtime::Hooks) -> [(&'static str, &Option<Vec<Hook>>); 6] {
+    [
         ("prestart", h.prestart()),
         ("createRuntime", h.create_runtime()),
         ("createContainer", h.create_container()),
         ("startContainer", h.start_container()),
         ("poststart", h.poststart()),
         ("poststop", h.poststop()),
-    ];
-    for (name, list) in lists {
+    ]
+}
+
+fn hooks(spec: &Spec, f: F) {
+    let Some(h) = spec.hooks() else { return };
+    for (name, list) in hook_lists(h) {
         for (i, hook) in list.iter().flatten().enumerate() {
             absolute(
+                f,
                 &format!("hooks.{name}[{i}].path"),
                 hook.path(),
                 "a hook path",
-            )?;
+            );
             if hook.timeout().is_some_and(|t| t <= 0) {
-                return Err(ConfigError::invalid(
+                f.error(
+                    "hook.timeout",
                     format!("hooks.{name}[{i}].timeout"),
                     "must be greater than zero",
-                ));
+                );
             }
         }
     }
-    Ok(())
 }
 
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
@@ -408,10 +452,22 @@ mod tests {
         .unwrap();
     }
 
-    /// Letters beyond r, w and m are the cgroup manager's to judge.
+    /// Letters beyond r, w and m are the cgroup manager's to judge; a
+    /// warning of --strict.
     #[test]
     fn device_rule_access_is_left_to_the_cgroup_manager() {
-        check(r#","linux":{"resources":{"devices":[{"allow":false,"access":"rwx"}]}}"#).unwrap();
+        let extra = r#","linux":{"resources":{"devices":[{"allow":false,"access":"rwx"}]}}"#;
+        check(extra).unwrap();
+        let json = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}{extra}}}"#
+        );
+        assert_eq!(
+            findings(&json, true),
+            [(
+                "device-rule.access",
+                "linux.resources.devices[0].access".into()
+            )]
+        );
     }
 
     #[test]
@@ -420,6 +476,98 @@ mod tests {
             r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0}}}"#,
         );
         assert_eq!(e, "config.json: process.args: must name the program to run");
+    }
+
+    fn findings(json: &str, strict: bool) -> Vec<(&'static str, String)> {
+        let mut f = Findings::default();
+        super::super::check(json.as_bytes(), strict, &mut f);
+        f.0.into_iter().map(|x| (x.code, x.path)).collect()
+    }
+
+    /// Every problem at once, each at its path; create's error is the first.
+    #[test]
+    fn collects_every_problem() {
+        let json = r#"{"root":{"path":"rootfs"},"hostname":"x","process":{"cwd":"rel","args":["sh\u0000x"],"env":["NOEQ"],"user":{"uid":4294967295,"gid":0}},"mounts":[{"destination":"tmp"}],"linux":{"namespaces":[{"type":"pid"},{"type":"pid"}],"sysctl":{"vm.swappiness":"1"}}}"#;
+        let got = findings(json, false);
+        let want = [
+            ("process.cwd", "path.relative"),
+            ("process.env[0]", "env.format"),
+            ("mounts[0].destination", "path.relative"),
+            ("linux.namespaces[1].type", "namespace.duplicate"),
+            ("hostname", "namespace.uts-needed"),
+            ("linux.sysctl.vm.swappiness", "sysctl.host"),
+            ("ociVersion", "oci-version.missing"),
+            ("process.args[0]", "string.nul"),
+            ("process.user.uid", "id.none"),
+        ];
+        for (path, code) in want {
+            assert!(
+                got.iter().any(|(c, p)| *c == code && p == path),
+                "{code} at {path} missing from {got:?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        let spec = parse(json.as_bytes()).unwrap();
+        assert_eq!(
+            validate(&spec).unwrap_err().to_string(),
+            r#"config.json: process.cwd: the working directory must be an absolute path, got "rel""#
+        );
+    }
+
+    #[test]
+    fn kernel_limits() {
+        let long = "a".repeat(65);
+        let e = check(&format!(
+            r#","hostname":"{long}","linux":{{"namespaces":[{{"type":"uts"}}]}}"#
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "config.json: hostname: 65 bytes: the kernel takes at most 64"
+        );
+        let name = "n".repeat(256);
+        let e = check(&format!(r#","mounts":[{{"destination":"/{name}"}}]"#)).unwrap_err();
+        assert!(
+            e.contains("mounts[0].destination: a name of 256 bytes"),
+            "{e}"
+        );
+        let path = "/d".repeat(2048);
+        let e = check(&format!(r#","mounts":[{{"destination":"{path}"}}]"#)).unwrap_err();
+        assert!(e.contains("4096 bytes: the kernel takes paths"), "{e}");
+    }
+
+    #[test]
+    fn oci_versions() {
+        let v = |ver: &str| {
+            let json = format!(
+                r#"{{"ociVersion":"{ver}","root":{{"path":"rootfs"}},"process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}}}"#
+            );
+            findings(&json, false)
+        };
+        assert!(v("1.0.2").is_empty());
+        assert!(v("1.2.0-rc.1").is_empty());
+        assert_eq!(v("1.3.0"), [("oci-version.newer", "ociVersion".into())]);
+        assert_eq!(
+            v("2.0.0"),
+            [("oci-version.unsupported", "ociVersion".into())]
+        );
+        assert_eq!(v("one"), [("oci-version.format", "ociVersion".into())]);
+    }
+
+    #[test]
+    fn one_document_and_strict_fields() {
+        let doc = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}}}"#;
+        assert_eq!(
+            findings(&format!("{doc}\n{doc}"), false),
+            [("config.documents", "config.json".into())]
+        );
+        let typo = doc.replace(r#""cwd""#, r#""cwdir":"/x","cwd""#);
+        assert!(findings(&typo, false).is_empty());
+        assert_eq!(
+            findings(&typo, true),
+            [("field.unknown", "process.cwdir".into())]
+        );
+        assert!(findings(doc, true).is_empty());
     }
 
     fn check_raw(json: &str) -> String {
