@@ -12,7 +12,8 @@ fn main() {
             std::process::exit(0);
         }
         // runc's exit statuses for a wrong command line: 1, and 3 for an
-        // unknown command; the error as a log line, as its other errors.
+        // unknown command (2 for check's); the error as a log line, as its
+        // other errors.
         Err(commands::args::Usage::Error(e, help)) => {
             let usage = help
                 .lines()
@@ -20,7 +21,7 @@ fn main() {
                 .unwrap_or_default();
             logging::error(&format!("berth: {e}"));
             eprintln!("{usage}\n(--help for more)");
-            std::process::exit(1);
+            std::process::exit(commands::usage_status(help));
         }
         Err(commands::args::Usage::UnknownCommand(name)) => {
             logging::error(&format!(

@@ -2,6 +2,7 @@
 //! holds one subcommand's arguments and a few lines that call into
 //! `container`; nothing here touches the system directly.
 
+mod check;
 mod create;
 mod delete;
 mod events;
@@ -64,6 +65,7 @@ pub struct Cli {
 
 #[derive(Debug)]
 pub enum Command {
+    Check(check::CheckArgs),
     Create(create::CreateArgs),
     Start(start::StartArgs),
     State(state::StateArgs),
@@ -102,6 +104,7 @@ Commands:
   update    change a running container's resource limits
   exec      run a new process in a running container
   features  print what this berth supports (the runtime-spec document)
+  check     check a bundle against the runtime-spec and this host
 
 Global flags:
       --root DIR          the containers' state (default /run/berth)
@@ -161,6 +164,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
     let p = &mut p;
     let command = match name.as_deref() {
         None => None,
+        Some("check") => Some(Command::Check(args::parse(p)?)),
         Some("create") => Some(Command::Create(args::parse(p)?)),
         Some("start") => Some(Command::Start(args::parse(p)?)),
         Some("state") => Some(Command::State(args::parse(p)?)),
@@ -183,6 +187,17 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
         Some(other) => return Err(Usage::UnknownCommand(other.to_string())),
     };
     Ok(Cli { global: g, command })
+}
+
+/// The exit status of a wrong command line whose help text is `help`:
+/// runc's 1, but 2 for `check`, a command runc does not have (the usual
+/// status of a linter's usage error).
+pub fn usage_status(help: &str) -> i32 {
+    if help == <check::CheckArgs as args::Command>::HELP {
+        check::USAGE_STATUS
+    } else {
+        1
+    }
 }
 
 /// Runs the command and returns berth's exit status.
@@ -215,6 +230,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             print!("{HELP}");
             Ok(0)
         }
+        Some(Command::Check(a)) => check::run(g, a),
         Some(Command::Create(a)) => create::run(g, a),
         Some(Command::Start(a)) => start::run(g, a),
         Some(Command::State(a)) => state::run(g, a),

@@ -1,11 +1,405 @@
 //! What the container layer checks of a config beyond config/'s own
-//! validation: whether this berth, on this host, can run what it asks for;
-//! and `check_untrusted`, every step berth takes with a config before it
-//! touches the host, for the fuzz target and the hostile-config tests.
+//! validation: whether this berth, on this host, can run what it asks for
+//! (`berth check`, which reports every problem, and `unsupported`, which
+//! create refuses on); and `check_untrusted`, every step berth takes with a
+//! config before it touches the host, for the fuzz target and the
+//! hostile-config tests. Nothing here creates anything.
 
-use crate::config::ConfigError;
+use crate::cgroups::CgroupManager;
+use crate::config::{ConfigError, Findings};
 use crate::{cgroups, mounts, process, seccomp};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{LinuxSeccompAction, Spec};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+pub struct CheckOpts {
+    pub bundle: PathBuf,
+    /// Also warn of what berth accepts leniently or ignores.
+    pub strict: bool,
+    /// The config alone, not against this host.
+    pub spec_only: bool,
+}
+
+/// Every problem of the bundle, at once: config.json against the
+/// runtime-spec (config/), then against this host.
+pub fn check(opts: &CheckOpts) -> Findings {
+    let mut f = Findings::default();
+    let file = opts.bundle.join("config.json");
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) => {
+            f.error(
+                "config.unreadable",
+                file.display().to_string(),
+                crate::error::errno_text(&e),
+            );
+            return f;
+        }
+    };
+    let Some(spec) = crate::config::check(&bytes, opts.strict, &mut f) else {
+        return f;
+    };
+    if let Err(e) = unsupported(&spec) {
+        f.config_error("unsupported", e);
+    }
+    if !opts.spec_only {
+        host(&spec, &opts.bundle, opts.strict, &mut f);
+    }
+    plan_steps(&spec, opts.spec_only, &mut f);
+    if !opts.spec_only {
+        // Whatever else create's plan would refuse on this host.
+        let bundle = std::fs::canonicalize(&opts.bundle).unwrap_or(opts.bundle.clone());
+        if let Err(e) = super::plan::ContainerPlan::new(&spec, "check", bundle, false, 0) {
+            add_once(&mut f, "host.refused", e);
+        }
+    }
+    f
+}
+
+/// What create works out from the config before it touches anything, each
+/// step's error a finding (those check_untrusted stops at).
+fn plan_steps(spec: &Spec, spec_only: bool, f: &mut Findings) {
+    let mut spec_for_process = spec.clone();
+    if spec_only && let Some(p) = spec_for_process.process_mut() {
+        // Whether AppArmor is on is the host's to say.
+        p.set_apparmor_profile(None);
+    }
+    if let Err(e) = process::ProcessPlan::from_spec(&spec_for_process, 0) {
+        add_once(f, "process.invalid", e);
+    }
+    let Some(l) = spec.linux() else { return };
+    if let Err(e) = process::namespaces::Namespaces::from_spec_without_paths(l) {
+        add_once(f, "namespace.invalid", e);
+    }
+    if let Some(s) = l.seccomp()
+        && let Err(e) = seccomp::compile(s)
+    {
+        add_once(f, "seccomp.invalid", e);
+    }
+    // Against this host, the manager's own check says it (cgroup()); for
+    // another host, what fails on one cgroup version (v1's swappiness on
+    // v2) may be right on the other: a warning.
+    if spec_only
+        && let Some(r) = l.resources()
+        && let Err(e) = cgroups::check_writes(r)
+    {
+        cgroup_error(
+            f,
+            "resources.cgroup-version",
+            e,
+            crate::config::Severity::Warning,
+        );
+    }
+    if let Err(e) =
+        cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "check")
+    {
+        add_once(f, "cgroups-path.invalid", e);
+    }
+    if let Err(e) = mounts::devices_from_spec(l) {
+        add_once(f, "device.invalid", e);
+    }
+}
+
+/// A ConfigError as a finding, unless one is about its path already.
+fn add_once(f: &mut Findings, code: &'static str, e: ConfigError) {
+    match &e {
+        ConfigError::Invalid { path, .. } if f.about(path) => {}
+        _ => f.config_error(code, e),
+    }
+}
+
+fn cgroup_error(
+    f: &mut Findings,
+    code: &'static str,
+    e: cgroups::CgroupError,
+    severity: crate::config::Severity,
+) {
+    let (path, msg) = match e {
+        cgroups::CgroupError::Unsupported { path, msg } => (path, msg),
+        cgroups::CgroupError::Write { path, source } => (path, source.to_string()),
+        other => ("linux.resources".to_string(), other.to_string()),
+    };
+    if f.about(&path) {
+        return;
+    }
+    match severity {
+        crate::config::Severity::Error => f.error(code, path, msg),
+        crate::config::Severity::Warning => f.warn(code, path, msg),
+    }
+}
+
+/// The config against this host.
+fn host(spec: &Spec, bundle: &Path, strict: bool, f: &mut Findings) {
+    rootfs_and_program(spec, bundle, f);
+    bind_sources(spec, bundle, f);
+    hooks(spec, f);
+    let Some(l) = spec.linux() else {
+        lsm(spec, strict, f);
+        return;
+    };
+    namespace_paths(l, f);
+    cgroup(l, f);
+    if let Some(s) = l.seccomp() {
+        seccomp_actions(s, f);
+    }
+    lsm(spec, strict, f);
+}
+
+fn rootfs_and_program(spec: &Spec, bundle: &Path, f: &mut Findings) {
+    let Some(root) = spec.root() else { return };
+    let rootfs = bundle.join(root.path());
+    let fd = match rustix::fs::open(
+        &rootfs,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => {
+            return f.error(
+                "rootfs.missing",
+                "root.path",
+                format!(
+                    "rootfs {}: {}",
+                    rootfs.display(),
+                    crate::error::errno_text(&e.into())
+                ),
+            );
+        }
+    };
+    let Some(p) = spec.process() else { return };
+    let Some(program) = p.args().as_ref().and_then(|a| a.first()) else {
+        return;
+    };
+    if program.is_empty() || program.contains('\0') {
+        return;
+    }
+    let destinations: Vec<&Path> = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .map(|m| m.destination().as_path())
+        .filter(|d| *d != Path::new("/"))
+        .collect();
+    let hidden = |p: &Path| destinations.iter().any(|d| p.starts_with(d));
+    let env = p.env().clone().unwrap_or_default();
+    super::program::check(fd.as_fd(), program, p.cwd(), &env, &hidden, f);
+}
+
+fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+fn bind_sources(spec: &Spec, bundle: &Path, f: &mut Findings) {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let Some(src) = m.source() else { continue };
+        if !is_bind(m) {
+            continue;
+        }
+        let path = bundle.join(src);
+        if let Err(e) = std::fs::metadata(&path) {
+            f.error(
+                "mount.source-missing",
+                format!("mounts[{i}].source"),
+                format!(
+                    "bind source {}: {}",
+                    path.display(),
+                    crate::error::errno_text(&e)
+                ),
+            );
+        }
+    }
+}
+
+fn hooks(spec: &Spec, f: &mut Findings) {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(h) = spec.hooks() else { return };
+    for (name, list) in crate::config::hook_lists(h) {
+        for (i, hook) in list.iter().flatten().enumerate() {
+            let at = format!("hooks.{name}[{i}].path");
+            let p = hook.path();
+            match std::fs::metadata(p) {
+                Err(e) => f.error(
+                    "hook.missing",
+                    at,
+                    format!("{}: {}", p.display(), crate::error::errno_text(&e)),
+                ),
+                Ok(m) if m.is_dir() => f.error(
+                    "hook.not-executable",
+                    at,
+                    format!("{} is a directory", p.display()),
+                ),
+                Ok(m) if m.permissions().mode() & 0o111 == 0 => f.error(
+                    "hook.not-executable",
+                    at,
+                    format!(
+                        "{} is not executable (mode {:o})",
+                        p.display(),
+                        m.permissions().mode() & 0o7777
+                    ),
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+fn namespace_paths(l: &oci_spec::runtime::Linux, f: &mut Findings) {
+    for (i, n) in l.namespaces().iter().flatten().enumerate() {
+        let Some(p) = n.path() else { continue };
+        let at = format!("linux.namespaces[{i}].path");
+        let fd = match rustix::fs::open(
+            p,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                f.error(
+                    "namespace.path-missing",
+                    at,
+                    format!("{}: {}", p.display(), crate::error::errno_text(&e.into())),
+                );
+                continue;
+            }
+        };
+        let want = crate::config::ns_name(n.typ());
+        match crate::syscall::ns_type(fd.as_fd()) {
+            Ok(t) if t == process::namespaces::flag(n.typ()) => {}
+            Ok(t) => f.error(
+                "namespace.wrong-type",
+                at,
+                format!(
+                    "{} is a {}, not a {want} namespace",
+                    p.display(),
+                    process::namespaces::ns_label(t)
+                ),
+            ),
+            Err(_) => f.error(
+                "namespace.not-namespace",
+                at,
+                format!(
+                    "{} is not a namespace file (not a {want} namespace)",
+                    p.display()
+                ),
+            ),
+        }
+    }
+}
+
+/// Each resource's controller and file, on the container's cgroup as it
+/// would be: the container's own if it exists, else its nearest existing
+/// parent (a new cgroup has its parent's files). Only the root cgroup is
+/// left, whose files differ from a child's: its answers are warnings.
+fn cgroup(l: &oci_spec::runtime::Linux, f: &mut Findings) {
+    let Ok(path) =
+        cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "check")
+    else {
+        return;
+    };
+    let rules = cgroups::rules_from_spec(Some(l));
+    let resources = l.resources().clone().unwrap_or_default();
+    let mut probe = Path::new(&path);
+    loop {
+        let Ok(m) = cgroups::manager(&probe.to_string_lossy()) else {
+            return;
+        };
+        let root = probe.parent().is_none();
+        if root || m.views().iter().all(|v| v.host_path.is_dir()) {
+            if let Err(e) = m.check(&resources, &rules) {
+                if root {
+                    cgroup_error(f, "cgroup.unverified", e, crate::config::Severity::Warning);
+                } else {
+                    cgroup_error(f, "cgroup.unsupported", e, crate::config::Severity::Error);
+                }
+            }
+            return;
+        }
+        probe = probe.parent().unwrap_or(Path::new("/"));
+    }
+}
+
+/// The kernel's name (/proc/sys/kernel/seccomp/actions_avail) of an action.
+fn action_name(a: LinuxSeccompAction) -> &'static str {
+    use LinuxSeccompAction as A;
+    match a {
+        A::ScmpActKill | A::ScmpActKillThread => "kill_thread",
+        A::ScmpActKillProcess => "kill_process",
+        A::ScmpActTrap => "trap",
+        A::ScmpActErrno => "errno",
+        A::ScmpActNotify => "user_notif",
+        A::ScmpActTrace => "trace",
+        A::ScmpActLog => "log",
+        A::ScmpActAllow => "allow",
+    }
+}
+
+fn seccomp_actions(s: &oci_spec::runtime::LinuxSeccomp, f: &mut Findings) {
+    let Ok(avail) = std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail") else {
+        return;
+    };
+    let avail: Vec<&str> = avail.split_whitespace().collect();
+    let mut one = |at: String, a: LinuxSeccompAction| {
+        let name = action_name(a);
+        if !avail.contains(&name) {
+            f.error(
+                "seccomp.action",
+                at,
+                format!(
+                    "this kernel has no seccomp action {name} (it has {})",
+                    avail.join(" ")
+                ),
+            );
+        }
+    };
+    one("linux.seccomp.defaultAction".into(), s.default_action());
+    for (i, r) in s.syscalls().iter().flatten().enumerate() {
+        one(format!("linux.seccomp.syscalls[{i}].action"), r.action());
+    }
+}
+
+/// AppArmor where the config names a profile (create refuses it where
+/// AppArmor is off); SELinux labels, which berth ignores where SELinux is
+/// off (as runc), are --strict's warnings.
+fn lsm(spec: &Spec, strict: bool, f: &mut Findings) {
+    let p = spec.process().as_ref();
+    if p.and_then(|p| p.apparmor_profile().as_ref())
+        .is_some_and(|a| !a.is_empty())
+        && !process::lsm::apparmor_enabled()
+        && !f.about("process.apparmorProfile")
+    {
+        f.error(
+            "apparmor.off",
+            "process.apparmorProfile",
+            "AppArmor is not enabled on this host: the profile cannot be applied",
+        );
+    }
+    if !strict || process::lsm::selinux_enabled() {
+        return;
+    }
+    let labels = [
+        (
+            "process.selinuxLabel",
+            p.and_then(|p| p.selinux_label().clone()),
+        ),
+        (
+            "linux.mountLabel",
+            spec.linux().as_ref().and_then(|l| l.mount_label().clone()),
+        ),
+    ];
+    for (at, label) in labels {
+        if let Some(l) = label.filter(|l| !l.is_empty()) {
+            f.warn(
+                "selinux.off",
+                at,
+                format!("SELinux is not enabled on this host: label {l} is ignored"),
+            );
+        }
+    }
+}
 
 /// Fields of the runtime-spec berth does not implement yet. Refusing them is
 /// honest; ignoring them would run a container without the limit, filter or

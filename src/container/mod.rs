@@ -14,12 +14,13 @@ mod features;
 mod init;
 mod lifecycle;
 mod plan;
+mod program;
 mod resources;
 mod shared;
 mod state;
 mod sync;
 
-pub use check::check_untrusted;
+pub use check::{CheckOpts, check, check_untrusted};
 pub use create::{CreateOpts, create, wait_started};
 pub use exec::{ExecOpts, exec};
 pub use features::features;
