@@ -6,6 +6,7 @@
 mod common;
 
 mod cgroups;
+mod check;
 mod cve;
 mod errors;
 mod exec;
