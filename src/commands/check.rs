@@ -91,12 +91,21 @@ pub fn run(_g: &GlobalOpts, a: CheckArgs) -> anyhow::Result<i32> {
             bundle: &bundle,
             findings: &findings.0,
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        print(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
     } else {
-        print!("{}", text(&bundle, &findings));
+        print(&text(&bundle, &findings))?;
     }
     let failed = findings.errors() > 0 || (a.strict && findings.warnings() > 0);
     Ok(i32::from(failed))
+}
+
+/// Writes to stdout; a reader that stopped reading (`| head`) is no error.
+fn print(s: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(s.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
+    }
 }
 
 /// One line per finding, then a summary line.

@@ -259,7 +259,11 @@ fn namespace_paths(l: &oci_spec::runtime::Linux, f: &mut Findings) {
             Ok(fd) => fd,
             Err(e) => {
                 f.error(
-                    "namespace.path-missing",
+                    if e == rustix::io::Errno::NOENT {
+                        "namespace.path-missing"
+                    } else {
+                        "namespace.path-unreadable"
+                    },
                     at,
                     format!("{}: {}", p.display(), crate::error::errno_text(&e.into())),
                 );
