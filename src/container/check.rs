@@ -313,17 +313,52 @@ fn cgroup(l: &oci_spec::runtime::Linux, f: &mut Findings) {
         };
         let root = probe.parent().is_none();
         if root || m.views().iter().all(|v| v.host_path.is_dir()) {
-            if let Err(e) = m.check(&resources, &rules) {
-                if root {
-                    cgroup_error(f, "cgroup.unverified", e, crate::config::Severity::Warning);
-                } else {
-                    cgroup_error(f, "cgroup.unsupported", e, crate::config::Severity::Error);
+            // The manager stops at its first problem: one call per part.
+            for (part, rules) in resource_parts(&resources, &rules) {
+                if let Err(e) = m.check(&part, rules) {
+                    if root {
+                        cgroup_error(f, "cgroup.unverified", e, crate::config::Severity::Warning);
+                    } else {
+                        cgroup_error(f, "cgroup.unsupported", e, crate::config::Severity::Error);
+                    }
                 }
             }
             return;
         }
         probe = probe.parent().unwrap_or(Path::new("/"));
     }
+}
+
+/// linux.resources cut into its parts (the device rules alone, then each
+/// controller's fields alone), each checked on its own.
+fn resource_parts<'r>(
+    r: &oci_spec::runtime::LinuxResources,
+    rules: &'r [cgroups::DeviceRule],
+) -> Vec<(oci_spec::runtime::LinuxResources, &'r [cgroups::DeviceRule])> {
+    use oci_spec::runtime::LinuxResources as R;
+    let one = |set: &dyn Fn(&mut R)| {
+        let mut part = R::default();
+        set(&mut part);
+        part
+    };
+    let mut parts = vec![(R::default(), rules)];
+    let each: [&dyn Fn(&mut R); 8] = [
+        &|p| _ = p.set_memory(r.memory().clone()),
+        &|p| _ = p.set_cpu(r.cpu().clone()),
+        &|p| _ = p.set_pids(r.pids().clone()),
+        &|p| _ = p.set_block_io(r.block_io().clone()),
+        &|p| _ = p.set_hugepage_limits(r.hugepage_limits().clone()),
+        &|p| _ = p.set_network(r.network().clone()),
+        &|p| _ = p.set_rdma(r.rdma().clone()),
+        &|p| _ = p.set_unified(r.unified().clone()),
+    ];
+    for set in each {
+        let part = one(set);
+        if part != R::default() {
+            parts.push((part, &[]));
+        }
+    }
+    parts
 }
 
 /// The kernel's name (/proc/sys/kernel/seccomp/actions_avail) of an action.

@@ -414,3 +414,70 @@ fn no_false_alarms() {
     }
     assert!(seen >= 4, "the fixtures are there");
 }
+
+/// Removes the test's own parent cgroups, whatever the test did.
+struct Parents(Vec<std::path::PathBuf>);
+
+impl Drop for Parents {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Each resource's controller and file, against the container's cgroup as
+/// it would be: under an existing parent of the test's own, every
+/// resource is answered (not only the first); under nothing but the root,
+/// whose files differ from a child's, only warnings.
+#[test]
+fn cgroup_controllers_and_files() {
+    let hierarchies = crate::common::cgroup_hierarchies();
+    if crate::common::cgroup_v2() || hierarchies.iter().any(|h| h.ends_with("hugetlb")) {
+        return; // the case needs a v1 host without the hugetlb controller
+    }
+    let b = Bundle::new(&["true"]);
+    let parent = format!("/berth-check-parent-{}", std::process::id());
+    b.config(|c| {
+        c["linux"]["cgroupsPath"] = format!("{parent}/c").into();
+        c["linux"]["resources"]["pids"] = json!({"limit": 100});
+        c["linux"]["resources"]["memory"] = json!({"limit": 100_000_000});
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 2097152}]);
+        c["linux"]["resources"]["rdma"] = json!({"mlx5_0": {"hcaHandles": 3}});
+    });
+    // Only the root exists: pids.max is not there (the root has no limit).
+    let (code, got) = findings(&b, &[]);
+    assert_eq!(code, 0, "{got:#?}");
+    has(
+        &got,
+        "cgroup.unverified",
+        "warning",
+        "linux.resources.pids.limit",
+    );
+    let parents = Parents(b.cgroup_dirs(&parent));
+    for d in &parents.0 {
+        std::fs::create_dir(d).unwrap();
+    }
+    let (code, got) = findings(&b, &[]);
+    assert_eq!(code, 1);
+    let paths: Vec<_> = got.iter().map(|(_, _, p)| p.as_str()).collect();
+    assert!(
+        got.iter()
+            .all(|(c, s, _)| c == "cgroup.unsupported" && s == "error"),
+        "{got:#?}"
+    );
+    assert_eq!(
+        paths.len(),
+        2,
+        "hugetlb and rdma, not pids nor memory: {got:#?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.contains("hugepageLimits")),
+        "{got:#?}"
+    );
+    assert!(paths.iter().any(|p| p.contains("rdma")), "{got:#?}");
+    // Nothing made under the parent.
+    for d in b.cgroup_dirs(&format!("{parent}/c")) {
+        assert!(!d.exists(), "{}", d.display());
+    }
+}
