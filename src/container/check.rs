@@ -472,6 +472,8 @@ pub(super) fn unsupported(spec: &Spec) -> Result<(), ConfigError> {
 /// fuzz target and the hostile-config tests: the answer is Ok or an error,
 /// never a panic.
 pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
+    // berth check's collector reads the same text, strictly.
+    crate::config::check(bytes, true, &mut Findings::default());
     let spec = crate::config::parse(bytes).map_err(|e| e.to_string())?;
     crate::config::validate(&spec).map_err(|e| e.to_string())?;
     unsupported(&spec).map_err(|e| e.to_string())?;

@@ -212,6 +212,21 @@ fn each_host_problem_alone() {
                 b.config(|c| c["process"]["args"] = json!(["/text"]))
             },
         ),
+        // busybox with e_machine patched to aarch64's (or x86_64's on one).
+        (
+            "ELF for another machine",
+            "program.machine",
+            "process.args[0]",
+            |b| {
+                let file = b.path.join("rootfs/bin/foreign");
+                let mut elf = std::fs::read("/bin/busybox").unwrap();
+                let other: u16 = if elf[18] == 62 { 183 } else { 62 };
+                elf[18..20].copy_from_slice(&other.to_le_bytes());
+                std::fs::write(&file, elf).unwrap();
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+                b.config(|c| c["process"]["args"] = json!(["foreign"]))
+            },
+        ),
         (
             "missing bind source",
             "mount.source-missing",
@@ -388,6 +403,28 @@ fn no_false_alarms() {
     let (code, got) = findings(&b, &["--strict"]);
     assert_eq!((code, got.len()), (0, 0), "{got:#?}");
     nothing_created(&b, "/berth/check");
+    // A program that a mount brings (not in the rootfs before it), and one
+    // named relative to the cwd, are no alarm either.
+    write_mode(
+        &b.path.join("rootfs/root/run.sh"),
+        "#!/bin/sh\necho hi\n",
+        0o755,
+    );
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/opt/tool", "type": "bind", "source": "/bin", "options": ["rbind", "ro"]}),
+        )
+    });
+    for (args, cwd) in [
+        (json!(["/opt/tool/busybox", "true"]), "/"),
+        (json!(["./run.sh"]), "/root"),
+    ] {
+        b.config(|c| {
+            c["process"]["args"] = args;
+            c["process"]["cwd"] = cwd.into();
+        });
+        assert_eq!(findings(&b, &["--strict"]), (0, vec![]));
+    }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut seen = 0;
     for e in std::fs::read_dir(&fixtures).unwrap() {
