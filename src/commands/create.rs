@@ -95,6 +95,7 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             mode,
             relay_terminal: false,
+            systemd_cgroup: g.systemd_cgroup,
         }
     }
 }

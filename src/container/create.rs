@@ -31,6 +31,8 @@ pub struct CreateOpts {
     /// `run` in the foreground: with process.terminal and no console
     /// socket, berth relays the terminal itself.
     pub relay_terminal: bool,
+    /// --systemd-cgroup: systemd owns the cgroup, as a scope unit.
+    pub systemd_cgroup: bool,
 }
 
 /// A container that is created and waits to be started.
@@ -94,6 +96,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         bundle.clone(),
         opts.no_pivot,
         opts.preserve_fds,
+        opts.systemd_cgroup,
     )?;
     check_terminal(&plan, &opts)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
@@ -109,6 +112,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
         annotations: plan.annotations.clone(),
         cgroup_path: plan.cgroup_path.clone(),
+        systemd: plan.systemd.clone(),
         hooks: plan.hooks.clone(),
         pid_ns: plan.pid_ns(),
         host_mounts: if plan.rootfs.mount_ns {
@@ -131,7 +135,10 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)),
     };
 
-    let cgroup = cgroups::manager(&plan.cgroup_path)?;
+    let cgroup = match &plan.systemd {
+        Some(unit) => cgroups::systemd_manager(unit.clone(), plan.systemd_properties.clone())?,
+        None => cgroups::manager(&plan.cgroup_path)?,
+    };
     let others = cgroup.existing()?;
     if others > 0 {
         crate::logging::warn(&format!(

@@ -139,7 +139,7 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(),
     let status = state.status();
     if all {
         if let Some(sig) = sig.filter(|_| status != Status::Stopped) {
-            cgroups::manager(&state.cgroup_path)?.signal_all(sig)?;
+            state.cgroup()?.signal_all(sig)?;
         }
         return Ok(());
     }
@@ -178,7 +178,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if status != Status::Stopped && !force {
         return Err(wrong(&state, "delete", status));
     }
-    let cg = cgroups::manager(&state.cgroup_path)?;
+    let cg = state.cgroup()?;
     kill_all(&state, &cg)?;
     if let Some(before) = state.host_mounts {
         crate::mounts::detach_from_host(Path::new(&state.rootfs), before);

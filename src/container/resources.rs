@@ -39,7 +39,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
             status,
         });
     }
-    cgroups::manager(&state.cgroup_path)?.freeze(frozen)?;
+    state.cgroup()?.freeze(frozen)?;
     Ok(())
 }
 
@@ -47,7 +47,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
-    Ok(cgroups::manager(&state.cgroup_path)?.pids()?)
+    Ok(state.cgroup()?.pids()?)
 }
 
 /// `events`: one stats event with `stats_only`; else a stats event every
@@ -66,7 +66,7 @@ pub fn events(
     if matches!(status, Status::Stopped | Status::Creating) {
         return Err(wrong(&state, "watch", status));
     }
-    let cg = cgroups::manager(&state.cgroup_path)?;
+    let cg = state.cgroup()?;
     let stats_event = |cg: &cgroups::Manager| -> Result<String, ContainerError> {
         let s = cg.stats()?;
         Ok(serde_json::to_string(&Event {
@@ -147,7 +147,7 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<(), Container
     if status == Status::Stopped {
         return Err(wrong(&state, "update", status));
     }
-    let cg = cgroups::manager(&state.cgroup_path)?;
+    let cg = state.cgroup()?;
     if let Some(m) = r.memory()
         && let (Some(limit), Some(true)) = (m.limit(), m.check_before_update())
     {
