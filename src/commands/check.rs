@@ -78,11 +78,12 @@ cgroup controllers, seccomp actions, AppArmor). Exit status 0 when clean,
     }
 }
 
-pub fn run(_g: &GlobalOpts, a: CheckArgs) -> anyhow::Result<i32> {
+pub fn run(g: &GlobalOpts, a: CheckArgs) -> anyhow::Result<i32> {
     let findings = container::check(&CheckOpts {
         bundle: a.bundle.clone(),
         strict: a.strict,
         spec_only: a.spec_only,
+        systemd: g.systemd_cgroup,
     });
     let bundle = a.bundle.display().to_string();
     if a.json {

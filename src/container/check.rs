@@ -18,6 +18,8 @@ pub struct CheckOpts {
     pub strict: bool,
     /// The config alone, not against this host.
     pub spec_only: bool,
+    /// --systemd-cgroup: linux.cgroupsPath is systemd's slice:prefix:name.
+    pub systemd: bool,
 }
 
 /// Every problem of the bundle, at once: config.json against the
@@ -43,13 +45,15 @@ pub fn check(opts: &CheckOpts) -> Findings {
         f.config_error("unsupported", e);
     }
     if !opts.spec_only {
-        host(&spec, &opts.bundle, opts.strict, &mut f);
+        host(&spec, opts, &mut f);
     }
-    plan_steps(&spec, opts.spec_only, &mut f);
+    plan_steps(&spec, opts, &mut f);
     if !opts.spec_only {
         // Whatever else create's plan would refuse on this host.
         let bundle = std::fs::canonicalize(&opts.bundle).unwrap_or(opts.bundle.clone());
-        if let Err(e) = super::plan::ContainerPlan::new(&spec, "check", bundle, false, 0) {
+        if let Err(e) =
+            super::plan::ContainerPlan::new(&spec, "check", bundle, false, 0, opts.systemd)
+        {
             add_once(&mut f, "host.refused", e);
         }
     }
@@ -58,7 +62,8 @@ pub fn check(opts: &CheckOpts) -> Findings {
 
 /// What create works out from the config before it touches anything, each
 /// step's error a finding (those check_untrusted stops at).
-fn plan_steps(spec: &Spec, spec_only: bool, f: &mut Findings) {
+fn plan_steps(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
+    let spec_only = opts.spec_only;
     let mut spec_for_process = spec.clone();
     if spec_only && let Some(p) = spec_for_process.process_mut() {
         // Whether AppArmor is on is the host's to say.
@@ -90,13 +95,21 @@ fn plan_steps(spec: &Spec, spec_only: bool, f: &mut Findings) {
             crate::config::Severity::Warning,
         );
     }
-    if let Err(e) =
-        cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "check")
-    {
+    if let Err(e) = cgroup_path(l, opts.systemd) {
         add_once(f, "cgroups-path.invalid", e);
     }
     if let Err(e) = mounts::devices_from_spec(l) {
         add_once(f, "device.invalid", e);
+    }
+}
+
+/// The container's cgroup as create would name it (id "check").
+fn cgroup_path(l: &oci_spec::runtime::Linux, systemd: bool) -> Result<String, ConfigError> {
+    let configured = l.cgroups_path().as_ref().and_then(|p| p.to_str());
+    if systemd {
+        Ok(cgroups::systemd::parse(configured, "check")?.cgroup_path())
+    } else {
+        cgroups::cgroup_path(configured, "check")
     }
 }
 
@@ -129,7 +142,8 @@ fn cgroup_error(
 }
 
 /// The config against this host.
-fn host(spec: &Spec, bundle: &Path, strict: bool, f: &mut Findings) {
+fn host(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
+    let (bundle, strict) = (opts.bundle.as_path(), opts.strict);
     rootfs_and_program(spec, bundle, f);
     bind_sources(spec, bundle, f);
     hooks(spec, f);
@@ -138,7 +152,7 @@ fn host(spec: &Spec, bundle: &Path, strict: bool, f: &mut Findings) {
         return;
     };
     namespace_paths(l, f);
-    cgroup(l, f);
+    cgroup(l, opts.systemd, f);
     if let Some(s) = l.seccomp() {
         seccomp_actions(s, f);
     }
@@ -298,10 +312,8 @@ fn namespace_paths(l: &oci_spec::runtime::Linux, f: &mut Findings) {
 /// would be: the container's own if it exists, else its nearest existing
 /// parent (a new cgroup has its parent's files). Only the root cgroup is
 /// left, whose files differ from a child's: its answers are warnings.
-fn cgroup(l: &oci_spec::runtime::Linux, f: &mut Findings) {
-    let Ok(path) =
-        cgroups::cgroup_path(l.cgroups_path().as_ref().and_then(|p| p.to_str()), "check")
-    else {
+fn cgroup(l: &oci_spec::runtime::Linux, systemd: bool, f: &mut Findings) {
+    let Ok(path) = cgroup_path(l, systemd) else {
         return;
     };
     let rules = cgroups::rules_from_spec(Some(l));
