@@ -518,3 +518,30 @@ fn cgroup_controllers_and_files() {
         assert!(!d.exists(), "{}", d.display());
     }
 }
+
+/// linux.cgroupsPath is read as create reads it: systemd's slice:prefix:name
+/// only under --systemd-cgroup.
+#[test]
+fn systemd_cgroups_path_follows_the_global_flag() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| c["linux"]["cgroupsPath"] = "system.slice:berth:x".into());
+    let (code, got) = findings(&b, &["--spec-only"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        got,
+        [(
+            "cgroups-path.invalid".into(),
+            "error".into(),
+            "linux.cgroupsPath".into()
+        )]
+    );
+    let bundle = b.path.to_str().unwrap();
+    let out = b.berth(&[
+        "--systemd-cgroup",
+        "check",
+        "--spec-only",
+        "--bundle",
+        bundle,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
