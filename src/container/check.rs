@@ -355,9 +355,9 @@ fn resource_parts<'r>(
     };
     let mut parts = vec![(R::default(), rules)];
     let each: [&dyn Fn(&mut R); 8] = [
-        &|p| _ = p.set_memory(r.memory().clone()),
+        &|p| _ = p.set_memory(*r.memory()),
         &|p| _ = p.set_cpu(r.cpu().clone()),
-        &|p| _ = p.set_pids(r.pids().clone()),
+        &|p| _ = p.set_pids(*r.pids()),
         &|p| _ = p.set_block_io(r.block_io().clone()),
         &|p| _ = p.set_hugepage_limits(r.hugepage_limits().clone()),
         &|p| _ = p.set_network(r.network().clone()),
