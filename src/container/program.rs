@@ -311,3 +311,46 @@ fn machine_name(m: u16) -> &'static str {
         _ => "unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 32-bit big-endian ELF header (a ppc binary's layout) is read with
+    /// its own offsets and byte order.
+    #[test]
+    fn reads_32_bit_big_endian_headers() {
+        let mut h = vec![0u8; 52];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 1; // ELFCLASS32
+        h[5] = 2; // ELFDATA2MSB
+        h[18..20].copy_from_slice(&20u16.to_be_bytes());
+        h[28..32].copy_from_slice(&52u32.to_be_bytes());
+        h[42..44].copy_from_slice(&32u16.to_be_bytes());
+        h[44..46].copy_from_slice(&3u16.to_be_bytes());
+        let e = Elf::parse(&h).unwrap();
+        assert_eq!((e.is64, e.le, e.machine), (false, false, 20));
+        assert_eq!((e.phoff, e.phentsize, e.phnum), (52, 32, 3));
+        assert!(!runs_on(e.machine, 62));
+    }
+
+    #[test]
+    fn finds_the_interpreter_of_a_dynamic_program() {
+        let file = std::fs::File::open("/bin/ls").unwrap();
+        let mut head = [0u8; 64];
+        file.read_exact_at(&mut head, 0).unwrap();
+        let e = Elf::parse(&head).unwrap();
+        let interp = e.interp(&file).unwrap();
+        assert!(interp.to_string_lossy().contains("ld-"), "{interp:?}");
+        // busybox-static has none.
+        let file = std::fs::File::open("/bin/busybox").unwrap();
+        file.read_exact_at(&mut head, 0).unwrap();
+        assert_eq!(Elf::parse(&head).unwrap().interp(&file), None);
+        assert!(runs_on(3, 62) && runs_on(62, 62) && !runs_on(183, 62));
+    }
+
+    #[test]
+    fn a_truncated_header_is_not_an_elf() {
+        assert!(Elf::parse(b"\x7fELF\x02\x01").is_none());
+    }
+}
