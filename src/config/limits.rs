@@ -56,14 +56,17 @@ fn version(v: &str, f: &mut Findings) {
     let mut parts = v.split(['.', '-', '+']);
     let major = parts.next().and_then(|m| m.parse::<u64>().ok());
     let minor = parts.next().and_then(|m| m.parse::<u64>().ok());
-    let (ours_major, ours_minor) = (1, 2);
+    let mut ours = super::SPEC_VERSION
+        .split('.')
+        .map(|x| x.parse::<u64>().unwrap_or(0));
+    let (ours_major, ours_minor) = (ours.next().unwrap_or(1), ours.next().unwrap_or(0));
     match (major, minor) {
-        (Some(1), Some(m)) if m <= ours_minor => {}
-        (Some(1), Some(_)) => f.warn(
+        (Some(major), Some(m)) if major == ours_major && m <= ours_minor => {}
+        (Some(major), Some(_)) if major == ours_major => f.warn(
             "oci-version.newer",
             "ociVersion",
             format!(
-                "\"{v}\" is newer than the runtime-spec {} berth implements: fields it added are ignored",
+                "\"{v}\" is newer than the runtime-spec {} berth implements: fields it added may be ignored",
                 super::SPEC_VERSION
             ),
         ),

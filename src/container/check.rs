@@ -76,6 +76,18 @@ fn plan_steps(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
     if let Err(e) = process::namespaces::Namespaces::from_spec_without_paths(l) {
         add_once(f, "namespace.invalid", e);
     }
+    if let Some(p) = l.memory_policy() {
+        // The spec's rules; this host's nodes too, unless for another host.
+        match process::mempolicy::from_spec(p) {
+            Err(e) => add_once(f, "mempolicy.invalid", e),
+            Ok(policy) if !spec_only => {
+                if let Err(e) = process::mempolicy::check_host(&policy) {
+                    add_once(f, "mempolicy.host", e);
+                }
+            }
+            Ok(_) => {}
+        }
+    }
     if let Some(s) = l.seccomp()
         && let Err(e) = seccomp::compile(s)
     {
