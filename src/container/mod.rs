@@ -15,6 +15,7 @@ mod init;
 mod lifecycle;
 mod plan;
 mod resources;
+mod rootless;
 mod shared;
 mod state;
 mod sync;
@@ -25,6 +26,7 @@ pub use exec::{ExecOpts, exec};
 pub use features::features;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, pause, pids, update};
+pub use rootless::{SYSTEM_ROOT, default_root, prepare_xdg_root, rootless};
 pub use shared::Mode;
 pub use state::Status;
 
