@@ -28,6 +28,9 @@ pub struct InitContext<'a> {
     pub mode: Mode,
     /// Join a session keyring of the container's own.
     pub new_keyring: bool,
+    /// berth runs rootless: its user namespace's maps are asked for
+    /// while this process is dumpable (rootless::write_id_maps).
+    pub rootless: bool,
 }
 
 /// Where a failure after `start` is reported: the start side reads it.
@@ -129,14 +132,16 @@ fn setup(ctx: &InitContext) -> R<Started> {
 
     let ns = &plan.ns;
     if ns.clone_flags() & CLONE_NEWUSER != 0 {
+        if ctx.rootless {
+            ask_for_maps(&inbox, true)?;
+        }
         s(become_ns_root())?;
     }
     s(ns.join_all())?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
         s(namespaces::unshare(CLONE_NEWUSER))?;
-        s(ch.send(&Msg::MapsPlease))?;
-        inbox.expect(Msg::MapsDone)?;
+        ask_for_maps(&inbox, ctx.rootless)?;
         s(become_ns_root())?;
     }
     // A cgroup namespace's root is the cgroup the process is in when it is
@@ -358,6 +363,30 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
 /// In a new user namespace this process still has the host's ids, which
 /// are unmapped there: once the maps exist, it becomes the namespace's
 /// root, so that what it creates belongs to a mapped id.
+/// The parent writes this process's uid and gid maps. A rootless parent
+/// may open /proc/PID/uid_map only while this process is dumpable (else
+/// the files are the host root's), and so may newuidmap, which also checks
+/// who owns the process: dumpable for that moment, as runc does, before
+/// anything of the container's runs, and not after.
+fn ask_for_maps(inbox: &Inbox, rootless: bool) -> R<()> {
+    use rustix::process::DumpableBehavior;
+    if rootless {
+        s(
+            rustix::process::set_dumpable_behavior(DumpableBehavior::Dumpable)
+                .sys("prctl", "PR_SET_DUMPABLE"),
+        )?;
+    }
+    s(inbox.ch.send(&Msg::MapsPlease))?;
+    inbox.expect(Msg::MapsDone)?;
+    if rootless {
+        s(
+            rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+                .sys("prctl", "PR_SET_DUMPABLE"),
+        )?;
+    }
+    Ok(())
+}
+
 fn become_ns_root() -> Result<(), crate::error::SysError> {
     user::set_user(&user::User {
         uid: 0,

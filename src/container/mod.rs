@@ -108,4 +108,13 @@ pub enum ContainerError {
     Init { id: String, msg: String },
     #[error("{0}")]
     Usage(String),
+    /// runc's phrase, and why: a rootless container has no cgroup.
+    #[error(
+        "cannot set {0} limit: container could not join or create cgroup (rootless: berth may not create cgroups on this host, so a rootless container has none; remove the limit from linux.resources)"
+    )]
+    NoCgroupLimit(String),
+    #[error(
+        "container \"{id}\": cannot {op} it: it has no cgroup (rootless: berth may not create cgroups on this host)"
+    )]
+    NoCgroup { id: String, op: &'static str },
 }

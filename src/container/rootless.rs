@@ -2,7 +2,11 @@
 //! decided as runc 1.1.5 decides it (rootless_linux.go, main.go), so that a
 //! client that drives both sees the same thing.
 
+use super::ContainerError;
+use super::state::State;
+use crate::cgroups::{self, CgroupError, CgroupManager};
 use crate::error::SysError;
+use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
 
 /// The state root of a root berth, and of a rootless one without
@@ -97,6 +101,236 @@ pub fn unwritable_root(root: &Path, e: std::io::Error) -> SysError {
     SysError::new("create", what, e)
 }
 
+/// The container's cgroup, made for create. With `rootless_cgroups`
+/// (--rootless, or its auto) a cgroup berth may not make is no error: the
+/// container then has none and runs in berth's own cgroups, as runc's
+/// rootless manager ignores permission errors. That is every rootless
+/// container on cgroup v1 and on a v2 host that delegates nothing.
+pub fn make_cgroup(
+    path: &str,
+    id: &str,
+    rootless_cgroups: bool,
+) -> Result<Option<cgroups::Manager>, ContainerError> {
+    let cgroup = cgroups::manager(path)?;
+    let others = cgroup.existing()?;
+    if others > 0 {
+        crate::logging::warn(&format!(
+            "container {id}: cgroup {path} is not empty: {others} process(es) found that are not the container's; delete leaves them there"
+        ));
+    }
+    match cgroup.create() {
+        Ok(()) => Ok(Some(cgroup)),
+        Err(CgroupError::Sys(e))
+            if rootless_cgroups
+                && matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) =>
+        {
+            // A v1 hierarchy made before the one refused is not left behind.
+            let _ = cgroup.destroy();
+            crate::logging::debug(&format!("container {id}: rootless, without a cgroup ({e})"));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Without a cgroup nothing can hold a limit, and runc 1.1.5's rootless
+/// create fails on any that the config sets, naming the first controller
+/// in its order: "cannot set memory limit: container could not join or
+/// create cgroup" (measured here, run as an ordinary user, with
+/// linux.resources.memory.limit, pids.limit, cpu.shares, cpu.cpus,
+/// blockIO.weight). Device rules are the exception: runc ignores them
+/// when rootless (its manager never expects them to work), and so does
+/// berth. Checked before anything exists, where runc fails after the clone.
+pub fn limits_without_cgroup(r: &LinuxResources) -> Result<(), ContainerError> {
+    let v = serde_json::to_value(r).expect("resources serialise");
+    let set = |key: &str, fields: &[&str]| match &v[key] {
+        serde_json::Value::Object(o) => o.iter().any(|(k, val)| {
+            !val.is_null()
+                && (fields.is_empty() || fields.contains(&k.as_str()))
+                && k != "checkBeforeUpdate"
+        }),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Null => false,
+        _ => true,
+    };
+    let cpu = [
+        "shares",
+        "quota",
+        "burst",
+        "period",
+        "realtimeRuntime",
+        "realtimePeriod",
+        "idle",
+    ];
+    // runc's v1 subsystems in the order it sets them.
+    let controllers: [(&str, bool); 9] = [
+        ("cpuset", set("cpu", &["cpus", "mems"])),
+        ("memory", set("memory", &[])),
+        ("cpu", set("cpu", &cpu)),
+        ("pids", set("pids", &[])),
+        ("blkio", set("blockIO", &[])),
+        ("hugetlb", set("hugepageLimits", &[])),
+        ("net_cls", v["network"]["classID"].is_number()),
+        ("net_prio", set("network", &["priorities"])),
+        ("rdma", set("rdma", &[])),
+    ];
+    let unified = set("unified", &[]);
+    match controllers.iter().find(|(_, on)| *on) {
+        Some((name, _)) => Err(ContainerError::NoCgroupLimit(name.to_string())),
+        None if unified => Err(ContainerError::NoCgroupLimit("unified".into())),
+        None => Ok(()),
+    }
+}
+
+/// What the container's `cgroup` mount shows without a cgroup of its own:
+/// berth's cgroups, the ones the container's processes are in (runc binds
+/// the cgroup its init finds in /proc/self/cgroup, in each hierarchy).
+pub fn own_cgroup_views() -> Result<Vec<cgroups::View>, ContainerError> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| SysError::new("read", "/proc/self/cgroup", e))?;
+    let mut views = cgroups::manager("/")?.views();
+    for v in &mut views {
+        if let Some(rel) = own_path(&own, v) {
+            v.host_path = v.host_path.join(rel.trim_start_matches('/'));
+        }
+    }
+    Ok(views)
+}
+
+/// The path of a /proc/self/cgroup line whose controllers are the view's
+/// mount options ("cpu", "name=systemd"; none for the unified tree).
+fn own_path<'a>(own: &'a str, v: &cgroups::View) -> Option<&'a str> {
+    let mut want: Vec<String> = v
+        .options
+        .iter()
+        .filter(|(k, _)| k != "none")
+        .map(|(k, val)| match val {
+            Some(val) => format!("{k}={val}"),
+            None => k.clone(),
+        })
+        .collect();
+    want.sort();
+    own.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+        let mut have: Vec<String> = ctl
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        have.sort();
+        let unified = v.fstype == "cgroup2";
+        ((unified && have.is_empty()) || (!unified && have == want)).then_some(path)
+    })
+}
+
+/// The container's cgroup, or None for one created without (rootless).
+pub fn cgroup_of(state: &State) -> Result<Option<cgroups::Manager>, ContainerError> {
+    if state.cgroup_path.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(cgroups::manager(&state.cgroup_path)?))
+}
+
+/// The cgroup an operation cannot do without (pause, ps, events, update).
+pub fn need_cgroup(state: &State, op: &'static str) -> Result<cgroups::Manager, ContainerError> {
+    cgroup_of(state)?.ok_or_else(|| ContainerError::NoCgroup {
+        id: state.id.clone(),
+        op,
+    })
+}
+
+/// Every process in the pid namespace of `pid` (which must be its init):
+/// a container without a cgroup is known by its pid namespace. Processes
+/// berth may not inspect are not the caller's, so not its container's.
+pub fn pid_namespace_members(pid: i32) -> Vec<i32> {
+    let ns = |p: &str| {
+        std::fs::metadata(format!("/proc/{p}/ns/pid"))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+    };
+    let Some(init_ns) = ns(&pid.to_string()) else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![pid];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| ns(&p.to_string()) == Some(init_ns))
+        .collect()
+}
+
+/// Writes the maps of the user namespace `pid` is in, as runc 1.1.5 does.
+/// A rootless berth may write one line mapping its own euid (egid) itself,
+/// and a gid map only once setgroups says "deny" (the kernel's rule: else
+/// the container could drop a group that denies the user access). Any
+/// other map (ranges from /etc/subuid and /etc/subgid) is written by the
+/// setuid helpers newuidmap and newgidmap (package uidmap), which check it
+/// against those files; setgroups then stays allowed, as in runc.
+pub fn write_id_maps(
+    pid: i32,
+    uid_map: &str,
+    gid_map: &str,
+    rootless: bool,
+) -> Result<(), ContainerError> {
+    if !rootless {
+        return Ok(crate::syscall::write_id_maps(pid, uid_map, gid_map)?);
+    }
+    let egid = rustix::process::getegid().as_raw();
+    if only_own(gid_map, egid) {
+        let f = format!("/proc/{pid}/setgroups");
+        std::fs::write(&f, "deny").map_err(|e| SysError::new("write", &f, e))?;
+    }
+    write_map(pid, "uid_map", uid_map, "newuidmap")?;
+    write_map(pid, "gid_map", gid_map, "newgidmap")
+}
+
+/// Whether a map is the one line "N id 1" for this `id`.
+fn only_own(map: &str, id: u32) -> bool {
+    let lines: Vec<Vec<&str>> = map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|f: &Vec<&str>| !f.is_empty())
+        .collect();
+    let id = id.to_string();
+    matches!(lines.as_slice(), [f] if matches!(f.as_slice(), [_, h, "1"] if *h == id))
+}
+
+/// One map written directly, or by `tool` where the kernel refuses it.
+fn write_map(pid: i32, file: &str, map: &str, tool: &str) -> Result<(), ContainerError> {
+    let path = format!("/proc/{pid}/{file}");
+    match std::fs::write(&path, map) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+        Err(e) => return Err(SysError::new("write", &path, e).into()),
+    }
+    let field = if file == "uid_map" {
+        "linux.uidMappings"
+    } else {
+        "linux.gidMappings"
+    };
+    let fail = |msg: String| ContainerError::Usage(format!("{field}: {msg}"));
+    let out = std::process::Command::new(tool)
+        .env_clear()
+        .arg(pid.to_string())
+        .args(map.split_whitespace())
+        .output()
+        .map_err(|e| {
+            fail(format!(
+                "a rootless berth maps ids other than its own through {tool} (package uidmap): {}",
+                crate::error::errno_text(&e)
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(fail(format!(
+            "{tool} refused the map (ranges must be the user's in /etc/sub{}): {}",
+            &file[..3],
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +342,59 @@ mod tests {
         assert!(!is_identity_map("0 0 4294967294\n"));
         assert!(!is_identity_map("0 1001 1\n1 100000 65536\n"));
         assert!(!is_identity_map(""));
+    }
+
+    #[test]
+    fn limits_need_a_cgroup() {
+        let r = |j: &str| serde_json::from_str::<LinuxResources>(j).unwrap();
+        let err = |j: &str| limits_without_cgroup(&r(j)).unwrap_err().to_string();
+        limits_without_cgroup(&r("{}")).unwrap();
+        limits_without_cgroup(&r(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#)).unwrap();
+        limits_without_cgroup(&r(r#"{"memory":{}}"#)).unwrap();
+        assert!(err(r#"{"memory":{"limit":100000000}}"#).contains("cannot set memory limit"));
+        assert!(err(r#"{"pids":{"limit":10},"memory":{"swappiness":1}}"#).contains("memory"));
+        assert!(err(r#"{"cpu":{"shares":512,"cpus":"0"}}"#).contains("cpuset"));
+        assert!(err(r#"{"cpu":{"quota":5000}}"#).contains("cannot set cpu limit"));
+        assert!(err(r#"{"blockIO":{"weight":100}}"#).contains("blkio"));
+    }
+
+    #[test]
+    fn own_cgroup_lines() {
+        let own = "9:name=systemd:/a\n4:memory:/m/x\n1:cpu,cpuacct:/c\n0::/u\n";
+        let view = |fstype, opts: &[(&str, Option<&str>)]| cgroups::View {
+            name: String::new(),
+            host_path: "/".into(),
+            fstype,
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string)))
+                .collect(),
+        };
+        assert_eq!(
+            own_path(own, &view("cgroup", &[("memory", None)])),
+            Some("/m/x")
+        );
+        assert_eq!(
+            own_path(own, &view("cgroup", &[("cpuacct", None), ("cpu", None)])),
+            Some("/c")
+        );
+        assert_eq!(
+            own_path(
+                own,
+                &view("cgroup", &[("none", None), ("name", Some("systemd"))])
+            ),
+            Some("/a")
+        );
+        assert_eq!(own_path(own, &view("cgroup2", &[])), Some("/u"));
+        assert_eq!(own_path(own, &view("cgroup", &[("pids", None)])), None);
+    }
+
+    #[test]
+    fn own_id_maps() {
+        assert!(only_own("0 1001 1\n", 1001));
+        assert!(only_own("5 1001 1", 1001));
+        assert!(!only_own("0 1001 2\n", 1001));
+        assert!(!only_own("0 1001 1\n1 100000 65536\n", 1001));
+        assert!(!only_own("0 1002 1\n", 1001));
     }
 }
