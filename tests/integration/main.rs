@@ -16,4 +16,5 @@ mod lifecycle;
 mod mounts;
 mod namespaces;
 mod process;
+mod rootless;
 mod seccomp;
