@@ -178,7 +178,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if let Some(d) = &plan.domainname {
         s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
     }
-    let proc = s(mounts::private_proc())?;
+    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
     let root = s(mounts::prepare(&plan.rootfs, &sources))?;
     // Kept out of the container's program.
     drop(sources);
@@ -385,6 +385,21 @@ fn ask_for_maps(inbox: &Inbox, rootless: bool) -> R<()> {
         )?;
     }
     Ok(())
+}
+
+/// proc can be mounted only by a process with power over the pid
+/// namespace it shows: in a user namespace of the container's own, that is
+/// a pid namespace made with it. Said plainly, as runc's bare EPERM is not.
+fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> String {
+    let ns = &plan.ns;
+    let userns = ns.creates(CLONE_NEWUSER) || ns.joins(CLONE_NEWUSER);
+    let pidns = ns.creates(syscall::CLONE_NEWPID) || ns.joins(syscall::CLONE_NEWPID);
+    if e.errno() == Some(libc::EPERM) && userns && !pidns {
+        return format!(
+            "{e}: in a user namespace, the kernel lets only a pid namespace's owner mount proc, and the container shares berth's pid namespace; give it one of its own in linux.namespaces"
+        );
+    }
+    e.to_string()
 }
 
 fn become_ns_root() -> Result<(), crate::error::SysError> {

@@ -431,3 +431,68 @@ fn rootless_spec_matches_runc() {
     assert_eq!(specs[0], specs[1]);
     assert_eq!(specs[0]["linux"]["uidMappings"][0]["hostID"], user.uid);
 }
+
+/// What an unprivileged user namespace forbids, said so: proc cannot be
+/// mounted without a pid namespace of the container's own (runc 1.1.5
+/// says only "mount proc:/proc ...: operation not permitted").
+#[test]
+fn rootless_proc_needs_a_pid_namespace() {
+    let r = Rootless::new("true");
+    r.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    let out = r.run(&r.id("rl-nopid"));
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("mount proc")
+            && out
+                .stderr
+                .contains("give it one of its own in linux.namespaces"),
+        "{}",
+        out.stderr
+    );
+    r.assert_state_empty();
+}
+
+/// `spec --rootless`'s bundle exactly as written (a terminal, `sh`), run
+/// in the foreground on the user's terminal: berth relays it.
+#[test]
+fn rootless_spec_bundle_runs_as_is_on_a_terminal() {
+    use crate::common::tty::{openpty, read_all, spawn_on};
+    use std::io::Write;
+    let user = TestUser::new(&[berth_bin()]);
+    let bundle = user.home.join("bundle");
+    make_rootfs(&bundle.join("rootfs"));
+    user.chown_all(&bundle);
+    let b = bundle.to_str().unwrap();
+    user.run("berth", &["spec", "--rootless", "--bundle", b])
+        .ok();
+    let (mut master, slave) = openpty(27, 83);
+    let id = format!("rl-tty-{}", std::process::id());
+    let berth = user.bin.join("berth");
+    let cmd = user.cmd(berth.to_str().unwrap(), &["run", "--bundle", b, &id]);
+    let mut child = spawn_on(cmd, slave);
+    // Bounded: berth is killed after 60 s, which closes the terminal.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (d2, pid) = (done.clone(), child.id() as i32);
+    let watchdog = std::thread::spawn(move || {
+        for _ in 0..1200 {
+            if d2.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    master
+        .write_all(b"stty size; id -u; tty; hostname; exit 0\r")
+        .unwrap();
+    let seen = read_all(&mut master);
+    let code = child.wait().unwrap().code();
+    done.store(true, Ordering::Relaxed);
+    watchdog.join().unwrap();
+    let _ = user.run("berth", &["delete", "--force", &id]);
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(seen.contains("27 83\r\n0\r\n/dev/pts/0\r\nberth"), "{seen}");
+}
