@@ -8,6 +8,7 @@ mod devices;
 mod oom;
 mod path;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 mod write;
@@ -45,6 +46,14 @@ pub enum CgroupError {
     /// The kernel refused a value: the config field it came from, and why.
     #[error("{path}: {source}")]
     Write { path: String, source: SysError },
+    /// systemd refused, failed or did not answer: the unit, and what berth
+    /// asked of it.
+    #[error("systemd unit {unit}: {what}: {source}")]
+    Systemd {
+        unit: String,
+        what: String,
+        source: systemd::DbusError,
+    },
     /// The container's cgroup exists already, frozen.
     #[error(
         "cgroup {dir} already exists and is frozen ({file} says {state}): the container's process could never run; thaw or remove it"
@@ -119,6 +128,8 @@ pub fn is_frozen(path: &str) -> bool {
 pub enum Manager {
     V1(v1::Manager),
     V2(v2::Manager),
+    /// A scope unit systemd owns, whose cgroup berth writes through v2.
+    Systemd(systemd::Manager),
 }
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -134,11 +145,37 @@ pub fn manager(path: &str) -> Result<Manager, CgroupError> {
     }
 }
 
+/// The manager for a container's cgroup as create placed it: through
+/// systemd when it has a unit, else the files at `path`.
+pub fn open(path: &str, unit: Option<&systemd::Unit>) -> Result<Manager, CgroupError> {
+    match unit {
+        None => manager(path),
+        Some(u) => Ok(Manager::Systemd(systemd::Manager::existing(u.clone()))),
+    }
+}
+
+/// The systemd driver, which berth has on cgroup v2 only.
+pub fn systemd_manager(
+    unit: systemd::Unit,
+    extra: Vec<systemd::Property>,
+) -> Result<Manager, CgroupError> {
+    let fs = rustix::fs::statfs("/sys/fs/cgroup")
+        .map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
+    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        return Err(CgroupError::Unsupported {
+            path: "--systemd-cgroup".into(),
+            msg: "berth's systemd driver needs a host with cgroup v2 only (this one mounts cgroup v1 hierarchies at /sys/fs/cgroup); run without --systemd-cgroup".into(),
+        });
+    }
+    Ok(Manager::Systemd(systemd::Manager::new(unit, extra)))
+}
+
 impl Manager {
     fn path(&self) -> &str {
         match self {
             Manager::V1(m) => m.path(),
             Manager::V2(m) => m.path(),
+            Manager::Systemd(m) => m.fs().path(),
         }
     }
 }
@@ -148,6 +185,7 @@ impl CgroupManager for Manager {
         let frozen = match self {
             Manager::V1(m) => m.frozen_state(),
             Manager::V2(m) => m.frozen_state(),
+            Manager::Systemd(m) => m.fs().frozen_state(),
         };
         if let Some((dir, file, state)) = frozen {
             return Err(CgroupError::Frozen {
@@ -156,6 +194,11 @@ impl CgroupManager for Manager {
                 state,
             });
         }
+        // A scope's cgroup with processes is another unit's, which systemd
+        // refuses to start again (naming it): not processes to warn of.
+        if let Manager::Systemd(_) = self {
+            return Ok(0);
+        }
         // A cgroup not there yet has no processes.
         Ok(self.pids().unwrap_or_default().len())
     }
@@ -163,70 +206,86 @@ impl CgroupManager for Manager {
         match self {
             Manager::V1(m) => m.create(),
             Manager::V2(m) => m.create(),
+            Manager::Systemd(_) => Ok(()),
         }
     }
     fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.add_process(pid),
             Manager::V2(m) => m.add_process(pid),
+            Manager::Systemd(m) => m.add_process(pid),
         }
     }
     fn check(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.check(r, devices),
             Manager::V2(m) => m.check(r, devices),
+            Manager::Systemd(m) => m.check(r, devices),
         }
     }
     fn apply(&self, r: &LinuxResources, devices: &[DeviceRule]) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.apply(r, devices),
             Manager::V2(m) => m.apply(r, devices),
+            Manager::Systemd(m) => m.apply(r, devices),
         }
     }
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {
         match self {
             Manager::V1(m) => m.pids(),
             Manager::V2(m) => m.pids(),
+            Manager::Systemd(m) => m.fs().pids(),
         }
     }
     fn destroy(&self) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.destroy(),
             Manager::V2(m) => m.destroy(),
+            Manager::Systemd(m) => m.destroy(),
         }
     }
     fn views(&self) -> Vec<View> {
         match self {
             Manager::V1(m) => m.views(),
             Manager::V2(m) => m.views(),
+            Manager::Systemd(m) => m.fs().views(),
         }
     }
     fn clone_into(&self) -> Option<OwnedFd> {
         match self {
             Manager::V1(m) => m.clone_into(),
             Manager::V2(m) => m.clone_into(),
+            Manager::Systemd(_) => None,
         }
     }
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
         match self {
             Manager::V1(m) => m.freeze(frozen),
             Manager::V2(m) => m.freeze(frozen),
+            Manager::Systemd(m) => m.fs().freeze(frozen),
         }
     }
     fn stats(&self) -> Result<stats::Stats, CgroupError> {
         match self {
             Manager::V1(m) => m.stats(),
             Manager::V2(m) => m.stats(),
+            Manager::Systemd(m) => m.fs().stats(),
         }
     }
     fn oom_watch(&self) -> Result<OomWatch, CgroupError> {
         match self {
             Manager::V1(m) => m.oom_watch(),
             Manager::V2(m) => m.oom_watch(),
+            Manager::Systemd(m) => m.fs().oom_watch(),
         }
     }
     fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError> {
-        if let Manager::V2(m) = self
+        let v2 = match self {
+            Manager::V2(m) => Some(m),
+            Manager::Systemd(m) => Some(m.fs()),
+            Manager::V1(_) => None,
+        };
+        if let Some(m) = v2
             && sig == rustix::process::Signal::KILL
             && m.kill_all()
         {

@@ -13,9 +13,7 @@ pub fn cgroup_path(configured: Option<&str>, id: &str) -> Result<String, ConfigE
     if p.contains(':') && !p.starts_with('/') {
         return Err(ConfigError::invalid(
             "linux.cgroupsPath",
-            format!(
-                "\"{p}\" is the systemd form slice:prefix:name, which needs --systemd-cgroup (not supported yet)"
-            ),
+            format!("\"{p}\" is the systemd form slice:prefix:name, which needs --systemd-cgroup"),
         ));
     }
     if p.split('/').any(|c| c == "..") {

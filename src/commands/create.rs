@@ -100,6 +100,7 @@ impl CreateArgs {
                 _ => container::rootless(),
             },
             relay_terminal: false,
+            systemd_cgroup: g.systemd_cgroup,
         }
     }
 }

@@ -35,7 +35,7 @@ pub struct GlobalOpts {
     /// text or json
     pub log_format: String,
     pub debug: bool,
-    /// Manage cgroups through systemd (not supported yet)
+    /// Manage the container's cgroup through systemd (a transient scope)
     pub systemd_cgroup: bool,
     /// runc's --criu: the CRIU binary checkpoint and restore would run
     pub criu: PathBuf,
@@ -113,7 +113,7 @@ Global flags:
       --log FILE          log messages to FILE instead of stderr
       --log-format FMT    text (default) or json
       --debug             log debug messages too
-      --systemd-cgroup    manage cgroups through systemd (not supported yet)
+      --systemd-cgroup    manage cgroups through systemd (cgroup v2)
       --criu PATH         the CRIU binary (for checkpoint and restore, not supported yet)
       --rootless VALUE    true, false or auto (default): whether to run as rootless
   -v, --version           print the version
@@ -219,7 +219,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                     "--systemd-cgroup: this host's init (PID 1) is not systemd (no /run/systemd/system), so there is no systemd to manage the container's cgroup; run without --systemd-cgroup to manage it through /sys/fs/cgroup"
                 );
             }
-            anyhow::bail!("--systemd-cgroup: systemd cgroup management is not supported yet");
         }
         if !matches!(g.rootless.as_str(), "true" | "false" | "auto") {
             anyhow::bail!("--rootless {:?}: one of true, false, auto", g.rootless);

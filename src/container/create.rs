@@ -34,6 +34,8 @@ pub struct CreateOpts {
     /// `run` in the foreground: with process.terminal and no console
     /// socket, berth relays the terminal itself.
     pub relay_terminal: bool,
+    /// --systemd-cgroup: systemd owns the cgroup, as a scope unit.
+    pub systemd_cgroup: bool,
 }
 
 /// A container that is created and waits to be started.
@@ -97,6 +99,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         bundle.clone(),
         opts.no_pivot,
         opts.preserve_fds,
+        opts.systemd_cgroup,
     )?;
     check_terminal(&plan, &opts)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
@@ -113,6 +116,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
         annotations: plan.annotations.clone(),
         cgroup_path: plan.cgroup_path.clone(),
+        systemd: plan.systemd.clone(),
         hooks: plan.hooks.clone(),
         pid_ns: plan.pid_ns(),
         host_mounts: if plan.rootfs.mount_ns {
@@ -135,7 +139,11 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)),
     };
 
-    let cgroup = match make_cgroup(&plan.cgroup_path, &opts.id, opts.rootless_cgroups)? {
+    let cgroup = match &plan.systemd {
+        Some(unit) => cgroups::systemd_manager(unit.clone(), plan.systemd_properties.clone())?,
+        None => cgroups::manager(&plan.cgroup_path)?,
+    };
+    let cgroup = match make_cgroup(cgroup, &plan.cgroup_path, &opts.id, opts.rootless_cgroups)? {
         Some(cg) => {
             let cg = &*undo.cgroup.insert(cg);
             cg.check(&plan.resources, &plan.device_rules)?;

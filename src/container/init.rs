@@ -146,8 +146,10 @@ fn setup(ctx: &InitContext) -> R<Started> {
     }
     // A cgroup namespace's root is the cgroup the process is in when it is
     // made, and a forked process starts in its parent's cgroup: both wait
-    // for the parent to have placed this process.
-    if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() {
+    // for the parent to have placed this process. So does a systemd scope,
+    // whose cgroup (which the rootfs's cgroup mount binds) exists only once
+    // systemd has placed the process.
+    if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() || plan.systemd.is_some() {
         inbox.placed()?;
     }
     s(namespaces::unshare(late & !CLONE_NEWUSER))?;
@@ -422,6 +424,7 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         created: String::new(),
         annotations: plan.annotations.clone(),
         cgroup_path: String::new(),
+        systemd: None,
         hooks: None,
         pid_ns: false,
         host_mounts: None,

@@ -24,6 +24,10 @@ pub struct ContainerPlan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub cgroup_path: String,
+    /// With --systemd-cgroup: the scope unit, and the properties of the
+    /// config's org.systemd.property.* annotations.
+    pub systemd: Option<cgroups::systemd::Unit>,
+    pub systemd_properties: Vec<cgroups::systemd::Property>,
     pub device_rules: Vec<DeviceRule>,
     pub resources: LinuxResources,
     pub hooks: Option<Hooks>,
@@ -43,6 +47,7 @@ impl ContainerPlan {
         bundle: PathBuf,
         no_pivot: bool,
         preserve_fds: u32,
+        systemd: bool,
     ) -> Result<Self, ConfigError> {
         super::check::unsupported(spec)?;
         let linux = spec.linux().as_ref();
@@ -56,12 +61,23 @@ impl ContainerPlan {
             .map(crate::process::sched::personality)
             .transpose()?;
         let ns = Namespaces::from_spec(linux)?;
-        let cgroup_path = cgroups::cgroup_path(
-            linux
-                .and_then(|l| l.cgroups_path().as_ref())
-                .and_then(|p| p.to_str()),
-            id,
-        )?;
+        let configured = linux
+            .and_then(|l| l.cgroups_path().as_ref())
+            .and_then(|p| p.to_str());
+        let (cgroup_path, systemd, systemd_properties) = if systemd {
+            let unit = cgroups::systemd::parse(configured, id)?;
+            let props = cgroups::systemd::from_annotations(
+                &spec
+                    .annotations()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+            )?;
+            (unit.cgroup_path(), Some(unit), props)
+        } else {
+            (cgroups::cgroup_path(configured, id)?, None, Vec::new())
+        };
         Ok(ContainerPlan {
             id: id.to_string(),
             rootfs,
@@ -78,6 +94,8 @@ impl ContainerPlan {
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             cgroup_path,
+            systemd,
+            systemd_properties,
             device_rules: cgroups::rules_from_spec(linux),
             resources: linux
                 .and_then(|l| l.resources().clone())

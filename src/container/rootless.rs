@@ -101,17 +101,17 @@ pub fn unwritable_root(root: &Path, e: std::io::Error) -> SysError {
     SysError::new("create", what, e)
 }
 
-/// The container's cgroup, made for create. With `rootless_cgroups`
+/// The container's cgroup `cgroup` (at `path`), made for create. With `rootless_cgroups`
 /// (--rootless, or its auto) a cgroup berth may not make is no error: the
 /// container then has none and runs in berth's own cgroups, as runc's
 /// rootless manager ignores permission errors. That is every rootless
 /// container on cgroup v1 and on a v2 host that delegates nothing.
 pub fn make_cgroup(
+    cgroup: cgroups::Manager,
     path: &str,
     id: &str,
     rootless_cgroups: bool,
 ) -> Result<Option<cgroups::Manager>, ContainerError> {
-    let cgroup = cgroups::manager(path)?;
     let others = cgroup.existing()?;
     if others > 0 {
         crate::logging::warn(&format!(
@@ -229,7 +229,7 @@ pub fn cgroup_of(state: &State) -> Result<Option<cgroups::Manager>, ContainerErr
     if state.cgroup_path.is_empty() {
         return Ok(None);
     }
-    Ok(Some(cgroups::manager(&state.cgroup_path)?))
+    Ok(Some(state.cgroup()?))
 }
 
 /// The cgroup an operation cannot do without (pause, ps, events, update).

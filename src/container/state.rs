@@ -60,6 +60,9 @@ pub struct State {
     /// The container's cgroup path (e.g. /berth/ID) in every hierarchy;
     /// empty for a rootless container that has none.
     pub cgroup_path: String,
+    /// With --systemd-cgroup: the scope unit systemd keeps the cgroup in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<crate::cgroups::systemd::Unit>,
     /// Hooks later commands run (poststart, poststop), so that config.json
     /// is read once, by create.
     #[serde(default)]
@@ -83,6 +86,11 @@ pub struct State {
 }
 
 impl State {
+    /// The manager of the container's cgroup, as create placed it.
+    pub fn cgroup(&self) -> Result<crate::cgroups::Manager, crate::cgroups::CgroupError> {
+        crate::cgroups::open(&self.cgroup_path, self.systemd.as_ref())
+    }
+
     /// The status as the kernel sees it now.
     pub fn status(&self) -> Status {
         if self.pid <= 0 {
@@ -175,6 +183,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             annotations: BTreeMap::new(),
             cgroup_path: "/berth/c".into(),
+            systemd: None,
             hooks: None,
             pid_ns: true,
             host_mounts: None,

@@ -47,7 +47,7 @@ impl Manager {
         }
     }
 
-    fn dir(&self) -> PathBuf {
+    pub fn dir(&self) -> PathBuf {
         self.root.join(self.path.trim_start_matches('/'))
     }
 
@@ -65,13 +65,19 @@ impl Manager {
         write(&self.dir().join("cgroup.procs"), &pid.to_string())
     }
 
-    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        if let Some(r) = rules
+    /// Device rules a v2 filter can express.
+    pub fn check_rules(&self, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        match rules
             .iter()
             .find(|r| r.access.chars().any(|c| !"rwm".contains(c)))
         {
-            return Err(r.bad_access("is not a combination of r, w and m (the only accesses a cgroup v2 device filter has)"));
+            Some(r) => Err(r.bad_access("is not a combination of r, w and m (the only accesses a cgroup v2 device filter has)")),
+            None => Ok(()),
         }
+    }
+
+    pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        self.check_rules(rules)?;
         let dir = self.dir();
         for w in resources::writes(r, &dir)? {
             if !w.optional && !dir.join(&w.file).exists() {
