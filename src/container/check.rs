@@ -25,9 +25,6 @@ pub(super) fn unsupported(spec: &Spec) -> Result<(), ConfigError> {
             ))
         };
     }
-    if linux.memory_policy().is_some() {
-        return no("linux.memoryPolicy");
-    }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return no("linux.netDevices");
     }
@@ -45,6 +42,9 @@ pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
     process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
     if let Some(l) = spec.linux() {
         process::namespaces::Namespaces::from_spec_without_paths(l).map_err(|e| e.to_string())?;
+        if let Some(p) = l.memory_policy() {
+            process::mempolicy::from_spec(p).map_err(|e| e.to_string())?;
+        }
         if let Some(s) = l.seccomp() {
             seccomp::compile(s).map_err(|e| e.to_string())?;
         }
@@ -77,10 +77,10 @@ mod tests {
 
     #[test]
     fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}"#).unwrap_err();
+        let e = check(r#","linux":{"netDevices":{"eth0":{"name":"ctr0"}}}"#).unwrap_err();
         assert_eq!(
             e,
-            "config.json: linux.memoryPolicy: not supported by berth yet"
+            "config.json: linux.netDevices: not supported by berth yet"
         );
     }
 

@@ -126,6 +126,10 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         },
         process: spec.process().clone(),
         seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().clone()),
         namespaces: plan.ns.proc_names(),
     };
     // Saved before the cgroup and the process exist, so that whatever a

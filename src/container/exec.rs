@@ -63,7 +63,12 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
             });
         }
     }
-    let plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
+    let mut plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
+    plan.mempolicy = state
+        .memory_policy
+        .as_ref()
+        .map(crate::process::mempolicy::from_spec)
+        .transpose()?;
     let seccomp = state
         .seccomp
         .as_ref()

@@ -39,6 +39,11 @@ pub fn features() -> Value {
             "apparmor": { "enabled": crate::process::lsm::apparmor_enabled() },
             "selinux": { "enabled": crate::process::lsm::selinux_enabled() },
             "intelRdt": { "enabled": false },
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
             "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {

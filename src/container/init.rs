@@ -430,6 +430,7 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         host_mounts: None,
         process: None,
         seccomp: None,
+        memory_policy: None,
         namespaces: Vec::new(),
     };
     st.oci(status).json()

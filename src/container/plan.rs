@@ -6,7 +6,7 @@ use crate::cgroups::{self, DeviceRule};
 use crate::config::ConfigError;
 use crate::mounts;
 use crate::process::namespaces::Namespaces;
-use crate::process::{ProcessPlan, lsm};
+use crate::process::{ProcessPlan, lsm, mempolicy};
 use crate::seccomp;
 use crate::syscall::CLONE_NEWPID;
 use oci_spec::runtime::{Hooks, LinuxResources, Spec};
@@ -60,6 +60,7 @@ impl ContainerPlan {
             .and_then(|l| l.personality().as_ref())
             .map(crate::process::sched::personality)
             .transpose()?;
+        process.mempolicy = memory_policy(spec)?;
         let ns = Namespaces::from_spec(linux)?;
         let configured = linux
             .and_then(|l| l.cgroups_path().as_ref())
@@ -118,4 +119,19 @@ impl ContainerPlan {
     pub fn pid_ns(&self) -> bool {
         self.ns.creates(CLONE_NEWPID)
     }
+}
+
+/// linux.memoryPolicy, checked against the spec's rules and this host's
+/// nodes; exec takes it from the state, which keeps the config's field.
+pub fn memory_policy(spec: &Spec) -> Result<Option<mempolicy::MemPolicy>, ConfigError> {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    else {
+        return Ok(None);
+    };
+    let policy = mempolicy::from_spec(p)?;
+    mempolicy::check_host(&policy)?;
+    Ok(Some(policy))
 }

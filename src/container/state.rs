@@ -81,6 +81,9 @@ pub struct State {
     pub process: Option<oci_spec::runtime::Process>,
     #[serde(default)]
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// linux.memoryPolicy, which exec'd processes get too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
     #[serde(default)]
     pub namespaces: Vec<String>,
 }
@@ -189,6 +192,7 @@ mod tests {
             host_mounts: None,
             process: None,
             seccomp: None,
+            memory_policy: None,
             namespaces: Vec::new(),
         }
     }

@@ -8,6 +8,7 @@ pub mod fds;
 pub mod foreground;
 pub mod keyring;
 pub mod lsm;
+pub mod mempolicy;
 pub mod namespaces;
 pub mod rlimits;
 pub mod sched;
@@ -45,6 +46,8 @@ pub struct ProcessPlan {
     pub scheduler: Option<sched::SchedAttr>,
     /// linux.personality (set by the container's plan; exec has none).
     pub personality: Option<u64>,
+    /// linux.memoryPolicy, for the container's process and exec's alike.
+    pub mempolicy: Option<mempolicy::MemPolicy>,
     pub apparmor: Option<String>,
     pub selinux_label: Option<String>,
     /// berth's own binary (device, inode), which the program may never be.
@@ -117,6 +120,7 @@ impl ProcessPlan {
             ioprio: p.io_priority().as_ref().map(sched::ioprio).transpose()?,
             scheduler: p.scheduler().as_ref().map(sched::sched_attr),
             personality: None,
+            mempolicy: None,
             apparmor: lsm::apparmor(p.apparmor_profile().as_deref())?,
             selinux_label: lsm::selinux(p.selinux_label().as_deref()),
             berth_binary: exec::own_binary(),
@@ -172,6 +176,9 @@ impl ProcessPlan {
         }
         if let Some(p) = self.personality {
             sched::set_personality(p).map_err(s)?;
+        }
+        if let Some(p) = &self.mempolicy {
+            mempolicy::apply(p).map_err(s)?;
         }
         lsm::apply_on_exec(
             self.apparmor.as_deref(),

@@ -96,10 +96,10 @@ fn namespace_path_of_the_wrong_type() {
 #[test]
 fn unsupported_field_is_refused() {
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    b.config(|c| c["linux"]["netDevices"] = json!({"eth0": {"name": "ctr0"}}));
     create_fails(
         &b,
-        "config.json: linux.memoryPolicy: not supported by berth yet",
+        "config.json: linux.netDevices: not supported by berth yet",
     );
 }
 

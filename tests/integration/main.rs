@@ -13,6 +13,7 @@ mod features;
 mod hooks;
 mod hostile;
 mod lifecycle;
+mod mempolicy;
 mod mounts;
 mod namespaces;
 mod process;

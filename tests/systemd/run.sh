@@ -74,6 +74,7 @@ ROOT=$WORK/state
 ids=()
 cleanup() {
   for id in "${ids[@]}"; do timeout 60 "$BERTH" --root "$ROOT" delete --force "$id" >/dev/null 2>&1; done
+  declare -F stop_daemons >/dev/null && stop_daemons
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -199,7 +200,10 @@ if start dup1 "$d"; then
   expect "... and the first container runs on" "$(b state dup1 | jq -r .status)" running
   b delete --force dup1
 fi
-leftover=$(sc list-units --all --no-legend 'berth-*' 'cri-containerd-*' 2>/dev/null)
+# 6. The clients, each set up for systemd cgroups.
+. "$(dirname "$0")/clients.sh"
+
+leftover=$(sc list-units --all --no-legend 'berth-*' 'cri-containerd-*' 'libpod-*' 'docker-*' 2>/dev/null)
 [ -z "$leftover" ] && ok "no berth unit is left" || not_ok "units left: $leftover"
 
 exit $failed
