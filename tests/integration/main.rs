@@ -17,4 +17,5 @@ mod mempolicy;
 mod mounts;
 mod namespaces;
 mod process;
+mod rootless;
 mod seccomp;
