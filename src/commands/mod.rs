@@ -28,6 +28,9 @@ use std::path::PathBuf;
 pub struct GlobalOpts {
     /// Directory holding the containers' state
     pub root: PathBuf,
+    /// No --root was given and `root` is $XDG_RUNTIME_DIR/berth, made
+    /// before the command runs (container::default_root).
+    pub xdg_root: bool,
     /// Write log messages to this file instead of stderr
     pub log: Option<PathBuf>,
     /// text or json
@@ -46,7 +49,8 @@ pub struct GlobalOpts {
 impl Default for GlobalOpts {
     fn default() -> Self {
         GlobalOpts {
-            root: "/run/berth".into(),
+            root: crate::container::SYSTEM_ROOT.into(),
+            xdg_root: false,
             log: None,
             log_format: "text".into(),
             debug: false,
@@ -107,7 +111,8 @@ Commands:
   check     check a bundle against the runtime-spec and this host
 
 Global flags:
-      --root DIR          the containers' state (default /run/berth)
+      --root DIR          the containers' state (default /run/berth; rootless:
+                          $XDG_RUNTIME_DIR/berth when XDG_RUNTIME_DIR is set)
       --log FILE          log messages to FILE instead of stderr
       --log-format FMT    text (default) or json
       --debug             log debug messages too
@@ -124,6 +129,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
     let mut p = lexopt::Parser::from_args(argv);
     let mut g = GlobalOpts::default();
     let mut name = None;
+    let mut root_given = false;
     while let Some(arg) = p.next().map_err(|e| args::error(e, HELP))? {
         let flag = match arg {
             lexopt::Arg::Value(v) => {
@@ -140,6 +146,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
             return Err(Usage::Help(HELP));
         } else if flag.long("root") {
             g.root = args::path(&mut p, HELP)?;
+            root_given = true;
         } else if flag.long("log") {
             g.log = Some(args::path(&mut p, HELP)?);
         } else if flag.long("log-format") {
@@ -160,6 +167,9 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
                 HELP,
             ));
         }
+    }
+    if !root_given {
+        (g.root, g.xdg_root) = crate::container::default_root();
     }
     let p = &mut p;
     let command = match name.as_deref() {
@@ -207,6 +217,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let g = &cli.global;
+    // As runc, before any command (an XDG runtime directory is pruned of
+    // what lacks the sticky bit, so it is set again each time).
+    if g.xdg_root && cli.command.is_some() {
+        crate::container::prepare_xdg_root(&g.root)?;
+    }
     // As runc, these are read by the commands that make a container, and
     // ignored by the rest (a client may pass them to every call).
     if matches!(cli.command, Some(Command::Create(_) | Command::Run(_))) {

@@ -6,12 +6,13 @@ use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
+use super::rootless::{limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps};
 use super::shared::{Mode, connect, poststart, write_pid_file};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
 use crate::error::{SysContext, SysError};
-use crate::syscall::{self, CLONE_NEWUSER, write_id_maps};
+use crate::syscall::{self, CLONE_NEWUSER};
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
@@ -28,6 +29,8 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub mode: Mode,
+    /// --rootless (or its auto): a cgroup berth may not create is none.
+    pub rootless_cgroups: bool,
     /// `run` in the foreground: with process.terminal and no console
     /// socket, berth relays the terminal itself.
     pub relay_terminal: bool,
@@ -101,6 +104,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     check_terminal(&plan, &opts)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
 
+    let rootless = super::rootless::rootless();
     let dir = StateDir::create(&opts.root, &opts.id)?;
     let mut state = State {
         id: opts.id.clone(),
@@ -143,17 +147,21 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         Some(unit) => cgroups::systemd_manager(unit.clone(), plan.systemd_properties.clone())?,
         None => cgroups::manager(&plan.cgroup_path)?,
     };
-    let others = cgroup.existing()?;
-    if others > 0 {
-        crate::logging::warn(&format!(
-            "container {}: cgroup {} is not empty: {others} process(es) found that are not the container's; delete leaves them there",
-            opts.id, plan.cgroup_path
-        ));
-    }
-    cgroup.create()?;
-    let cgroup = undo.cgroup.insert(cgroup);
-    cgroup.check(&plan.resources, &plan.device_rules)?;
-    plan.rootfs.cgroup_views = cgroup.views().into_iter().map(cgroup_view).collect();
+    let cgroup = match make_cgroup(cgroup, &plan.cgroup_path, &opts.id, opts.rootless_cgroups)? {
+        Some(cg) => {
+            let cg = &*undo.cgroup.insert(cg);
+            cg.check(&plan.resources, &plan.device_rules)?;
+            plan.rootfs.cgroup_views = cg.views().into_iter().map(cgroup_view).collect();
+            Some(cg)
+        }
+        None => {
+            limits_without_cgroup(&plan.resources)?;
+            state.cgroup_path.clear();
+            let views = own_cgroup_views()?;
+            plan.rootfs.cgroup_views = views.into_iter().map(cgroup_view).collect();
+            None
+        }
+    };
     plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
 
     let dir = undo.dir.as_ref().expect("set above");
@@ -201,7 +209,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         None => None,
     };
     let (ours, theirs) = sync::pair()?;
-    let into = cgroup.clone_into();
+    let into = cgroup.and_then(|cg| cg.clone_into());
     let child = syscall::clone_fork(
         plan.ns.clone_flags(),
         into.as_ref().map(|f| f.as_fd()),
@@ -219,6 +227,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
             state_dir: state_dir_fd,
             mode: opts.mode,
             new_keyring: !opts.no_new_keyring,
+            rootless,
         })
     };
     drop(theirs);
@@ -235,16 +244,19 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         let f = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&f, adj.to_string()).sys("write", &f)?;
     }
-    if plan.ns.clone_flags() & CLONE_NEWUSER != 0 {
-        write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
+    // A rootless berth may not write the maps of a process that is not
+    // dumpable (its /proc files are root's): that process asks for them
+    // once it has made itself dumpable.
+    if plan.ns.clone_flags() & CLONE_NEWUSER != 0 && !rootless {
+        write_id_maps(pid, &plan.uid_map, &plan.gid_map, false)?;
     }
     ours.send(&Msg::Go)?;
     // Moving a task into a v1 cgroup waits for an RCU grace period (the
     // kernel's cgroup_threadgroup_rwsem): done while the process already
     // mounts its root filesystem, on the other CPU. It waits for Placed
     // before anything that needs its cgroup.
-    if into.is_none() {
-        cgroup.add_process(pid)?;
+    if let (Some(cg), None) = (cgroup, &into) {
+        cg.add_process(pid)?;
     }
     // A child that already failed has closed its end: its error waits below.
     let _ = ours.send(&Msg::Placed);
@@ -253,7 +265,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         let msg = ours.recv()?;
         match msg {
             Some(Msg::MapsPlease) => {
-                write_id_maps(pid, &plan.uid_map, &plan.gid_map)?;
+                write_id_maps(pid, &plan.uid_map, &plan.gid_map, rootless)?;
                 ours.send(&Msg::MapsDone)?;
             }
             Some(Msg::SourcesPlease) => {
@@ -310,7 +322,9 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 // done: what it used while setting up (a page here, a fork
                 // there) counts against nothing the user asked for, and the
                 // user's program starts under every limit.
-                cgroup.apply(&plan.resources, &plan.device_rules)?;
+                if let Some(cg) = cgroup {
+                    cg.apply(&plan.resources, &plan.device_rules)?;
+                }
                 break;
             }
             Some(Msg::Error(msg)) => {

@@ -39,13 +39,23 @@ impl StateDir {
     /// Makes the directory of a new container; fails if the id exists.
     pub fn create(root: &Path, id: &str) -> Result<StateDir, ContainerError> {
         validate_id(id)?;
-        std::fs::create_dir_all(root).sys("create", root.display())?;
+        let denied = |e: &std::io::Error| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            )
+        };
+        std::fs::create_dir_all(root).map_err(|e| match denied(&e) {
+            true => super::rootless::unwritable_root(root, e),
+            false => SysError::new("create", root.display(), e),
+        })?;
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(ContainerError::Exists(id.to_string()));
             }
+            Err(e) if denied(&e) => return Err(super::rootless::unwritable_root(root, e).into()),
             Err(e) => return Err(SysError::new("create", path.display(), e).into()),
         }
         // 0711: the container's user may open exec.fifo inside, nothing more.

@@ -77,11 +77,15 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let pid_pidfd = pidfd(&state)?;
     // The namespaces, opened while the container process is known to be ours.
     let mut later = Vec::new();
+    // A rootless berth has no power over the container's pid namespace
+    // until it is in the user namespace that owns it (listed first): it
+    // joins that one itself too, as it is this process's own user's.
+    let rootless = super::rootless::rootless();
     for name in &state.namespaces {
         let p = format!("/proc/{}/ns/{name}", state.pid);
         let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
             .sys("open", &p)?;
-        if name == "pid" || name == "time" {
+        if name == "pid" || name == "time" || (name == "user" && rootless) {
             // These apply to children: set here, before the fork.
             rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", &p)?;
         } else {
@@ -103,12 +107,22 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
                 "--cgroup {sub}: must stay inside the container's cgroup"
             )));
         }
+        if cg_path.is_empty() {
+            return Err(ContainerError::NoCgroup {
+                id: id.into(),
+                op: "exec --cgroup in",
+            });
+        }
         cg_path = format!("{cg_path}/{}", sub.trim_matches('/'));
     }
-    let cgroup = cgroups::manager(&cg_path)?;
+    // A rootless container without a cgroup: the process stays in berth's.
+    let cgroup = match cg_path.is_empty() {
+        true => None,
+        false => Some(cgroups::manager(&cg_path)?),
+    };
     let (relay, console) = console(&opts, &plan)?;
     let (ours, theirs) = sync::pair()?;
-    let into = cgroup.clone_into();
+    let into = cgroup.as_ref().and_then(|cg| cg.clone_into());
     let child = syscall::clone_fork(0, into.as_ref().map(|f| f.as_fd()), false)
         .sys("clone", "exec process")?;
     let Some(child) = child else {
@@ -138,8 +152,8 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
     };
     let result = (|| -> Result<Option<OwnedFd>, ContainerError> {
-        if into.is_none() {
-            cgroup.add_process(pid)?;
+        if let (Some(cg), None) = (&cgroup, &into) {
+            cg.add_process(pid)?;
         }
         ours.send(&Msg::Go)?;
         let mut msg = ours.recv()?;

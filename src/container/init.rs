@@ -28,6 +28,9 @@ pub struct InitContext<'a> {
     pub mode: Mode,
     /// Join a session keyring of the container's own.
     pub new_keyring: bool,
+    /// berth runs rootless: its user namespace's maps are asked for
+    /// while this process is dumpable (rootless::write_id_maps).
+    pub rootless: bool,
 }
 
 /// Where a failure after `start` is reported: the start side reads it.
@@ -129,14 +132,16 @@ fn setup(ctx: &InitContext) -> R<Started> {
 
     let ns = &plan.ns;
     if ns.clone_flags() & CLONE_NEWUSER != 0 {
+        if ctx.rootless {
+            ask_for_maps(&inbox, true)?;
+        }
         s(become_ns_root())?;
     }
     s(ns.join_all())?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
         s(namespaces::unshare(CLONE_NEWUSER))?;
-        s(ch.send(&Msg::MapsPlease))?;
-        inbox.expect(Msg::MapsDone)?;
+        ask_for_maps(&inbox, ctx.rootless)?;
         s(become_ns_root())?;
     }
     // A cgroup namespace's root is the cgroup the process is in when it is
@@ -175,7 +180,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if let Some(d) = &plan.domainname {
         s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
     }
-    let proc = s(mounts::private_proc())?;
+    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
     let root = s(mounts::prepare(&plan.rootfs, &sources))?;
     // Kept out of the container's program.
     drop(sources);
@@ -360,6 +365,45 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
 /// In a new user namespace this process still has the host's ids, which
 /// are unmapped there: once the maps exist, it becomes the namespace's
 /// root, so that what it creates belongs to a mapped id.
+/// The parent writes this process's uid and gid maps. A rootless parent
+/// may open /proc/PID/uid_map only while this process is dumpable (else
+/// the files are the host root's), and so may newuidmap, which also checks
+/// who owns the process: dumpable for that moment, as runc does, before
+/// anything of the container's runs, and not after.
+fn ask_for_maps(inbox: &Inbox, rootless: bool) -> R<()> {
+    use rustix::process::DumpableBehavior;
+    if rootless {
+        s(
+            rustix::process::set_dumpable_behavior(DumpableBehavior::Dumpable)
+                .sys("prctl", "PR_SET_DUMPABLE"),
+        )?;
+    }
+    s(inbox.ch.send(&Msg::MapsPlease))?;
+    inbox.expect(Msg::MapsDone)?;
+    if rootless {
+        s(
+            rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+                .sys("prctl", "PR_SET_DUMPABLE"),
+        )?;
+    }
+    Ok(())
+}
+
+/// proc can be mounted only by a process with power over the pid
+/// namespace it shows: in a user namespace of the container's own, that is
+/// a pid namespace made with it. Said plainly, as runc's bare EPERM is not.
+fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> String {
+    let ns = &plan.ns;
+    let userns = ns.creates(CLONE_NEWUSER) || ns.joins(CLONE_NEWUSER);
+    let pidns = ns.creates(syscall::CLONE_NEWPID) || ns.joins(syscall::CLONE_NEWPID);
+    if e.errno() == Some(libc::EPERM) && userns && !pidns {
+        return format!(
+            "{e}: in a user namespace, the kernel lets only a pid namespace's owner mount proc, and the container shares berth's pid namespace; give it one of its own in linux.namespaces"
+        );
+    }
+    e.to_string()
+}
+
 fn become_ns_root() -> Result<(), crate::error::SysError> {
     user::set_user(&user::User {
         uid: 0,

@@ -2,6 +2,7 @@
 
 use super::ContainerError;
 use super::dir::{self, StateDir};
+use super::rootless::cgroup_of;
 use super::shared::{pidfd, poststart, wrong};
 use super::state::{Phase, State, Status};
 use crate::cgroups::{self, CgroupManager};
@@ -139,7 +140,13 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(),
     let status = state.status();
     if all {
         if let Some(sig) = sig.filter(|_| status != Status::Stopped) {
-            state.cgroup()?.signal_all(sig)?;
+            match cgroup_of(&state)? {
+                Some(cg) => cg.signal_all(sig)?,
+                // Without a cgroup (rootless): its pid namespace, or its
+                // process alone. (runc 1.1.5 fails here, "lstat : no such
+                // file or directory".)
+                None => signal_without_cgroup(&state, sig),
+            }
         }
         return Ok(());
     }
@@ -155,6 +162,22 @@ pub fn kill(root: &Path, id: &str, sig: Option<Signal>, all: bool) -> Result<(),
             .sys("signal", format!("container process {}", state.pid))?;
     }
     Ok(())
+}
+
+/// `kill --all` of a container without a cgroup: every process in its pid
+/// namespace, else its process (the signal may end some meanwhile).
+fn signal_without_cgroup(state: &State, sig: Signal) {
+    let pids = match state.pid_ns {
+        true => super::rootless::pid_namespace_members(state.pid),
+        false => vec![state.pid],
+    };
+    for pid in pids {
+        if let Some(p) = Pid::from_raw(pid)
+            && let Ok(fd) = rustix::process::pidfd_open(p, PidfdFlags::empty())
+        {
+            let _ = rustix::process::pidfd_send_signal(&fd, sig);
+        }
+    }
 }
 
 /// `delete`: a stopped container, or with `force` any, is killed with
@@ -178,19 +201,21 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     if status != Status::Stopped && !force {
         return Err(wrong(&state, "delete", status));
     }
-    let cg = state.cgroup()?;
-    kill_all(&state, &cg)?;
+    let cg = cgroup_of(&state)?;
+    kill_all(&state, cg.as_ref())?;
     if let Some(before) = state.host_mounts {
         crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
     }
     // What is left in the cgroup now is not the container's (kill_all):
     // its cgroup stays for them, as it did before create.
-    match cg.pids().map(|p| p.len()) {
-        Ok(n) if n > 0 && state.pid_ns => crate::logging::warn(&format!(
-            "container {id}: cgroup {} still holds {n} process(es) that are not the container's: it is left in place",
-            state.cgroup_path
-        )),
-        _ => cg.destroy()?,
+    if let Some(cg) = cg {
+        match cg.pids().map(|p| p.len()) {
+            Ok(n) if n > 0 && state.pid_ns => crate::logging::warn(&format!(
+                "container {id}: cgroup {} still holds {n} process(es) that are not the container's: it is left in place",
+                state.cgroup_path
+            )),
+            _ => cg.destroy()?,
+        }
     }
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
         crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());
@@ -203,8 +228,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
 /// wait (on pidfds) until each is gone. A pid namespace's init finishes
 /// dying only once every process of its namespace has been reaped; if
 /// whoever should reap them does not within 10 s, delete says so.
-fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> {
-    let mut pids = cg.pids().unwrap_or_default();
+fn kill_all(state: &State, cg: Option<&cgroups::Manager>) -> Result<(), ContainerError> {
+    // Without a cgroup, a pid namespace's init takes every process of it
+    // along; without one either, the container is its process.
+    let mut pids = cg
+        .map(|cg| cg.pids().unwrap_or_default())
+        .unwrap_or_default();
     // With a pid namespace of its own, every process of the container is
     // in it (or below): one in berth's own namespace was placed in the
     // cgroup by someone else (before create, which warned), and is theirs.
@@ -232,7 +261,9 @@ fn kill_all(state: &State, cg: &cgroups::Manager) -> Result<(), ContainerError> 
     }
     // A frozen process keeps its SIGKILL pending until thawed: thawed after
     // the signals, so nothing of a paused container runs before it dies.
-    if cgroups::is_frozen(&state.cgroup_path) {
+    if let Some(cg) = cg
+        && cgroups::is_frozen(&state.cgroup_path)
+    {
         cg.freeze(false)?;
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

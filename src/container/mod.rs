@@ -16,6 +16,7 @@ mod lifecycle;
 mod plan;
 mod program;
 mod resources;
+mod rootless;
 mod shared;
 mod state;
 mod sync;
@@ -26,6 +27,7 @@ pub use exec::{ExecOpts, exec};
 pub use features::features;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, pause, pids, update};
+pub use rootless::{SYSTEM_ROOT, default_root, prepare_xdg_root, rootless};
 pub use shared::Mode;
 pub use state::Status;
 
@@ -107,4 +109,13 @@ pub enum ContainerError {
     Init { id: String, msg: String },
     #[error("{0}")]
     Usage(String),
+    /// runc's phrase, and why: a rootless container has no cgroup.
+    #[error(
+        "cannot set {0} limit: container could not join or create cgroup (rootless: berth may not create cgroups on this host, so a rootless container has none; remove the limit from linux.resources)"
+    )]
+    NoCgroupLimit(String),
+    #[error(
+        "container \"{id}\": cannot {op} it: it has no cgroup (rootless: berth may not create cgroups on this host)"
+    )]
+    NoCgroup { id: String, op: &'static str },
 }

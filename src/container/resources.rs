@@ -3,6 +3,7 @@
 
 use super::ContainerError;
 use super::dir::{self, StateDir};
+use super::rootless::{cgroup_of, limits_without_cgroup, need_cgroup};
 use super::state::{State, Status};
 use crate::cgroups::stats::Event;
 use crate::cgroups::{self, CgroupManager};
@@ -39,7 +40,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
             status,
         });
     }
-    state.cgroup()?.freeze(frozen)?;
+    need_cgroup(&state, if frozen { "pause" } else { "resume" })?.freeze(frozen)?;
     Ok(())
 }
 
@@ -47,7 +48,7 @@ pub fn pause(root: &Path, id: &str, frozen: bool) -> Result<(), ContainerError> 
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
-    Ok(state.cgroup()?.pids()?)
+    Ok(need_cgroup(&state, "list the processes of")?.pids()?)
 }
 
 /// `events`: one stats event with `stats_only`; else a stats event every
@@ -66,7 +67,7 @@ pub fn events(
     if matches!(status, Status::Stopped | Status::Creating) {
         return Err(wrong(&state, "watch", status));
     }
-    let cg = state.cgroup()?;
+    let cg = need_cgroup(&state, "watch")?;
     let stats_event = |cg: &cgroups::Manager| -> Result<String, ContainerError> {
         let s = cg.stats()?;
         Ok(serde_json::to_string(&Event {
@@ -147,7 +148,10 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<(), Container
     if status == Status::Stopped {
         return Err(wrong(&state, "update", status));
     }
-    let cg = state.cgroup()?;
+    // As runc: with no cgroup, what sets no limit succeeds.
+    let Some(cg) = cgroup_of(&state)? else {
+        return limits_without_cgroup(r);
+    };
     if let Some(m) = r.memory()
         && let (Some(limit), Some(true)) = (m.limit(), m.check_before_update())
     {

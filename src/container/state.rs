@@ -57,7 +57,8 @@ pub struct State {
     pub created: String,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-    /// The container's cgroup path (e.g. /berth/ID) in every hierarchy.
+    /// The container's cgroup path (e.g. /berth/ID) in every hierarchy;
+    /// empty for a rootless container that has none.
     pub cgroup_path: String,
     /// With --systemd-cgroup: the scope unit systemd keeps the cgroup in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +108,9 @@ impl State {
         }
         match self.phase {
             Phase::Creating => Status::Creating,
-            _ if crate::cgroups::is_frozen(&self.cgroup_path) => Status::Paused,
+            _ if !self.cgroup_path.is_empty() && crate::cgroups::is_frozen(&self.cgroup_path) => {
+                Status::Paused
+            }
             Phase::Created => Status::Created,
             Phase::Started => Status::Running,
         }

@@ -256,12 +256,16 @@ fn exec_tty(p: &Podman) {
         "tty",
         "sh",
         "-c",
-        "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal; stty size",
+        // conmon sets the size podman gives it once the process runs: a
+        // process that asks at once may find none yet (so with runc too).
+        "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-terminal; \
+         for i in $(seq 50); do s=$(stty size 2>/dev/null) && [ \"$s\" != '0 0' ] && break; sleep 0.1; done; \
+         echo \"size $s\"",
     ]));
     assert_eq!(code, 0, "{seen:?}");
     assert!(seen.contains("/dev/pts/0"), "{seen:?}");
     assert!(seen.contains("stdio-is-a-terminal"), "{seen:?}");
-    assert!(seen.contains("24 80"), "the terminal's size: {seen:?}");
+    assert!(seen.contains("size 24 80"), "the terminal's size: {seen:?}");
 }
 
 fn stop(p: &Podman) {

@@ -8,6 +8,7 @@
 
 pub mod notify;
 pub mod tty;
+pub mod user;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -15,11 +15,14 @@
 
 #![allow(dead_code)]
 
+use crate::common::user::TestUser;
 use crate::common::{self, Out, cgroup_hierarchies};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -74,10 +77,12 @@ pub struct Case {
     ids: Vec<(String, String)>,
     seen: BTreeMap<String, String>,
     order: Vec<String>,
+    /// A rootless case's user: every runtime command runs as it.
+    pub user: Option<Arc<TestUser>>,
 }
 
 impl Case {
-    fn new(rt: Rt) -> Case {
+    fn new(rt: Rt, user: Option<Arc<TestUser>>) -> Case {
         let tmp = tempfile::Builder::new()
             .prefix("berth-compat-")
             .tempdir()
@@ -86,7 +91,6 @@ impl Case {
         let bundle = dir.join("bundle");
         let root = dir.join("state");
         std::fs::create_dir_all(&bundle).unwrap();
-        common::make_bundle(&bundle);
         let mut c = Case {
             rt,
             _tmp: tmp,
@@ -97,7 +101,25 @@ impl Case {
             ids: vec![],
             seen: BTreeMap::new(),
             order: vec![],
+            user,
         };
+        if let Some(u) = &c.user {
+            // The user's own directory, and the runtime's own spec
+            // --rootless, as the user made it (hostname aside, they agree:
+            // tests/integration/rootless.rs).
+            common::make_rootfs(&c.bundle.join("rootfs"));
+            std::fs::set_permissions(&c.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            u.chown_all(&c.dir);
+            c.rt(&["spec", "--rootless", "--bundle", "{bundle}"]).ok();
+            c.id = c.new_id("");
+            c.config(|v| {
+                v["process"]["terminal"] = false.into();
+                v["process"]["args"] = serde_json::json!(["true"]);
+                v["hostname"] = "compat".into();
+            });
+            return c;
+        }
+        common::make_bundle(&c.bundle);
         c.id = c.new_id("");
         let cg = format!("/{CGROUP_PARENT}/{}", c.id);
         c.config(|v| {
@@ -138,19 +160,27 @@ impl Case {
     /// The runtime's command with --root set; `{id}` and `{bundle}` in
     /// `args` are replaced.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(self.rt.bin());
-        c.arg("--root").arg(&self.root);
-        c.args(args.iter().map(|a| self.fill(a)))
-            .stdin(Stdio::null());
-        c
+        let root = self.root.to_str().unwrap().to_string();
+        let mut all = vec!["--root", &root];
+        all.extend_from_slice(args);
+        self.bare(&all)
     }
 
     /// The runtime's command without --root (for global flags of the
     /// scenario's own), `{id}` and `{bundle}` replaced.
     pub fn bare(&self, args: &[&str]) -> Command {
+        let args: Vec<String> = args.iter().map(|a| self.fill(a)).collect();
+        if let Some(u) = &self.user {
+            // berth as copied where the user can reach it.
+            let bin = match self.rt {
+                Rt::Runc => self.rt.bin(),
+                Rt::Berth => u.bin.join("berth").to_str().unwrap().to_string(),
+            };
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            return u.cmd(&bin, &args);
+        }
         let mut c = Command::new(self.rt.bin());
-        c.args(args.iter().map(|a| self.fill(a)))
-            .stdin(Stdio::null());
+        c.args(args).stdin(Stdio::null());
         c
     }
 
@@ -495,8 +525,19 @@ pub fn compare(scenario: impl Fn(&mut Case)) {
 
 /// `compare`, with the deliberate differences `differ`.
 pub fn compare_with(differ: &[Differ], scenario: impl Fn(&mut Case)) {
+    compare_as(None, differ, scenario)
+}
+
+/// `compare_with`, both runtimes run by an ordinary user of the test's own
+/// (rootless), on the bundle each one's `spec --rootless` makes for it.
+pub fn compare_rootless(differ: &[Differ], scenario: impl Fn(&mut Case)) {
+    let user = Arc::new(TestUser::new(&[common::berth_bin()]));
+    compare_as(Some(user), differ, scenario)
+}
+
+fn compare_as(user: Option<Arc<TestUser>>, differ: &[Differ], scenario: impl Fn(&mut Case)) {
     let seen = |rt| {
-        let mut c = Case::new(rt);
+        let mut c = Case::new(rt, user.clone());
         scenario(&mut c);
         c.cleanup();
         c.see_host("host afterwards");

@@ -19,3 +19,4 @@ mod lifecycle;
 mod mounts;
 mod operations;
 mod process;
+mod rootless;

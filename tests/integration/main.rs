@@ -18,4 +18,5 @@ mod mempolicy;
 mod mounts;
 mod namespaces;
 mod process;
+mod rootless;
 mod seccomp;
