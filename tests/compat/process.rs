@@ -326,11 +326,25 @@ fn inherited_stdio_is_owned_by_the_user() {
                 v["process"]["user"] = json!({"uid": 1000, "gid": 1000});
                 v["process"]["args"] = json!(["sh", "-c", OWNERS]);
             });
-            c.see_out(
-                "run --detach",
-                &c.rt(&["run", "--detach", "--bundle", "{bundle}", "{id}"]),
-                &[],
-            );
+            // The detached container writes after the runtime has returned:
+            // its stdout goes to a file, read once the container has stopped.
+            let file = c.dir.join("detached.out");
+            let rt = c.cmd(&["run", "--detach", "--bundle", "{bundle}", "{id}"]);
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("exec \"$0\" \"$@\" >'{}'", file.display()))
+                .arg(rt.get_program())
+                .args(rt.get_args());
+            let mut out = c.exec(sh);
+            for _ in 0..200 {
+                let st = c.rt(&["state", "{id}"]);
+                if st.code != 0 || st.stdout.contains("\"stopped\"") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            out.stdout = std::fs::read_to_string(&file).unwrap_or_default();
+            c.see_out("run --detach", &out, &[]);
             let id = c.new_id("foreground");
             c.see_out("run", &c.rt(&["run", "--bundle", "{bundle}", &id]), &[]);
             let id = c.new_id("sleeper");
