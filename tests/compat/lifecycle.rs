@@ -4,7 +4,7 @@
 use crate::harness::{Case, Differ, compare, compare_with};
 
 /// Waits (bounded) until the container's status is `want`.
-fn wait_status(c: &Case, id: &str, want: &str) {
+pub(crate) fn wait_status(c: &Case, id: &str, want: &str) {
     for _ in 0..500 {
         let out = c.rt(&["state", id]);
         if out.stdout.contains(&format!("\"status\": \"{want}\"")) {

@@ -336,13 +336,7 @@ fn inherited_stdio_is_owned_by_the_user() {
                 .arg(rt.get_program())
                 .args(rt.get_args());
             let mut out = c.exec(sh);
-            for _ in 0..200 {
-                let st = c.rt(&["state", "{id}"]);
-                if st.code != 0 || st.stdout.contains("\"stopped\"") {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+            crate::lifecycle::wait_status(c, "{id}", "stopped");
             out.stdout = std::fs::read_to_string(&file).unwrap_or_default();
             c.see_out("run --detach", &out, &[]);
             let id = c.new_id("foreground");

@@ -2,18 +2,8 @@
 //! the bundle each one's `spec --rootless` makes for that user. This host's
 //! cgroups are v1, where neither gets a cgroup for the container.
 
-use crate::harness::{Case, Differ, compare_rootless};
-
-fn wait_status(c: &Case, id: &str, want: &str) {
-    for _ in 0..500 {
-        let out = c.rt(&["state", id]);
-        if out.stdout.contains(&format!("\"status\": \"{want}\"")) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{}: {id} never became {want}", c.rt.name());
-}
+use crate::harness::{Differ, compare_rootless};
+use crate::lifecycle::wait_status;
 
 /// What the container sees of itself, and the lifecycle around it.
 #[test]

@@ -457,6 +457,27 @@ impl Conn {
         Ok(m)
     }
 
+    /// The next message by `deadline`; running out of time is a Timeout
+    /// naming what was waited for.
+    fn read_before(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<Message, DbusError> {
+        self.read_message(deadline).map_err(|e| match e {
+            DbusError::Io(_, ref io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                DbusError::Timeout(what.to_string(), timeout)
+            }
+            e => e,
+        })
+    }
+
     /// Calls a method and waits for its reply, keeping signals that come first.
     pub fn call(
         &mut self,
@@ -470,17 +491,7 @@ impl Conn {
         let serial = self.send(dest, path, iface, member, args)?;
         let deadline = Instant::now() + timeout;
         loop {
-            let m = self.read_message(deadline).map_err(|e| match e {
-                DbusError::Io(_, ref io)
-                    if matches!(
-                        io.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    DbusError::Timeout(member.to_string(), timeout)
-                }
-                e => e,
-            })?;
+            let m = self.read_before(deadline, member, timeout)?;
             match m.kind {
                 SIGNAL => self.pending.push(m),
                 METHOD_RETURN if m.reply_serial == Some(serial) => return Ok(m.body),
@@ -515,17 +526,7 @@ impl Conn {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            let m = self.read_message(deadline).map_err(|e| match e {
-                DbusError::Io(_, ref io)
-                    if matches!(
-                        io.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    DbusError::Timeout(member.to_string(), timeout)
-                }
-                e => e,
-            })?;
+            let m = self.read_before(deadline, member, timeout)?;
             if m.kind == SIGNAL && m.member.as_deref() == Some(member) && pred(&m) {
                 return Ok(m);
             }
