@@ -4,6 +4,7 @@
 
 use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
+use super::failure::Stage;
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
 use super::rootless::{limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps};
@@ -327,27 +328,28 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 }
                 break;
             }
-            Some(Msg::Error(msg)) => {
-                if msg.contains("createContainer hook")
+            Some(Msg::Error(failure)) => {
+                // The spec runs poststop once a createContainer hook failed.
+                if failure.stage == Stage::CreateContainerHook
                     && let Some(h) = &plan.hooks
                 {
                     undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
                 }
-                return Err(ContainerError::Init {
+                return Err(ContainerError::Process {
                     id: opts.id.clone(),
-                    msg,
+                    failure,
                 });
             }
             Some(other) => {
-                return Err(ContainerError::Init {
+                return Err(ContainerError::Protocol {
                     id: opts.id.clone(),
-                    msg: format!("unexpected message {other:?}"),
+                    got: format!("{other:?}"),
                 });
             }
             None => {
-                return Err(ContainerError::Init {
+                return Err(ContainerError::ProcessEnded {
                     id: opts.id.clone(),
-                    msg: exit_text(pid),
+                    how: exit_text(pid),
                 });
             }
         }
@@ -452,16 +454,16 @@ pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     ch.send(&Msg::Start)?;
     match ch.recv()? {
         None => {}
-        Some(Msg::Error(msg)) => {
-            return Err(ContainerError::Init {
+        Some(Msg::Error(failure)) => {
+            return Err(ContainerError::Process {
                 id: created.state.id.clone(),
-                msg,
+                failure,
             });
         }
         Some(m) => {
-            return Err(ContainerError::Init {
+            return Err(ContainerError::Protocol {
                 id: created.state.id.clone(),
-                msg: format!("unexpected message {m:?}"),
+                got: format!("{m:?}"),
             });
         }
     }

@@ -7,11 +7,12 @@
 
 use super::ContainerError;
 use super::dir;
+use super::failure::{At, Failure, Stage};
 use super::shared::{connect, pidfd, write_pid_file};
 use super::state::Status;
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
-use crate::error::{SysContext, SysError};
+use crate::error::SysContext;
 use crate::mounts::open_in_root;
 use crate::process::{ProcessPlan, terminal};
 use crate::syscall;
@@ -37,13 +38,6 @@ pub struct Execed {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub master: Option<OwnedFd>,
-}
-
-fn init_error(id: &str, msg: String) -> ContainerError {
-    ContainerError::Init {
-        id: id.to_string(),
-        msg,
-    }
 }
 
 pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerError> {
@@ -127,20 +121,15 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
-        let err = match child_setup(
-            &theirs,
-            &later,
-            &plan,
-            console,
-            seccomp.as_ref().map(|p| &p.filter),
-        ) {
-            Ok(program) => match plan.seccomp_late(seccomp.as_ref().map(|p| &p.filter)) {
-                Ok(()) => plan.exec(&program),
-                Err(e) => e,
+        let filter = seccomp.as_ref().map(|p| &p.filter);
+        let failure = match child_setup(&theirs, &later, &plan, console, filter) {
+            Ok(program) => match plan.seccomp_late(filter) {
+                Ok(()) => Failure::new(Stage::Exec, &plan.exec(&program)),
+                Err(e) => Failure::new(Stage::Process, &e),
             },
-            Err(e) => e,
+            Err(f) => f,
         };
-        let _ = theirs.send(&Msg::Error(err));
+        let _ = theirs.send(&Msg::Error(failure));
         // SAFETY: this forked process ends here.
         unsafe { libc::_exit(255) }
     };
@@ -172,8 +161,18 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         }
         match msg {
             None => {}
-            Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
-            Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
+            Some(Msg::Error(failure)) => {
+                return Err(ContainerError::Process {
+                    id: id.into(),
+                    failure,
+                });
+            }
+            Some(m) => {
+                return Err(ContainerError::Protocol {
+                    id: id.into(),
+                    got: format!("{m:?}"),
+                });
+            }
         }
         Ok(relay
             .map(|r| crate::syscall::recv_fd(r.as_fd()))
@@ -238,12 +237,11 @@ fn child_setup(
     plan: &ProcessPlan,
     console: Option<OwnedFd>,
     seccomp: Option<&crate::syscall::SeccompFilter>,
-) -> Result<crate::process::exec::Executable, String> {
-    let s = |e: SysError| e.to_string();
+) -> Result<crate::process::exec::Executable, Failure> {
     if let Some(cpus) = &plan.affinity_initial {
-        crate::process::sched::set_affinity(cpus).map_err(s)?;
+        crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
     }
-    match ch.recv().map_err(s)? {
+    match ch.recv().at(Stage::Sync)? {
         Some(Msg::Go) => {}
         // SAFETY: berth is gone; so is this process.
         _ => unsafe { libc::_exit(255) },
@@ -251,7 +249,7 @@ fn child_setup(
     for fd in namespaces {
         rustix::thread::move_into_link_name_space(fd.as_fd(), None)
             .sys("setns", "container namespace")
-            .map_err(s)?;
+            .at(Stage::Namespaces)?;
     }
     // Entering the mount namespace made its root ours; the cwd is resolved
     // in it and checked to lie inside it.
@@ -261,18 +259,18 @@ fn child_setup(
         Mode::empty(),
     )
     .sys("open", "/")
-    .map_err(s)?;
+    .at(Stage::Cwd)?;
     let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY)
         .sys("chdir", plan.cwd.display())
-        .map_err(s)?;
+        .at(Stage::Cwd)?;
     rustix::process::fchdir(&cwd)
         .sys("chdir", plan.cwd.display())
-        .map_err(s)?;
+        .at(Stage::Cwd)?;
     if let Some(sock) = console {
-        let slave = terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).map_err(s)?;
-        terminal::become_controlling(slave).map_err(s)?;
+        let slave =
+            terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).at(Stage::Terminal)?;
+        terminal::become_controlling(slave).at(Stage::Terminal)?;
     }
-    plan.apply(seccomp, None, |fd| {
-        ch.send_fd(&Msg::SeccompFd, fd.as_fd()).map_err(s)
-    })
+    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()))
+        .at(Stage::Process)
 }

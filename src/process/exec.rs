@@ -13,30 +13,74 @@
 use crate::error::errno_text;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use std::ffi::CString;
+use std::io;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// Resolves args[0] as Go's exec.LookPath does, with runc's wording: the
-/// texts "executable file not found" and "no such file or directory" are
-/// what clients turn into exit status 127.
-pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
+/// Why the program could not run, in runc's words: clients turn
+/// "executable file not found" and "no such file or directory" into exit
+/// status 127, and "permission denied" into 126.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec: \"{0}\": is a directory: permission denied")]
+    IsDirectory(String),
+    #[error("exec: \"{0}\": permission denied")]
+    NotExecutable(String),
+    #[error("exec: \"{program}\": stat {program}: {}", errno_text(.source))]
+    Stat { program: String, source: io::Error },
+    #[error("exec: \"{0}\": executable file not found in $PATH")]
+    NotFound(String),
+    #[error(
+        "exec {0}: it leads through a /proc magic link, which berth does not follow (CVE-2019-5736)"
+    )]
+    MagicLink(String),
+    #[error("exec {0}: it is berth's own binary, which never runs in a container (CVE-2019-5736)")]
+    OwnBinary(String),
+    /// Opening, reading or exec'ing the file failed.
+    #[error("exec {path}: {}", errno_text(.source))]
+    File { path: String, source: io::Error },
+    #[error("exec {0}: exec format error")]
+    NoInterpreter(String),
+    #[error("exec {0}: too many levels of script interpreters")]
+    TooManyInterpreters(String),
+    #[error("argument or environment holds a NUL byte")]
+    Nul,
+}
+
+impl ExecError {
+    /// The errno execve would have given, as data for the parent.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            ExecError::IsDirectory(_) | ExecError::NotExecutable(_) => Some(libc::EACCES),
+            ExecError::Stat { source, .. } | ExecError::File { source, .. } => {
+                source.raw_os_error()
+            }
+            ExecError::NotFound(_) => Some(libc::ENOENT),
+            ExecError::MagicLink(_) | ExecError::TooManyInterpreters(_) => Some(libc::ELOOP),
+            ExecError::NoInterpreter(_) => Some(libc::ENOEXEC),
+            ExecError::OwnBinary(_) => Some(libc::EPERM),
+            ExecError::Nul => Some(libc::EINVAL),
+        }
+    }
+}
+
+/// Resolves args[0] as Go's exec.LookPath does, with runc's wording.
+pub fn find(program: &str, env: &[String]) -> Result<PathBuf, ExecError> {
     if program.contains('/') {
         return match std::fs::metadata(program) {
             // execve's EACCES, whose phrase clients turn into 126.
-            Ok(m) if m.is_dir() => Err(format!(
-                "exec: \"{program}\": is a directory: permission denied"
-            )),
+            Ok(m) if m.is_dir() => Err(ExecError::IsDirectory(program.into())),
             Ok(m) if m.permissions().mode() & 0o111 == 0 => {
-                Err(format!("exec: \"{program}\": permission denied"))
+                Err(ExecError::NotExecutable(program.into()))
             }
             Ok(_) => Ok(PathBuf::from(program)),
-            Err(e) => Err(format!(
-                "exec: \"{program}\": stat {program}: {}",
-                errno_text(&e)
-            )),
+            Err(source) => Err(ExecError::Stat {
+                program: program.into(),
+                source,
+            }),
         };
     }
     let path = env
@@ -53,9 +97,7 @@ pub fn find(program: &str, env: &[String]) -> Result<PathBuf, String> {
             return Ok(candidate);
         }
     }
-    Err(format!(
-        "exec: \"{program}\": executable file not found in $PATH"
-    ))
+    Err(ExecError::NotFound(program.into()))
 }
 
 /// (st_dev, st_ino) of berth's own binary, taken while /proc is the host's.
@@ -92,7 +134,7 @@ pub fn prepare(
     args: &[String],
     env: Vec<String>,
     berth: Option<(u64, u64)>,
-) -> Result<Executable, String> {
+) -> Result<Executable, ExecError> {
     let (fd, argv) = resolve(path, args, berth)?;
     Ok(Executable {
         fd,
@@ -106,31 +148,40 @@ fn resolve(
     path: &Path,
     args: &[String],
     berth: Option<(u64, u64)>,
-) -> Result<(OwnedFd, Vec<String>), String> {
+) -> Result<(OwnedFd, Vec<String>), ExecError> {
     let mut path = path.to_path_buf();
     let mut argv: Vec<String> = args.to_vec();
     for _ in 0..=MAX_SCRIPTS {
         let shown = path.display().to_string();
-        let fd = rustix::fs::openat2(rustix::fs::CWD, &path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::NO_MAGICLINKS)
-            .or_else(|e| match e {
-                // Execute-only: it can still be exec'd, it just cannot be a
-                // script we read (the kernel would refuse to run it too).
-                rustix::io::Errno::ACCESS => rustix::fs::openat2(rustix::fs::CWD, &path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), ResolveFlags::NO_MAGICLINKS),
-                e => Err(e),
-            })
-            .map_err(|e| match e {
-                rustix::io::Errno::LOOP => format!("exec {shown}: it leads through a /proc magic link, which berth does not follow (CVE-2019-5736)"),
-                e => format!("exec {shown}: {}", errno_text(&e.into())),
-            })?;
-        let st = rustix::fs::fstat(&fd)
-            .map_err(|e| format!("exec {shown}: {}", errno_text(&e.into())))?;
+        let fd = rustix::fs::openat2(
+            rustix::fs::CWD,
+            &path,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::NO_MAGICLINKS,
+        )
+        .or_else(|e| match e {
+            // Execute-only: it can still be exec'd, it just cannot be a
+            // script we read (the kernel would refuse to run it too).
+            rustix::io::Errno::ACCESS => rustix::fs::openat2(
+                rustix::fs::CWD,
+                &path,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::NO_MAGICLINKS,
+            ),
+            e => Err(e),
+        })
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP => ExecError::MagicLink(shown.clone()),
+            e => file_error(&shown, e.into()),
+        })?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| file_error(&shown, e.into()))?;
         if berth == Some((st.st_dev, st.st_ino)) {
-            return Err(format!(
-                "exec {shown}: it is berth's own binary, which never runs in a container (CVE-2019-5736)"
-            ));
+            return Err(ExecError::OwnBinary(shown));
         }
         let mut head = [0u8; 256];
-        let n = std::fs::File::from(fd.try_clone().map_err(|e| e.to_string())?)
+        let n = std::fs::File::from(fd.try_clone().map_err(|e| file_error(&shown, e))?)
             .read(&mut head)
             .unwrap_or(0);
         let Some(line) = head[..n].strip_prefix(b"#!") else {
@@ -142,7 +193,7 @@ fn resolve(
         let mut parts = text.trim().splitn(2, [' ', '\t']);
         let interp = parts.next().unwrap_or("").to_string();
         if interp.is_empty() {
-            return Err(format!("exec {shown}: exec format error"));
+            return Err(ExecError::NoInterpreter(shown));
         }
         let mut next = vec![interp.clone()];
         if let Some(arg) = parts.next().map(str::trim).filter(|a| !a.is_empty()) {
@@ -153,24 +204,25 @@ fn resolve(
         argv = next;
         path = PathBuf::from(interp);
     }
-    Err(format!(
-        "exec {}: too many levels of script interpreters",
-        args[0]
-    ))
+    Err(ExecError::TooManyInterpreters(args[0].clone()))
 }
 
-fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
+fn file_error(path: &str, source: io::Error) -> ExecError {
+    ExecError::File {
+        path: path.into(),
+        source,
+    }
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>, ExecError> {
     items
         .iter()
-        .map(|s| {
-            CString::new(s.as_bytes())
-                .map_err(|_| "argument or environment holds a NUL byte".to_string())
-        })
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| ExecError::Nul))
         .collect()
 }
 
 /// Execs the program; returns only on failure, with runc's wording.
-pub fn exec(x: &Executable, env: &[String]) -> String {
+pub fn exec(x: &Executable, env: &[String]) -> ExecError {
     // x.env is what apply prepared; `env` is it with LISTEN_PID filled in.
     let (fd, argv, path) = (&x.fd, &x.argv, &x.path);
     let (argv_c, envp_c) = match (cstrings(argv), cstrings(env)) {
@@ -178,7 +230,7 @@ pub fn exec(x: &Executable, env: &[String]) -> String {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let e = crate::syscall::execveat(fd.as_fd(), &argv_c, &envp_c);
-    format!("exec {}: {}", path.display(), errno_text(&e))
+    file_error(&path.display().to_string(), e)
 }
 
 #[cfg(test)]
@@ -189,14 +241,18 @@ mod tests {
     fn lookup_on_path() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(find("sh", &env).unwrap().ends_with("sh"));
+        let e = find("no-such-program-x", &env).unwrap_err();
         assert_eq!(
-            find("no-such-program-x", &env).unwrap_err(),
+            e.to_string(),
             "exec: \"no-such-program-x\": executable file not found in $PATH"
         );
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        let e = find("/no/such", &env).unwrap_err();
         assert_eq!(
-            find("/no/such", &env).unwrap_err(),
+            e.to_string(),
             "exec: \"/no/such\": stat /no/such: no such file or directory"
         );
+        assert_eq!(e.errno(), Some(libc::ENOENT));
     }
 
     #[test]
@@ -214,13 +270,13 @@ mod tests {
         let link = d.path().join("evil");
         std::os::unix::fs::symlink("/proc/self/exe", &link).unwrap();
         let e = resolve(&link, &["evil".into()], None).unwrap_err();
-        assert!(e.contains("magic link"), "{e}");
+        assert!(matches!(e, ExecError::MagicLink(_)), "{e}");
         let script = d.path().join("evil.sh");
         std::fs::write(&script, "#!/proc/self/exe\n").unwrap();
         let e = resolve(&script, &["evil.sh".into()], None).unwrap_err();
-        assert!(e.contains("magic link"), "{e}");
+        assert!(e.to_string().contains("magic link"), "{e}");
         let me = std::env::current_exe().unwrap();
         let e = resolve(&me, &["x".into()], own_binary()).unwrap_err();
-        assert!(e.contains("berth's own binary"), "{e}");
+        assert!(matches!(e, ExecError::OwnBinary(_)), "{e}");
     }
 }
