@@ -136,22 +136,10 @@ pub fn check_host(p: &MemPolicy) -> Result<(), ConfigError> {
 
 /// set_mempolicy(2) for this process and what it execs.
 pub fn apply(p: &MemPolicy) -> Result<(), SysError> {
-    let maxnode = (p.mask.len() * libc::c_ulong::BITS as usize) as libc::c_ulong;
-    let mask = if p.mask.is_empty() {
-        std::ptr::null()
-    } else {
-        p.mask.as_ptr()
-    };
-    // SAFETY: mask points at maxnode bits (or is null with maxnode 0).
-    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, p.mode, mask, maxnode) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(e).sys(
-            "set_mempolicy",
-            format!("{JSON} ({}; this kernel may lack the mode)", p.name),
-        );
-    }
-    Ok(())
+    crate::syscall::set_mempolicy(p.mode, &p.mask).sys(
+        "set_mempolicy",
+        format!("{JSON} ({}; this kernel may lack the mode)", p.name),
+    )
 }
 
 #[cfg(test)]

@@ -117,13 +117,7 @@ pub fn personality(p: &LinuxPersonality) -> Result<u64, ConfigError> {
 }
 
 pub fn set_personality(v: u64) -> Result<(), SysError> {
-    // SAFETY: personality takes an integer.
-    let r = unsafe { libc::personality(v as libc::c_ulong) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()).sys("set", "personality")
-    } else {
-        Ok(())
-    }
+    crate::syscall::set_personality(v).sys("set", "personality")
 }
 
 #[cfg(test)]
