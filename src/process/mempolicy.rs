@@ -89,22 +89,13 @@ pub fn from_spec(p: &LinuxMemoryPolicy) -> Result<MemPolicy, ConfigError> {
 
 /// "0-3,7" as node numbers.
 fn parse_nodes(s: &str) -> Result<Vec<usize>, ConfigError> {
-    let bad = || {
-        ConfigError::invalid(
+    match crate::config::parse_list(s, MAX_NODES) {
+        Some(nodes) if !nodes.is_empty() => Ok(nodes),
+        _ => Err(ConfigError::invalid(
             format!("{JSON}.nodes"),
             format!("\"{s}\" is not a node list like 0-3,7"),
-        )
-    };
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        if a > b || b >= MAX_NODES {
-            return Err(bad());
-        }
-        out.extend(a..=b);
+        )),
     }
-    Ok(out)
 }
 
 /// Every node of the policy is one this host has (relative node numbers
