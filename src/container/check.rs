@@ -88,6 +88,15 @@ fn plan_steps(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
             Ok(_) => {}
         }
     }
+    match super::netdev::from_spec(spec) {
+        Err(e) => add_once(f, "netdevices.invalid", e),
+        Ok(d) if !spec_only => {
+            if let Err(e) = super::netdev::check_host(&d, super::rootless::rootless()) {
+                add_once(f, "netdevices.host", e);
+            }
+        }
+        Ok(_) => {}
+    }
     if let Some(s) = l.seccomp()
         && let Err(e) = seccomp::compile(s)
     {
@@ -482,9 +491,6 @@ pub(super) fn unsupported(spec: &Spec) -> Result<(), ConfigError> {
             ))
         };
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return no("linux.netDevices");
-    }
     Ok(())
 }
 
@@ -498,6 +504,7 @@ pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
     let spec = crate::config::parse(bytes).map_err(|e| e.to_string())?;
     crate::config::validate(&spec).map_err(|e| e.to_string())?;
     unsupported(&spec).map_err(|e| e.to_string())?;
+    super::netdev::from_spec(&spec).map_err(|e| e.to_string())?;
     process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
     if let Some(l) = spec.linux() {
         process::namespaces::Namespaces::from_spec_without_paths(l).map_err(|e| e.to_string())?;
@@ -535,12 +542,11 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_fields_are_refused() {
-        let e = check(r#","linux":{"netDevices":{"eth0":{"name":"ctr0"}}}"#).unwrap_err();
-        assert_eq!(
-            e,
-            "config.json: linux.netDevices: not supported by berth yet"
-        );
+    fn net_devices_without_a_network_namespace_are_refused() {
+        check(r#","linux":{"netDevices":{"eth0":{"name":"ctr0"}}}"#).unwrap();
+        let json = r#"{"ociVersion":"1.3.0","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}},"linux":{"netDevices":{"eth0":{"name":"ctr0"}}}}"#;
+        let e = check_untrusted(json.as_bytes()).unwrap_err();
+        assert!(e.starts_with("config.json: linux.netDevices: "), "{e}");
     }
 
     /// config/ validates the names, mounts turns them into flags: the two

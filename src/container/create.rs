@@ -287,6 +287,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
                 record_pid(&mut state, pid, dir)?;
             }
             Some(Msg::RootfsReady) => {
+                super::netdev::move_into(&plan.net_devices, pid)?;
                 let oci = state.oci(Status::Creating).json();
                 if let Some(h) = &plan.hooks {
                     #[allow(deprecated)]

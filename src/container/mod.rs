@@ -14,6 +14,7 @@ mod failure;
 mod features;
 mod init;
 mod lifecycle;
+mod netdev;
 mod plan;
 mod program;
 mod resources;

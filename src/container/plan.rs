@@ -33,6 +33,8 @@ pub struct ContainerPlan {
     pub hooks: Option<Hooks>,
     pub seccomp: Option<seccomp::Program>,
     pub annotations: BTreeMap<String, String>,
+    /// linux.netDevices, checked against the host: moved at create.
+    pub net_devices: Vec<super::netdev::NetDevice>,
 }
 
 impl ContainerPlan {
@@ -62,6 +64,8 @@ impl ContainerPlan {
             .transpose()?;
         process.mempolicy = memory_policy(spec)?;
         let ns = Namespaces::from_spec(linux)?;
+        let net_devices = super::netdev::from_spec(spec)?;
+        super::netdev::check_host(&net_devices, super::rootless::rootless())?;
         let configured = linux
             .and_then(|l| l.cgroups_path().as_ref())
             .and_then(|p| p.to_str());
@@ -113,6 +117,7 @@ impl ContainerPlan {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             bundle,
+            net_devices,
         })
     }
 

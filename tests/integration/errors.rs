@@ -94,16 +94,6 @@ fn namespace_path_of_the_wrong_type() {
 }
 
 #[test]
-fn unsupported_field_is_refused() {
-    let b = Bundle::new(&["true"]);
-    b.config(|c| c["linux"]["netDevices"] = json!({"eth0": {"name": "ctr0"}}));
-    create_fails(
-        &b,
-        "config.json: linux.netDevices: not supported by berth yet",
-    );
-}
-
-#[test]
 fn missing_program() {
     let b = Bundle::new(&["no-such-program"]);
     create_fails(
