@@ -132,6 +132,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
             .as_ref()
             .and_then(|l| l.memory_policy().clone()),
         namespaces: plan.ns.proc_names(),
+        resctrl: plan.rdt.as_ref().map(|r| r.state()),
     };
     // Saved before the cgroup and the process exist, so that whatever a
     // kill -9 of this berth leaves, delete --force finds and removes.
@@ -251,6 +252,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     if plan.ns.clone_flags() & CLONE_NEWUSER != 0 && !rootless {
         write_id_maps(pid, &plan.uid_map, &plan.gid_map, false)?;
     }
+    let rdt = super::resctrl::apply(plan.rdt.as_ref(), pid)?;
     ours.send(&Msg::Go)?;
     // Moving a task into a v1 cgroup waits for an RCU grace period (the
     // kernel's cgroup_threadgroup_rwsem): done while the process already
@@ -368,6 +370,7 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let master = relay
         .map(|r| crate::syscall::recv_fd(r.as_fd()))
         .transpose()?;
+    rdt.keep();
     undo.child = None;
     undo.cgroup = None;
     undo.host_mounts = None;

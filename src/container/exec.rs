@@ -144,6 +144,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         if let (Some(cg), None) = (&cgroup, &into) {
             cg.add_process(pid)?;
         }
+        super::resctrl::join(state.resctrl.as_ref(), pid)?;
         ours.send(&Msg::Go)?;
         let mut msg = ours.recv()?;
         if msg == Some(Msg::SeccompFd) {

@@ -450,6 +450,7 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         seccomp: None,
         memory_policy: None,
         namespaces: Vec::new(),
+        resctrl: None,
     };
     st.oci(status).json()
 }

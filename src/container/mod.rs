@@ -17,6 +17,7 @@ mod lifecycle;
 mod netdev;
 mod plan;
 mod program;
+mod resctrl;
 mod resources;
 mod rootless;
 mod shared;
