@@ -6,7 +6,7 @@
 use super::dir::EXEC_FIFO;
 use super::failure::{At, Failure, Stage};
 use super::plan::ContainerPlan;
-use super::shared::Mode;
+use super::shared::{Mode, exit_on_panic};
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
@@ -48,13 +48,7 @@ struct Started {
 }
 
 pub fn run(ctx: InitContext) -> ! {
-    // A panic here must not unwind into the parent's frames and run their
-    // cleanup in this process.
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("berth: container process: {info}");
-        // SAFETY: _exit ends the process at once, which is what is wanted.
-        unsafe { libc::_exit(1) }
-    }));
+    exit_on_panic("container process", 1);
     // SAFETY: the lock fd is the parent's; this process only lets go of it.
     unsafe { libc::close(ctx.lock.as_raw_fd()) };
     let channel = &ctx.channel;
@@ -116,9 +110,8 @@ impl Inbox<'_> {
 /// where the container waits for `start`.
 fn setup(ctx: &InitContext) -> R<Started> {
     let plan = ctx.plan;
-    let ch = &ctx.channel;
     let inbox = Inbox {
-        ch,
+        ch: &ctx.channel,
         placed: std::cell::Cell::new(false),
     };
     rustix::process::umask(FsMode::empty());
@@ -126,11 +119,46 @@ fn setup(ctx: &InitContext) -> R<Started> {
         crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
     }
     inbox.expect(Msg::Go)?;
+    enter_namespaces(ctx, &inbox)?;
+    // Before a second fork, while berth knows this process's pid; the
+    // container process inherits the fds.
+    let sources = bind_sources(plan, &inbox)?;
+    if plan.ns.second_fork() {
+        fork_into_namespaces(&inbox)?;
+    }
+    set_identity(ctx)?;
+    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
+    let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
+    // Kept out of the container's program.
+    drop(sources);
+    let host_pid = hooks_rendezvous(plan, &inbox)?;
+    create_container_hooks(plan, root.as_fd(), host_pid)?;
+    enter_root(ctx, root, proc.as_fd())?;
 
-    let ns = &plan.ns;
+    // Before the process's own settings: a seccomp filter installed there
+    // could refuse the wait, and limits apply once it is Ready.
+    inbox.placed()?;
+    let hand_over = |fd: OwnedFd| inbox.ch.send_fd(&Msg::SeccompFd, fd.as_fd());
+    let program = plan
+        .process
+        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)
+        .at(Stage::Process)?;
+    drop(proc);
+    inbox.ch.send(&Msg::Ready).at(Stage::Sync)?;
+    Ok(Started {
+        report: wait_for_start(ctx, &inbox)?,
+        program,
+        host_pid,
+    })
+}
+
+/// The user namespace first (its maps from berth), then the namespaces
+/// joined, then those made now.
+fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
+    let (plan, ns) = (ctx.plan, &ctx.plan.ns);
     if ns.clone_flags() & CLONE_NEWUSER != 0 {
         if ctx.rootless {
-            ask_for_maps(&inbox, true)?;
+            ask_for_maps(inbox, true)?;
         }
         become_ns_root().at(Stage::Namespaces)?;
     }
@@ -138,7 +166,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
         namespaces::unshare(CLONE_NEWUSER).at(Stage::Namespaces)?;
-        ask_for_maps(&inbox, ctx.rootless)?;
+        ask_for_maps(inbox, ctx.rootless)?;
         become_ns_root().at(Stage::Namespaces)?;
     }
     // A cgroup namespace's root is the cgroup the process is in when it is
@@ -153,22 +181,28 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if late & CLONE_NEWTIME != 0 {
         namespaces::write_time_offsets(&ns.time_offsets).at(Stage::Namespaces)?;
     }
-    // Before a second fork, while berth knows this process's pid; the
-    // container process inherits the fds.
-    let sources = bind_sources(plan, &inbox)?;
-    if ns.second_fork() {
-        // Joining or making a pid or time namespace applies to children:
-        // the container process is a sibling forked from here.
-        if let Some(child) = syscall::clone_fork(0, None, true)
-            .sys("fork", "container process")
-            .at(Stage::Namespaces)?
-        {
-            let _ = ch.send(&Msg::Pid(child.pid));
-            // SAFETY: this intermediate process has done its part.
-            unsafe { libc::_exit(0) }
-        }
+    Ok(())
+}
+
+/// Joining or making a pid or time namespace applies to children: the
+/// container process is a sibling forked from here, which goes on; this
+/// one tells berth its pid and ends.
+fn fork_into_namespaces(inbox: &Inbox) -> R<()> {
+    if let Some(child) = syscall::clone_fork(0, None, true)
+        .sys("fork", "container process")
+        .at(Stage::Namespaces)?
+    {
+        let _ = inbox.ch.send(&Msg::Pid(child.pid));
+        // SAFETY: this intermediate process has done its part.
+        unsafe { libc::_exit(0) }
     }
-    // Relative mount sources and overlay dirs are relative to the bundle.
+    Ok(())
+}
+
+/// The bundle as cwd (relative mount sources and overlay dirs are relative
+/// to it), the session keyring, hostname and domainname.
+fn set_identity(ctx: &InitContext) -> R<()> {
+    let plan = ctx.plan;
     std::env::set_current_dir(&plan.bundle)
         .sys("chdir", plan.bundle.display())
         .at(Stage::Identity)?;
@@ -185,41 +219,53 @@ fn setup(ctx: &InitContext) -> R<Started> {
             .sys("setdomainname", d)
             .at(Stage::Identity)?;
     }
-    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
-    let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
-    // Kept out of the container's program.
-    drop(sources);
+    Ok(())
+}
 
-    // Hooks run here, between the mounts and pivot_root, and see the
-    // process in its cgroup. Without any, nothing waits: the parent places
-    // the process while it goes on.
-    let host_pid = if needs_hook_rendezvous(plan) {
-        inbox.placed()?;
-        ch.send(&Msg::RootfsReady).at(Stage::Sync)?;
-        match inbox.next()? {
-            Msg::HooksDone(p) => p,
-            m => return Err(Failure::unexpected("HooksDone", m)),
-        }
-    } else {
-        0
-    };
-    if let Some(h) = plan
+/// Hooks berth runs run here, between the mounts and pivot_root, and see
+/// the process in its cgroup: returns the host pid they gave. Without any,
+/// nothing waits: the parent places the process while it goes on.
+fn hooks_rendezvous(plan: &ContainerPlan, inbox: &Inbox) -> R<i32> {
+    if !needs_hook_rendezvous(plan) {
+        return Ok(0);
+    }
+    inbox.placed()?;
+    inbox.ch.send(&Msg::RootfsReady).at(Stage::Sync)?;
+    match inbox.next()? {
+        Msg::HooksDone(p) => Ok(p),
+        m => Err(Failure::unexpected("HooksDone", m)),
+    }
+}
+
+/// createContainer hooks, as runc runs them: in the rootfs, which is a
+/// path they can use, in the container's namespaces.
+fn create_container_hooks(
+    plan: &ContainerPlan,
+    root: std::os::fd::BorrowedFd,
+    host_pid: i32,
+) -> R<()> {
+    let Some(h) = plan
         .hooks
         .as_ref()
         .and_then(|h| h.create_container().as_deref())
-    {
-        // As runc runs them: in the rootfs, which is a path they can use.
-        rustix::process::fchdir(&root)
-            .sys("chdir to", "rootfs")
-            .at(Stage::CreateContainerHook)?;
-        let state = hook_state(plan, host_pid, Status::Creating);
-        crate::hooks::run_all_env("createContainer", h, &state, Some(&plan.process.env))
-            .at(Stage::CreateContainerHook)?;
-    }
+    else {
+        return Ok(());
+    };
+    rustix::process::fchdir(root)
+        .sys("chdir to", "rootfs")
+        .at(Stage::CreateContainerHook)?;
+    let state = hook_state(plan, host_pid, Status::Creating);
+    crate::hooks::run_all_env("createContainer", h, &state, Some(&plan.process.env))
+        .at(Stage::CreateContainerHook)
+}
 
+/// pivot_root into the prepared root, the mounts that follow it, the
+/// terminal, the cwd and a read-only root.
+fn enter_root(ctx: &InitContext, root: OwnedFd, proc: std::os::fd::BorrowedFd) -> R<()> {
+    let plan = ctx.plan;
     mounts::pivot(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
-    let root = mounts::finish(&plan.rootfs, proc.as_fd()).at(Stage::Mounts)?;
+    let root = mounts::finish(&plan.rootfs, proc).at(Stage::Mounts)?;
     let slave = match &ctx.console {
         Some(sock) => Some(
             terminal::setup(sock.as_fd(), plan.process.console_size, |slave| {
@@ -235,46 +281,31 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if let Some(slave) = slave {
         terminal::become_controlling(slave).at(Stage::Terminal)?;
     }
+    Ok(())
+}
 
-    // Before the process's own settings: a seccomp filter installed there
-    // could refuse the wait, and limits apply once it is Ready.
-    inbox.placed()?;
-    let hand_over = |fd: OwnedFd| ch.send_fd(&Msg::SeccompFd, fd.as_fd());
-    let program = plan
-        .process
-        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)
-        .at(Stage::Process)?;
-    drop(proc);
-
-    ch.send(&Msg::Ready).at(Stage::Sync)?;
-    let report = match ctx.mode {
-        Mode::Foreground => {
-            inbox.expect(Msg::Start)?;
-            Report::Channel
-        }
-        Mode::Detached => {
-            let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
-            // Blocks until `start` opens the fifo for reading.
-            let fifo = rustix::fs::openat(
-                dir,
-                EXEC_FIFO,
-                OFlags::WRONLY | OFlags::CLOEXEC,
-                FsMode::empty(),
-            )
-            .sys("open", EXEC_FIFO)
-            .at(Stage::WaitForStart)?;
-            let mut fifo = std::fs::File::from(fifo);
-            fifo.write_all(b"0")
-                .sys("write", EXEC_FIFO)
-                .at(Stage::WaitForStart)?;
-            Report::Fifo(fifo)
-        }
-    };
-    Ok(Started {
-        report,
-        program,
-        host_pid,
-    })
+/// Waits for `start`: run's go-ahead over the channel, or create's
+/// exec.fifo, opened (it blocks until `start` opens it for reading) and
+/// written to.
+fn wait_for_start(ctx: &InitContext, inbox: &Inbox) -> R<Report> {
+    if ctx.mode == Mode::Foreground {
+        inbox.expect(Msg::Start)?;
+        return Ok(Report::Channel);
+    }
+    let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
+    let fifo = rustix::fs::openat(
+        dir,
+        EXEC_FIFO,
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        FsMode::empty(),
+    )
+    .sys("open", EXEC_FIFO)
+    .at(Stage::WaitForStart)?;
+    let mut fifo = std::fs::File::from(fifo);
+    fifo.write_all(b"0")
+        .sys("write", EXEC_FIFO)
+        .at(Stage::WaitForStart)?;
+    Ok(Report::Fifo(fifo))
 }
 
 /// In a user namespace this process cannot pass host directories only the

@@ -3,6 +3,7 @@
 //! and the final exec.
 
 pub mod capabilities;
+pub mod elf;
 pub mod exec;
 pub mod fds;
 pub mod foreground;
