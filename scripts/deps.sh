@@ -34,6 +34,9 @@ command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need=
 # tests/integration/rootless.rs: an unprivileged test user's multi-id
 # user namespace goes through the setuid newuidmap and newgidmap.
 command -v newuidmap >/dev/null && command -v newgidmap >/dev/null || need="$need uidmap"
+# tests/integration/netdev.rs: veth pairs in network namespaces of its own.
+command -v ip >/dev/null || need="$need iproute2"
+command -v nsenter >/dev/null || need="$need util-linux"
 v2_guest() {
   # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
   # in the guest make an ext4 (tests/v2/run.sh).

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod logging;
 pub mod mountinfo;
 pub mod mounts;
+pub mod netlink;
 pub mod process;
 pub mod seccomp;
 pub mod syscall;

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const PIECES: &[&str] = &["process", "mounts", "cgroups", "seccomp", "hooks"];
-const BOTTOM: &[&str] = &["syscall", "mountinfo", "error", "logging"];
+const BOTTOM: &[&str] = &["syscall", "netlink", "mountinfo", "error", "logging"];
 const CONTAINER_FLOWS: &[&str] = &["create", "init", "exec", "lifecycle", "resources"];
 
 /// What each top-level module may name, besides itself.
@@ -32,7 +32,7 @@ fn allowed(from: &str, to: &str) -> bool {
         "config" => bottom,
         // The bottom: system calls and the mount table may carry the error
         // type, nothing more.
-        "syscall" | "mountinfo" => to == "error",
+        "syscall" | "netlink" | "mountinfo" => to == "error",
         "error" | "logging" => false,
         _ => false,
     }

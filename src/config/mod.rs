@@ -18,7 +18,7 @@ use std::path::Path;
 pub use validate::{PROPAGATIONS, hook_lists, ns_name};
 
 /// The runtime-spec version berth implements and reports.
-pub const SPEC_VERSION: &str = "1.2.1";
+pub const SPEC_VERSION: &str = "1.3.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -546,7 +546,8 @@ mod tests {
         };
         assert!(v("1.0.2").is_empty());
         assert!(v("1.2.0-rc.1").is_empty());
-        assert_eq!(v("1.3.0"), [("oci-version.newer", "ociVersion".into())]);
+        assert!(v("1.3.0").is_empty());
+        assert_eq!(v("1.4.0"), [("oci-version.newer", "ociVersion".into())]);
         assert_eq!(
             v("2.0.0"),
             [("oci-version.unsupported", "ociVersion".into())]

@@ -1,7 +1,7 @@
 //! What the container layer checks of a config beyond config/'s own
 //! validation: whether this berth, on this host, can run what it asks for
-//! (`berth check`, which reports every problem, and `unsupported`, which
-//! create refuses on); and `check_untrusted`, every step berth takes with a
+//! (`berth check`, which reports every problem; create's plan refuses on
+//! the first); and `check_untrusted`, every step berth takes with a
 //! config before it touches the host, for the fuzz target and the
 //! hostile-config tests. Nothing here creates anything.
 
@@ -41,9 +41,6 @@ pub fn check(opts: &CheckOpts) -> Findings {
     let Some(spec) = crate::config::check(&bytes, opts.strict, &mut f) else {
         return f;
     };
-    if let Err(e) = unsupported(&spec) {
-        f.config_error("unsupported", e);
-    }
     if !opts.spec_only {
         host(&spec, opts, &mut f);
     }
@@ -87,6 +84,20 @@ fn plan_steps(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
             }
             Ok(_) => {}
         }
+    }
+    if let Some(r) = l.intel_rdt()
+        && let Err(e) = super::resctrl::check_fields(r)
+    {
+        add_once(f, "intelrdt.invalid", e);
+    }
+    match super::netdev::from_spec(spec) {
+        Err(e) => add_once(f, "netdevices.invalid", e),
+        Ok(d) if !spec_only => {
+            if let Err(e) = super::netdev::check_host(&d, super::rootless::rootless()) {
+                add_once(f, "netdevices.host", e);
+            }
+        }
+        Ok(_) => {}
     }
     if let Some(s) = l.seccomp()
         && let Err(e) = seccomp::compile(s)
@@ -464,30 +475,6 @@ fn lsm(spec: &Spec, strict: bool, f: &mut Findings) {
     }
 }
 
-/// Fields of the runtime-spec berth does not implement yet. Refusing them is
-/// honest; ignoring them would run a container without the limit, filter or
-/// label its owner asked for.
-pub(super) fn unsupported(spec: &Spec) -> Result<(), ConfigError> {
-    let no = |path: &str| Err(ConfigError::invalid(path, "not supported by berth yet"));
-    let Some(linux) = spec.linux() else {
-        return Ok(());
-    };
-    if linux.intel_rdt().is_some() {
-        return if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
-            no("linux.intelRdt")
-        } else {
-            Err(ConfigError::invalid(
-                "linux.intelRdt",
-                "this host has no resctrl filesystem mounted at /sys/fs/resctrl",
-            ))
-        };
-    }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return no("linux.netDevices");
-    }
-    Ok(())
-}
-
 /// Everything berth does with a config before it touches the host: parse,
 /// validate, and the process, seccomp, mount and cgroup plans. For the
 /// fuzz target and the hostile-config tests: the answer is Ok or an error,
@@ -497,7 +484,10 @@ pub fn check_untrusted(bytes: &[u8]) -> Result<(), String> {
     crate::config::check(bytes, true, &mut Findings::default());
     let spec = crate::config::parse(bytes).map_err(|e| e.to_string())?;
     crate::config::validate(&spec).map_err(|e| e.to_string())?;
-    unsupported(&spec).map_err(|e| e.to_string())?;
+    super::netdev::from_spec(&spec).map_err(|e| e.to_string())?;
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        super::resctrl::check_fields(r).map_err(|e| e.to_string())?;
+    }
     process::ProcessPlan::from_spec(&spec, 0).map_err(|e| e.to_string())?;
     if let Some(l) = spec.linux() {
         process::namespaces::Namespaces::from_spec_without_paths(l).map_err(|e| e.to_string())?;
@@ -531,16 +521,18 @@ mod tests {
         );
         let spec = crate::config::parse(json.as_bytes()).map_err(|e| e.to_string())?;
         crate::config::validate(&spec).map_err(|e| e.to_string())?;
-        unsupported(&spec).map_err(|e| e.to_string())
+        super::super::netdev::from_spec(&spec)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
-    fn unsupported_fields_are_refused() {
+    fn net_devices_without_a_network_namespace_are_refused() {
         let e = check(r#","linux":{"netDevices":{"eth0":{"name":"ctr0"}}}"#).unwrap_err();
-        assert_eq!(
-            e,
-            "config.json: linux.netDevices: not supported by berth yet"
-        );
+        assert!(e.starts_with("config.json: linux.netDevices: "), "{e}");
+        let json = r#"{"ociVersion":"1.3.0","root":{"path":"rootfs"},"process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}},"linux":{"netDevices":{"eth0":{"name":"ctr0"}}}}"#;
+        let e = check_untrusted(json.as_bytes()).unwrap_err();
+        assert!(e.starts_with("config.json: linux.netDevices: "), "{e}");
     }
 
     /// config/ validates the names, mounts turns them into flags: the two

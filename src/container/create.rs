@@ -140,12 +140,16 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     let phase = logging::span("clone");
     let mut child = c.spawn(&opts, console, state_dir)?;
     drop(phase);
+    // Before the process goes on: what it forks inherits its resctrl group.
+    let rdt = super::resctrl::apply(c.plan.rdt.as_ref(), child.pid)?;
     // The container process's own phases are logged by it.
     let phase = logging::span("container process setup");
     c.first_steps(&child)?;
     c.answer_until_ready(&mut child)?;
     drop(phase);
-    c.created(&opts, child, relay, pid_file.as_deref())
+    let created = c.created(&opts, child, relay, pid_file.as_deref())?;
+    rdt.keep();
+    Ok(created)
 }
 
 impl Creating {
@@ -319,6 +323,7 @@ impl Creating {
                     self.record_pid(p)?;
                 }
                 Some(Msg::RootfsReady) => {
+                    super::netdev::move_into(&self.plan.net_devices, child.pid)?;
                     self.create_time_hooks()?;
                     ch.send(&Msg::HooksDone(child.pid))?;
                 }
@@ -458,6 +463,7 @@ fn initial_state(opts: &CreateOpts, spec: &Spec, plan: &ContainerPlan, bundle: &
         seccomp: linux.and_then(|l| l.seccomp().clone()),
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
         namespaces: plan.ns.proc_names(),
+        resctrl: plan.rdt.as_ref().map(|r| r.state()),
     }
 }
 

@@ -76,6 +76,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         if let (Some(cg), None) = (&cgroup, &into) {
             cg.add_process(pid)?;
         }
+        super::resctrl::join(state.resctrl.as_ref(), pid)?;
         ours.send(&Msg::Go)?;
         let listener = seccomp.as_ref().and_then(|p| p.listener.as_ref());
         answer_until_exec(&ours, &state, pid, listener)?;

@@ -343,6 +343,10 @@ fn bind_sources(plan: &ContainerPlan, inbox: &Inbox) -> R<Vec<(usize, OwnedFd)>>
 /// mounts (prestart, createRuntime), or a hook of its own needs its host pid
 /// (createContainer, startContainer).
 fn needs_hook_rendezvous(plan: &ContainerPlan) -> bool {
+    // berth moves linux.netDevices in then, before the hooks run.
+    if !plan.net_devices.is_empty() {
+        return true;
+    }
     let Some(h) = &plan.hooks else { return false };
     #[allow(deprecated)]
     let lists = [
@@ -484,6 +488,7 @@ fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {
         seccomp: None,
         memory_policy: None,
         namespaces: Vec::new(),
+        resctrl: None,
     };
     st.oci(status).json()
 }

@@ -213,6 +213,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     }
     let cg = cgroup_of(&state)?;
     kill_all(&state, cg.as_ref())?;
+    super::resctrl::remove(state.resctrl.as_ref());
     if let Some(before) = state.host_mounts {
         crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
     }

@@ -33,6 +33,10 @@ pub struct ContainerPlan {
     pub hooks: Option<Hooks>,
     pub seccomp: Option<seccomp::Program>,
     pub annotations: BTreeMap<String, String>,
+    /// linux.netDevices, checked against the host: moved at create.
+    pub net_devices: Vec<super::netdev::NetDevice>,
+    /// linux.intelRdt against this host's resctrl.
+    pub rdt: Option<super::resctrl::Rdt>,
 }
 
 impl ContainerPlan {
@@ -49,7 +53,6 @@ impl ContainerPlan {
         preserve_fds: u32,
         systemd: bool,
     ) -> Result<Self, ConfigError> {
-        super::check::unsupported(spec)?;
         let linux = spec.linux().as_ref();
         // linux.mountLabel: a context= option where SELinux is on; ignored
         // elsewhere, as runc ignores it.
@@ -62,6 +65,9 @@ impl ContainerPlan {
             .transpose()?;
         process.mempolicy = memory_policy(spec)?;
         let ns = Namespaces::from_spec(linux)?;
+        let net_devices = super::netdev::from_spec(spec)?;
+        super::netdev::check_host(&net_devices, super::rootless::rootless())?;
+        let rdt = super::resctrl::plan(spec, id)?;
         let configured = linux
             .and_then(|l| l.cgroups_path().as_ref())
             .and_then(|p| p.to_str());
@@ -113,6 +119,8 @@ impl ContainerPlan {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             bundle,
+            net_devices,
+            rdt,
         })
     }
 

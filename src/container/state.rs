@@ -86,6 +86,9 @@ pub struct State {
     pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
     #[serde(default)]
     pub namespaces: Vec<String>,
+    /// linux.intelRdt's resctrl groups, for exec and delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resctrl: Option<super::resctrl::RdtState>,
 }
 
 impl State {
@@ -194,6 +197,7 @@ mod tests {
             seccomp: None,
             memory_policy: None,
             namespaces: Vec::new(),
+            resctrl: None,
         }
     }
 

@@ -14,8 +14,9 @@
 //!   Source(i) per bind, with its fd if berth could open it ->
 //!                              <- Pid (after a second fork)
 //!                              <- RootfsReady (mounts done, before pivot_root;
-//!                                 only when there are hooks, see init.rs)
-//!   HooksDone(host pid) ->          (prestart, createRuntime ran)
+//!                                 only when there are hooks or netDevices,
+//!                                 see init.rs)
+//!   HooksDone(host pid) ->          (netDevices moved, prestart, createRuntime ran)
 //!                              <- SeccompFd + the listener fd (SCM_RIGHTS), for SCMP_ACT_NOTIFY
 //!                              <- Ready (about to wait for start)
 //!   Start (run only) ->

@@ -93,13 +93,23 @@ fn namespace_path_of_the_wrong_type() {
     );
 }
 
+/// This host has no resctrl: every intelRdt field (1.3's schemata and
+/// enableMonitoring too) is refused before anything exists.
 #[test]
-fn unsupported_field_is_refused() {
+fn intel_rdt_without_resctrl() {
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(" - resctrl "),
+        "this test expects a host without resctrl"
+    );
     let b = Bundle::new(&["true"]);
-    b.config(|c| c["linux"]["netDevices"] = json!({"eth0": {"name": "ctr0"}}));
+    b.config(|c| {
+        c["linux"]["intelRdt"] = json!({"schemata": ["L3:0=f"], "enableMonitoring": true})
+    });
     create_fails(
         &b,
-        "config.json: linux.netDevices: not supported by berth yet",
+        "config.json: linux.intelRdt: this host has no resctrl filesystem mounted at /sys/fs/resctrl",
     );
 }
 

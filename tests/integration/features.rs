@@ -36,7 +36,7 @@ fn userns(c: &mut Value) {
 #[test]
 fn every_listed_namespace_works() {
     let f = features();
-    assert_eq!(f["ociVersionMax"], "1.2.1");
+    assert_eq!(f["ociVersionMax"], "1.3.0");
     for ns in list(&f["linux"]["namespaces"]) {
         let proc_name = match ns.as_str() {
             "mount" => "mnt",
@@ -177,4 +177,68 @@ fn labels_as_runc_treats_them_on_this_host() {
         "{}",
         out.stderr
     );
+}
+
+/// runtime-spec 1.3's fields: each listed memoryPolicy mode and flag runs
+/// here, read back by get_mempolicy(2) (this host has one node, 0).
+/// netDevices runs in netdev.rs; intelRdt cannot run on these hosts (no
+/// resctrl): errors.rs has its error.
+#[test]
+fn runtime_spec_1_3_fields_are_listed_and_run() {
+    let f = features();
+    assert_eq!(
+        f["linux"]["intelRdt"],
+        json!({"enabled": true, "schemata": true, "monitoring": true})
+    );
+    assert_eq!(f["linux"]["netDevices"], json!({"enabled": true}));
+    assert_eq!(
+        f["potentiallyUnsafeConfigAnnotations"],
+        json!(["org.systemd.property."])
+    );
+    let mp = &f["linux"]["memoryPolicy"];
+    for mode in list(&mp["modes"]) {
+        let (nodes, number) = match mode.as_str() {
+            "MPOL_DEFAULT" => (None, 0),
+            "MPOL_PREFERRED" => (Some("0"), 1),
+            "MPOL_BIND" => (Some("0"), 2),
+            "MPOL_INTERLEAVE" => (Some("0"), 3),
+            "MPOL_LOCAL" => (None, 4),
+            "MPOL_PREFERRED_MANY" => (Some("0"), 5),
+            "MPOL_WEIGHTED_INTERLEAVE" => (Some("0"), 6),
+            m => panic!("a mode this test does not know: {m}"),
+        };
+        let b = crate::mempolicy::with_probe(&["mempolicy"]);
+        b.config(|c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": mode});
+            if let Some(n) = nodes {
+                c["linux"]["memoryPolicy"]["nodes"] = n.into();
+            }
+        });
+        let out = b.run(&b.id("mode"));
+        assert_eq!(out.code, 0, "{mode}: {out:?}");
+        assert!(
+            out.stdout.starts_with(&format!("mode {number} ")),
+            "{mode}: {}",
+            out.stdout
+        );
+    }
+    for flag in list(&mp["flags"]) {
+        let bit = match flag.as_str() {
+            "MPOL_F_NUMA_BALANCING" => 1 << 13,
+            "MPOL_F_RELATIVE_NODES" => 1 << 14,
+            "MPOL_F_STATIC_NODES" => 1 << 15,
+            f => panic!("a flag this test does not know: {f}"),
+        };
+        let b = crate::mempolicy::with_probe(&["mempolicy"]);
+        b.config(|c| {
+            c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0", "flags": [flag]})
+        });
+        let out = b.run(&b.id("flag"));
+        assert_eq!(out.code, 0, "{flag}: {out:?}");
+        assert_eq!(
+            out.stdout,
+            format!("mode 2 flags {bit} nodes 1\n"),
+            "{flag}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod mempolicy;
 mod mounts;
 mod namespaces;
+mod netdev;
 mod process;
 mod rootless;
 mod seccomp;

@@ -19,7 +19,7 @@ int main(void) {
 }
 "#;
 
-fn with_probe(args: &[&str]) -> Bundle {
+pub(crate) fn with_probe(args: &[&str]) -> Bundle {
     let b = Bundle::new(args);
     let src = b.path.join("probe.c");
     std::fs::write(&src, PROBE).unwrap();
