@@ -499,10 +499,12 @@ fn hardened(c: &Cri) {
     for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
         assert_eq!(field(caps), "0000000000000000", "{caps}");
     }
-    // RuntimeDefault's filter refuses what it should: unshare needs
-    // CAP_SYS_ADMIN anyway, but keyctl is refused by the filter itself.
+    // The kernel lets an unprivileged process make a user namespace;
+    // RuntimeDefault's filter allows unshare only with CAP_SYS_ADMIN.
     let r = c.call(&["exec-sync", &id, "20", "sh", "-c", "unshare -U true"]);
     assert_ne!(r["exit_code"], 0, "{r}");
+    let err = r["stderr"].as_str().unwrap();
+    assert!(err.contains("Operation not permitted"), "{r}");
 }
 
 /// A Bidirectional volume: a mount made inside the (privileged) container
