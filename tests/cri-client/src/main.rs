@@ -116,13 +116,34 @@ fn args(cmd: &[String], n: usize) -> Result<&[String], String> {
     Ok(&cmd[1..])
 }
 
+type Runtime = RuntimeServiceClient<Channel>;
+
 async fn run(o: &Opts) -> Result<Value, String> {
     let ch = connect(o).await?;
     let mut rs = RuntimeServiceClient::new(ch.clone());
-    let mut is = ImageServiceClient::new(ch);
     let c = &o.cmd;
-    let one = |c: &[String]| args(c, 1).map(|a| a[0].clone());
-    let v = match c[0].as_str() {
+    match c[0].as_str() {
+        "version" | "pods" | "ps" | "images" => {
+            listing(&mut rs, ImageServiceClient::new(ch), c).await
+        }
+        "runp" | "stopp" | "rmp" | "inspectp" => pod(&mut rs, c).await,
+        "create" | "start" | "stop" | "rm" | "inspect" | "stats" | "update" => {
+            container(&mut rs, c).await
+        }
+        "exec-sync" => exec_sync(&mut rs, c).await,
+        "exec" | "attach" => streaming(&mut rs, c, o.timeout).await,
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+/// The calls that take no argument.
+async fn listing(
+    rs: &mut Runtime,
+    mut is: ImageServiceClient<Channel>,
+    c: &[String],
+) -> Result<Value, String> {
+    args(c, 0)?;
+    Ok(match c[0].as_str() {
         "version" => to_json(
             &rs.version(cri::VersionRequest::default())
                 .await
@@ -141,14 +162,21 @@ async fn run(o: &Opts) -> Result<Value, String> {
                 .map_err(status)?
                 .into_inner(),
         ),
-        "images" => to_json(
+        _ => to_json(
             &is.list_images(cri::ListImagesRequest::default())
                 .await
                 .map_err(status)?
                 .into_inner(),
         ),
+    })
+}
+
+/// RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus.
+async fn pod(rs: &mut Runtime, c: &[String]) -> Result<Value, String> {
+    let a = args(c, 1)?;
+    let pod_sandbox_id = a[0].clone();
+    Ok(match c[0].as_str() {
         "runp" => {
-            let a = args(c, 1)?;
             let pod: spec::Pod = spec::parse("POD_JSON", &a[0])?;
             let r = rs
                 .run_pod_sandbox(cri::RunPodSandboxRequest {
@@ -160,8 +188,41 @@ async fn run(o: &Opts) -> Result<Value, String> {
                 .into_inner();
             json!({ "id": r.pod_sandbox_id })
         }
+        "stopp" => {
+            rs.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id })
+                .await
+                .map_err(status)?;
+            json!({})
+        }
+        "rmp" => {
+            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id })
+                .await
+                .map_err(status)?;
+            json!({})
+        }
+        _ => to_json(
+            &rs.pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id,
+                verbose: true,
+            })
+            .await
+            .map_err(status)?
+            .into_inner(),
+        ),
+    })
+}
+
+/// The calls on one container but Exec's.
+async fn container(rs: &mut Runtime, c: &[String]) -> Result<Value, String> {
+    let n = match c[0].as_str() {
+        "create" => 3,
+        "stop" | "update" => 2,
+        _ => 1,
+    };
+    let a = args(c, n)?;
+    let container_id = a[0].clone();
+    Ok(match c[0].as_str() {
         "create" => {
-            let a = args(c, 3)?;
             let pod: spec::Pod = spec::parse("POD_JSON", &a[1])?;
             let ctr: spec::Container = spec::parse("CONTAINER_JSON", &a[2])?;
             let r = rs
@@ -176,17 +237,15 @@ async fn run(o: &Opts) -> Result<Value, String> {
             json!({ "id": r.container_id })
         }
         "start" => {
-            let container_id = one(c)?;
             rs.start_container(cri::StartContainerRequest { container_id })
                 .await
                 .map_err(status)?;
             json!({})
         }
         "stop" => {
-            let a = args(c, 2)?;
             let timeout: i64 = a[1].parse().map_err(|_| "stop: TIMEOUT_SECS")?;
             rs.stop_container(cri::StopContainerRequest {
-                container_id: a[0].clone(),
+                container_id,
                 timeout,
             })
             .await
@@ -194,57 +253,15 @@ async fn run(o: &Opts) -> Result<Value, String> {
             json!({})
         }
         "rm" => {
-            let container_id = one(c)?;
             rs.remove_container(cri::RemoveContainerRequest { container_id })
                 .await
                 .map_err(status)?;
             json!({})
         }
-        "inspect" => to_json(
-            &rs.container_status(cri::ContainerStatusRequest {
-                container_id: one(c)?,
-                verbose: true,
-            })
-            .await
-            .map_err(status)?
-            .into_inner(),
-        ),
-        "stats" => to_json(
-            &rs.container_stats(cri::ContainerStatsRequest {
-                container_id: one(c)?,
-            })
-            .await
-            .map_err(status)?
-            .into_inner(),
-        ),
-        "stopp" => {
-            let pod_sandbox_id = one(c)?;
-            rs.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id })
-                .await
-                .map_err(status)?;
-            json!({})
-        }
-        "rmp" => {
-            let pod_sandbox_id = one(c)?;
-            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id })
-                .await
-                .map_err(status)?;
-            json!({})
-        }
-        "inspectp" => to_json(
-            &rs.pod_sandbox_status(cri::PodSandboxStatusRequest {
-                pod_sandbox_id: one(c)?,
-                verbose: true,
-            })
-            .await
-            .map_err(status)?
-            .into_inner(),
-        ),
         "update" => {
-            let a = args(c, 2)?;
             let r: spec::Resources = spec::parse("RESOURCES_JSON", &a[1])?;
             rs.update_container_resources(cri::UpdateContainerResourcesRequest {
-                container_id: a[0].clone(),
+                container_id,
                 linux: Some(spec::resources(&r)),
                 ..Default::default()
             })
@@ -252,14 +269,25 @@ async fn run(o: &Opts) -> Result<Value, String> {
             .map_err(status)?;
             json!({})
         }
-        "exec-sync" => exec_sync(&mut rs, c).await?,
-        "exec" | "attach" => streaming(&mut rs, c, o.timeout).await?,
-        other => return Err(format!("unknown command {other:?}")),
-    };
-    Ok(v)
+        "inspect" => to_json(
+            &rs.container_status(cri::ContainerStatusRequest {
+                container_id,
+                verbose: true,
+            })
+            .await
+            .map_err(status)?
+            .into_inner(),
+        ),
+        _ => to_json(
+            &rs.container_stats(cri::ContainerStatsRequest { container_id })
+                .await
+                .map_err(status)?
+                .into_inner(),
+        ),
+    })
 }
 
-async fn exec_sync(rs: &mut RuntimeServiceClient<Channel>, c: &[String]) -> Result<Value, String> {
+async fn exec_sync(rs: &mut Runtime, c: &[String]) -> Result<Value, String> {
     if c.len() < 4 {
         return Err("exec-sync takes ID TIMEOUT_SECS CMD...".into());
     }
@@ -281,11 +309,7 @@ async fn exec_sync(rs: &mut RuntimeServiceClient<Channel>, c: &[String]) -> Resu
 }
 
 /// Exec or Attach: the CRI call for the URL, then the session on it.
-async fn streaming(
-    rs: &mut RuntimeServiceClient<Channel>,
-    c: &[String],
-    limit: Duration,
-) -> Result<Value, String> {
+async fn streaming(rs: &mut Runtime, c: &[String], limit: Duration) -> Result<Value, String> {
     let mut rest: Vec<String> = c[1..].to_vec();
     let (mut stdin, mut until, mut tty) = (None, None, false);
     while let Some(a) = rest.first().cloned() {
