@@ -1,6 +1,7 @@
 //! The bottom of berth: the few system calls neither std nor rustix wraps
 //! (clone3 used as a fork, mount_setattr, the namespace-type ioctl,
-//! close_range, seccomp, prctl bits), and the kernel interfaces more than
+//! close_range, seccomp, prctl bits, prlimit of any resource number,
+//! personality, set_mempolicy, signal masks and signalfd), and the kernel interfaces more than
 //! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
 //! written once, here; everything else calls rustix.
 
@@ -446,4 +447,102 @@ pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| io::Error::other("bad /proc stat"))?;
     Ok((start, state))
+}
+
+/// prlimit(2) of this process, for any RLIMIT_* number (rustix's Resource
+/// has no room for one the kernel adds later).
+pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: pid 0 is this process; `lim` is a valid rlimit64.
+    let r = unsafe {
+        libc::prlimit64(
+            0,
+            resource as libc::__rlimit_resource_t,
+            &lim,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// personality(2) of this process.
+pub fn set_personality(persona: u64) -> io::Result<()> {
+    // SAFETY: personality takes an integer.
+    let r = unsafe { libc::personality(persona as libc::c_ulong) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// set_mempolicy(2) of this process: `mask` holds the node bits (empty for
+/// none).
+pub fn set_mempolicy(mode: i32, mask: &[libc::c_ulong]) -> io::Result<()> {
+    let maxnode = (mask.len() * libc::c_ulong::BITS as usize) as libc::c_ulong;
+    let ptr = if mask.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
+    // SAFETY: ptr points at maxnode bits (or is null with maxnode 0).
+    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Blocks every signal but `keep` in this process and returns a signalfd
+/// that reads them.
+pub fn block_signals_into_fd(keep: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: plain sigset manipulation on a zeroed set; the fd signalfd
+    // returns is new and ours.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for s in keep {
+            libc::sigdelset(&mut set, *s);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// The next signal a signalfd holds, by number; None if it held none.
+pub fn read_signalfd(fd: BorrowedFd) -> Option<i32> {
+    // SAFETY: an all-zero siginfo is a valid value of the plain C struct.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: reading one siginfo into a buffer of its size.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            &mut info as *mut _ as *mut libc::c_void,
+            size,
+        )
+    };
+    (n == size as isize).then_some(info.ssi_signo as i32)
+}
+
+/// Waits until a signal ends this process.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause has no arguments.
+        unsafe { libc::pause() };
+    }
 }

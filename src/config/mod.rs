@@ -6,11 +6,13 @@
 mod default;
 mod findings;
 mod limits;
+mod list;
 mod raw;
 mod validate;
 
 pub use default::{default_spec, spec_text};
 pub use findings::{Finding, Findings, Severity};
+pub use list::parse_list;
 use oci_spec::runtime::Spec;
 use std::path::Path;
 pub use validate::{PROPAGATIONS, hook_lists, ns_name};

@@ -4,17 +4,21 @@
 
 use super::ContainerError;
 use super::dir::{EXEC_FIFO, StateDir};
+use super::failure::Stage;
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
 use super::rootless::{limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps};
-use super::shared::{Mode, connect, poststart, write_pid_file};
+use super::shared::{
+    Mode, connect, kill_and_reap, pidfd_of, poststart, terminal_pair, write_pid_file,
+};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
-use crate::error::{SysContext, SysError};
+use crate::error::SysContext;
 use crate::syscall::{self, CLONE_NEWUSER};
+use oci_spec::runtime::Spec;
 use rustix::fs::{Mode as FsMode, OFlags};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+use rustix::process::{Pid, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -62,11 +66,8 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take()
-            && let Some(pid) = Pid::from_raw(pid)
-        {
-            let _ = rustix::process::kill_process(pid, Signal::KILL);
-            let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+        if let Some(pid) = self.child.take() {
+            kill_and_reap(pid);
         }
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::mounts::detach_from_host(&rootfs, before);
@@ -89,24 +90,341 @@ impl Drop for Undo {
     }
 }
 
+impl Undo {
+    fn dir(&self) -> &StateDir {
+        self.dir.as_ref().expect("kept until create succeeds")
+    }
+}
+
+/// A container on its way to Created: what berth planned, the state it
+/// records, and what a failure must undo.
+struct Creating {
+    plan: ContainerPlan,
+    state: State,
+    undo: Undo,
+    rootless: bool,
+}
+
+/// The container process, as berth's side of create knows it.
+struct Child {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// The sync channel's parent end.
+    ch: Channel,
+    /// The clone put it in its cgroup already.
+    placed: bool,
+}
+
 pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     super::dir::validate_id(&opts.id)?;
-    let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
-    let spec = crate::config::load(&bundle)?;
-    let mut plan = ContainerPlan::new(
-        &spec,
-        &opts.id,
-        bundle.clone(),
-        opts.no_pivot,
-        opts.preserve_fds,
-        opts.systemd_cgroup,
-    )?;
-    check_terminal(&plan, &opts)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
+    let mut c = Creating::plan(&opts)?;
+    c.open_cgroup(&opts)?;
+    c.plan
+        .rootfs
+        .prepare_idmaps(&c.plan.uid_map, &c.plan.gid_map)?;
+    let state_dir = exec_fifo(c.undo.dir(), opts.mode)?;
+    // The console socket the pty master goes to: the client's, or, when
+    // berth relays the terminal itself, one end of a pair it keeps.
+    let (relay, console) = match &opts.console_socket {
+        Some(p) => (None, Some(connect(p)?)),
+        None if c.plan.process.terminal => {
+            let (ours, theirs) = terminal_pair()?;
+            (Some(ours), Some(theirs))
+        }
+        None => (None, None),
+    };
+    let mut child = c.spawn(&opts, console, state_dir)?;
+    c.first_steps(&child)?;
+    c.answer_until_ready(&mut child)?;
+    c.created(&opts, child, relay, pid_file.as_deref())
+}
 
-    let rootless = super::rootless::rootless();
-    let dir = StateDir::create(&opts.root, &opts.id)?;
-    let mut state = State {
+impl Creating {
+    /// Everything worked out before anything exists, then the state
+    /// directory, saved before the cgroup and the process exist, so that
+    /// whatever a kill -9 of this berth leaves, delete --force finds and
+    /// removes.
+    fn plan(opts: &CreateOpts) -> Result<Creating, ContainerError> {
+        let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
+        let spec = crate::config::load(&bundle)?;
+        let plan = ContainerPlan::new(
+            &spec,
+            &opts.id,
+            bundle.clone(),
+            opts.no_pivot,
+            opts.preserve_fds,
+            opts.systemd_cgroup,
+        )?;
+        check_terminal(&plan, opts)?;
+        let state = initial_state(opts, &spec, &plan, &bundle);
+        let dir = StateDir::create(&opts.root, &opts.id)?;
+        dir.save(&state)?;
+        let undo = Undo {
+            dir: Some(dir),
+            cgroup: None,
+            child: None,
+            poststop: None,
+            host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)),
+        };
+        Ok(Creating {
+            plan,
+            state,
+            undo,
+            rootless: super::rootless::rootless(),
+        })
+    }
+
+    /// The container's cgroup, checked against its limits before the
+    /// process exists; or, rootless where berth may not make one, none, and
+    /// the cgroup mounts show berth's own.
+    fn open_cgroup(&mut self, opts: &CreateOpts) -> Result<(), ContainerError> {
+        let plan = &mut self.plan;
+        let cgroup = match &plan.systemd {
+            Some(unit) => cgroups::systemd_manager(unit.clone(), plan.systemd_properties.clone())?,
+            None => cgroups::manager(&plan.cgroup_path)?,
+        };
+        let views = match make_cgroup(cgroup, &plan.cgroup_path, &opts.id, opts.rootless_cgroups)? {
+            Some(cg) => {
+                let cg = &*self.undo.cgroup.insert(cg);
+                cg.check(&plan.resources, &plan.device_rules)?;
+                cg.views()
+            }
+            None => {
+                limits_without_cgroup(&plan.resources)?;
+                self.state.cgroup_path.clear();
+                own_cgroup_views()?
+            }
+        };
+        plan.rootfs.cgroup_views = views.into_iter().map(cgroup_view).collect();
+        Ok(())
+    }
+
+    /// The one clone. The container process runs init.rs and never
+    /// returns here.
+    fn spawn(
+        &mut self,
+        opts: &CreateOpts,
+        console: Option<OwnedFd>,
+        state_dir: Option<OwnedFd>,
+    ) -> Result<Child, ContainerError> {
+        let (ours, theirs) = sync::pair()?;
+        let into = self.undo.cgroup.as_ref().and_then(|cg| cg.clone_into());
+        let child = syscall::clone_fork(
+            self.plan.ns.clone_flags(),
+            into.as_ref().map(|f| f.as_fd()),
+            false,
+        )
+        .sys("clone", "container process")?;
+        let Some(child) = child else {
+            // Its end only: berth's going away must read as EOF there.
+            drop(ours);
+            init::run(InitContext {
+                plan: &self.plan,
+                channel: theirs,
+                lock: &self.undo.dir().fd,
+                console,
+                state_dir,
+                mode: opts.mode,
+                new_keyring: !opts.no_new_keyring,
+                rootless: self.rootless,
+            })
+        };
+        self.undo.child = Some(child.pid);
+        let pidfd = match child.pidfd {
+            Some(fd) => fd,
+            None => pidfd_of(child.pid)?,
+        };
+        self.record_pid(child.pid)?;
+        Ok(Child {
+            pid: child.pid,
+            pidfd,
+            ch: ours,
+            placed: into.is_some(),
+        })
+    }
+
+    /// What the container process needs before it may go on: its
+    /// oom_score_adj and (from a root berth) its user namespace's maps;
+    /// then, while it already sets up, its cgroup.
+    fn first_steps(&self, child: &Child) -> Result<(), ContainerError> {
+        let (plan, pid) = (&self.plan, child.pid);
+        if let Some(adj) = plan.process.oom_score_adj {
+            let f = format!("/proc/{pid}/oom_score_adj");
+            std::fs::write(&f, adj.to_string()).sys("write", &f)?;
+        }
+        // A rootless berth may not write the maps of a process that is not
+        // dumpable (its /proc files are root's): that process asks for them
+        // once it has made itself dumpable.
+        if plan.ns.clone_flags() & CLONE_NEWUSER != 0 && !self.rootless {
+            write_id_maps(pid, &plan.uid_map, &plan.gid_map, false)?;
+        }
+        child.ch.send(&Msg::Go)?;
+        // Moving a task into a v1 cgroup waits for an RCU grace period (the
+        // kernel's cgroup_threadgroup_rwsem): done while the process already
+        // mounts its root filesystem, on the other CPU. It waits for Placed
+        // before anything that needs its cgroup.
+        if let (Some(cg), false) = (&self.undo.cgroup, child.placed) {
+            cg.add_process(pid)?;
+        }
+        // A child that already failed has closed its end: its error waits
+        // in the channel.
+        let _ = child.ch.send(&Msg::Placed);
+        Ok(())
+    }
+
+    /// berth's side of the container process's setup (sync.rs): it answers
+    /// what the process asks for until the process is Ready, or fails.
+    fn answer_until_ready(&mut self, child: &mut Child) -> Result<(), ContainerError> {
+        let ch = &child.ch;
+        loop {
+            match ch.recv()? {
+                Some(Msg::MapsPlease) => {
+                    write_id_maps(
+                        child.pid,
+                        &self.plan.uid_map,
+                        &self.plan.gid_map,
+                        self.rootless,
+                    )?;
+                    ch.send(&Msg::MapsDone)?;
+                }
+                Some(Msg::SourcesPlease) => {
+                    for (i, fd) in crate::mounts::open_sources(&self.plan.rootfs, child.pid) {
+                        let msg = Msg::Source(i as i32);
+                        match fd {
+                            Some(fd) => ch.send_fd(&msg, fd.as_fd())?,
+                            None => ch.send(&msg)?,
+                        }
+                    }
+                }
+                Some(Msg::Pid(p)) => {
+                    // The first process forked the real one and exits.
+                    let _ =
+                        rustix::process::waitpid(Pid::from_raw(child.pid), WaitOptions::empty());
+                    child.pid = p;
+                    self.undo.child = Some(p);
+                    child.pidfd = pidfd_of(p)?;
+                    self.record_pid(p)?;
+                }
+                Some(Msg::RootfsReady) => {
+                    self.create_time_hooks()?;
+                    ch.send(&Msg::HooksDone(child.pid))?;
+                }
+                Some(Msg::SeccompFd) => {
+                    let (fd, prog) = (ch.take_fd(), self.plan.seccomp.as_ref());
+                    if let (Some(fd), Some((path, meta))) =
+                        (fd, prog.and_then(|p| p.listener.as_ref()))
+                    {
+                        let state = self.state.oci(Status::Creating);
+                        crate::seccomp::send_to_listener(path, meta, child.pid, state, fd.as_fd())?;
+                    }
+                }
+                Some(Msg::Ready) => {
+                    // Limits go on now that berth's own work in the container
+                    // is done: what it used while setting up (a page here, a
+                    // fork there) counts against nothing the user asked for,
+                    // and the user's program starts under every limit.
+                    if let Some(cg) = &self.undo.cgroup {
+                        cg.apply(&self.plan.resources, &self.plan.device_rules)?;
+                    }
+                    return Ok(());
+                }
+                Some(Msg::Error(failure)) => {
+                    // The spec runs poststop once a createContainer hook failed.
+                    if failure.stage == Stage::CreateContainerHook {
+                        self.poststop_on_failure();
+                    }
+                    let id = self.state.id.clone();
+                    return Err(ContainerError::Process { id, failure });
+                }
+                Some(other) => {
+                    return Err(ContainerError::Protocol {
+                        id: self.state.id.clone(),
+                        got: format!("{other:?}"),
+                    });
+                }
+                None => {
+                    return Err(ContainerError::ProcessEnded {
+                        id: self.state.id.clone(),
+                        how: exit_text(child.pid),
+                    });
+                }
+            }
+        }
+    }
+
+    /// prestart and createRuntime, while the container process waits
+    /// after its mounts; a failure of one runs poststop.
+    fn create_time_hooks(&mut self) -> Result<(), ContainerError> {
+        let Some(h) = &self.plan.hooks else {
+            return Ok(());
+        };
+        let oci = self.state.oci(Status::Creating).json();
+        #[allow(deprecated)]
+        let prestart = h.prestart().as_deref().unwrap_or(&[]);
+        let create_runtime = h.create_runtime().as_deref().unwrap_or(&[]);
+        let result = crate::hooks::run_all("prestart", prestart, &oci)
+            .and_then(|_| crate::hooks::run_all("createRuntime", create_runtime, &oci));
+        if let Err(e) = result {
+            self.poststop_on_failure();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn poststop_on_failure(&mut self) {
+        if let Some(h) = &self.plan.hooks {
+            self.undo.poststop = Some((h.clone(), self.state.oci(Status::Stopped).json()));
+        }
+    }
+
+    fn record_pid(&mut self, pid: i32) -> Result<(), ContainerError> {
+        self.state.pid = pid;
+        self.state.start_time = syscall::proc_stat(pid)
+            .map(|(t, _)| t)
+            .sys("read start time of", pid)?;
+        self.undo.dir().save(&self.state)
+    }
+
+    /// The container is Created: recorded, its pid file written, and
+    /// nothing left to undo.
+    fn created(
+        mut self,
+        opts: &CreateOpts,
+        child: Child,
+        relay: Option<OwnedFd>,
+        pid_file: Option<&Path>,
+    ) -> Result<Created, ContainerError> {
+        self.state.phase = Phase::Created;
+        self.undo.dir().save(&self.state)?;
+        crate::logging::debug(&format!(
+            "container {} created: pid {}, cgroup {}",
+            self.state.id, child.pid, self.state.cgroup_path
+        ));
+        if let Some(p) = pid_file {
+            write_pid_file(p, child.pid)?;
+        }
+        let master = relay
+            .map(|r| crate::syscall::recv_fd(r.as_fd()))
+            .transpose()?;
+        self.undo.child = None;
+        self.undo.cgroup = None;
+        self.undo.host_mounts = None;
+        let dir = self.undo.dir.take().expect("kept until now");
+        Ok(Created {
+            dir,
+            state: self.state,
+            pidfd: child.pidfd,
+            channel: (opts.mode == Mode::Foreground).then_some(child.ch),
+            master,
+        })
+    }
+}
+
+/// The state as it is recorded before anything exists.
+fn initial_state(opts: &CreateOpts, spec: &Spec, plan: &ContainerPlan, bundle: &Path) -> State {
+    let linux = spec.linux().as_ref();
+    State {
         id: opts.id.clone(),
         pid: 0,
         start_time: 0,
@@ -125,257 +443,38 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
             crate::mounts::mount_id(&plan.rootfs.rootfs)
         },
         process: spec.process().clone(),
-        seccomp: spec.linux().as_ref().and_then(|l| l.seccomp().clone()),
-        memory_policy: spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.memory_policy().clone()),
+        seccomp: linux.and_then(|l| l.seccomp().clone()),
+        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
         namespaces: plan.ns.proc_names(),
-    };
-    // Saved before the cgroup and the process exist, so that whatever a
-    // kill -9 of this berth leaves, delete --force finds and removes.
-    dir.save(&state)?;
-    let mut undo = Undo {
-        dir: Some(dir),
-        cgroup: None,
-        child: None,
-        poststop: None,
-        host_mounts: state.host_mounts.map(|m| (plan.rootfs.rootfs.clone(), m)),
-    };
+    }
+}
 
-    let cgroup = match &plan.systemd {
-        Some(unit) => cgroups::systemd_manager(unit.clone(), plan.systemd_properties.clone())?,
-        None => cgroups::manager(&plan.cgroup_path)?,
-    };
-    let cgroup = match make_cgroup(cgroup, &plan.cgroup_path, &opts.id, opts.rootless_cgroups)? {
-        Some(cg) => {
-            let cg = &*undo.cgroup.insert(cg);
-            cg.check(&plan.resources, &plan.device_rules)?;
-            plan.rootfs.cgroup_views = cg.views().into_iter().map(cgroup_view).collect();
-            Some(cg)
-        }
-        None => {
-            limits_without_cgroup(&plan.resources)?;
-            state.cgroup_path.clear();
-            let views = own_cgroup_views()?;
-            plan.rootfs.cgroup_views = views.into_iter().map(cgroup_view).collect();
-            None
-        }
-    };
-    plan.rootfs.prepare_idmaps(&plan.uid_map, &plan.gid_map)?;
-
-    let dir = undo.dir.as_ref().expect("set above");
-    let state_dir_fd = match opts.mode {
-        Mode::Detached => {
-            let fifo = dir.path.join(EXEC_FIFO);
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                &fifo,
-                rustix::fs::FileType::Fifo,
-                FsMode::from_raw_mode(0o622),
-                0,
-            )
-            .sys("mkfifo", fifo.display())?;
-            // mknod honours the umask; the container's user must be able to write.
-            std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
-                .sys("chmod", fifo.display())?;
-            Some(
-                rustix::fs::open(
-                    &dir.path,
-                    OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                    FsMode::empty(),
-                )
-                .sys("open", dir.path.display())?,
-            )
-        }
-        Mode::Foreground => None,
-    };
-    // The console socket the pty master goes to: the client's, or, when
-    // berth relays the terminal itself, one end of a pair it keeps.
-    let mut relay = None;
-    let console = match &opts.console_socket {
-        Some(p) => Some(connect(p)?),
-        None if plan.process.terminal => {
-            let (a, b) = rustix::net::socketpair(
-                rustix::net::AddressFamily::UNIX,
-                rustix::net::SocketType::STREAM,
-                rustix::net::SocketFlags::CLOEXEC,
-                None,
-            )
-            .sys("socketpair", "terminal")?;
-            relay = Some(a);
-            Some(b)
-        }
-        None => None,
-    };
-    let (ours, theirs) = sync::pair()?;
-    let into = cgroup.and_then(|cg| cg.clone_into());
-    let child = syscall::clone_fork(
-        plan.ns.clone_flags(),
-        into.as_ref().map(|f| f.as_fd()),
-        false,
+/// `create`'s exec.fifo, which `start` opens, and an fd on the state
+/// directory for the container process to open it through; `run` needs
+/// neither.
+fn exec_fifo(dir: &StateDir, mode: Mode) -> Result<Option<OwnedFd>, ContainerError> {
+    if mode == Mode::Foreground {
+        return Ok(None);
+    }
+    let fifo = dir.path.join(EXEC_FIFO);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        FsMode::from_raw_mode(0o622),
+        0,
     )
-    .sys("clone", "container process")?;
-    let Some(child) = child else {
-        // The container process. It never returns.
-        drop(ours);
-        init::run(InitContext {
-            plan: &plan,
-            channel: theirs,
-            lock: &dir.fd,
-            console,
-            state_dir: state_dir_fd,
-            mode: opts.mode,
-            new_keyring: !opts.no_new_keyring,
-            rootless,
-        })
-    };
-    drop(theirs);
-    drop(console);
-    undo.child = Some(child.pid);
-    let mut pid = child.pid;
-    let mut pidfd = match child.pidfd {
-        Some(fd) => fd,
-        None => pidfd_open(pid)?,
-    };
-    record_pid(&mut state, pid, dir)?;
-
-    if let Some(adj) = plan.process.oom_score_adj {
-        let f = format!("/proc/{pid}/oom_score_adj");
-        std::fs::write(&f, adj.to_string()).sys("write", &f)?;
-    }
-    // A rootless berth may not write the maps of a process that is not
-    // dumpable (its /proc files are root's): that process asks for them
-    // once it has made itself dumpable.
-    if plan.ns.clone_flags() & CLONE_NEWUSER != 0 && !rootless {
-        write_id_maps(pid, &plan.uid_map, &plan.gid_map, false)?;
-    }
-    ours.send(&Msg::Go)?;
-    // Moving a task into a v1 cgroup waits for an RCU grace period (the
-    // kernel's cgroup_threadgroup_rwsem): done while the process already
-    // mounts its root filesystem, on the other CPU. It waits for Placed
-    // before anything that needs its cgroup.
-    if let (Some(cg), None) = (cgroup, &into) {
-        cg.add_process(pid)?;
-    }
-    // A child that already failed has closed its end: its error waits below.
-    let _ = ours.send(&Msg::Placed);
-
-    loop {
-        let msg = ours.recv()?;
-        match msg {
-            Some(Msg::MapsPlease) => {
-                write_id_maps(pid, &plan.uid_map, &plan.gid_map, rootless)?;
-                ours.send(&Msg::MapsDone)?;
-            }
-            Some(Msg::SourcesPlease) => {
-                for (i, fd) in crate::mounts::open_sources(&plan.rootfs, pid) {
-                    let msg = Msg::Source(i as i32);
-                    match fd {
-                        Some(fd) => ours.send_fd(&msg, fd.as_fd())?,
-                        None => ours.send(&msg)?,
-                    }
-                }
-            }
-            Some(Msg::Pid(p)) => {
-                // The first process forked the real one and exits.
-                let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
-                pid = p;
-                undo.child = Some(pid);
-                pidfd = pidfd_open(pid)?;
-                record_pid(&mut state, pid, dir)?;
-            }
-            Some(Msg::RootfsReady) => {
-                let oci = state.oci(Status::Creating).json();
-                if let Some(h) = &plan.hooks {
-                    #[allow(deprecated)]
-                    let prestart = h.prestart().as_deref().unwrap_or(&[]);
-                    let result = crate::hooks::run_all("prestart", prestart, &oci).and_then(|_| {
-                        crate::hooks::run_all(
-                            "createRuntime",
-                            h.create_runtime().as_deref().unwrap_or(&[]),
-                            &oci,
-                        )
-                    });
-                    if let Err(e) = result {
-                        undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
-                        return Err(e.into());
-                    }
-                }
-                ours.send(&Msg::HooksDone(pid))?;
-            }
-            Some(Msg::SeccompFd) => {
-                let (fd, prog) = (ours.take_fd(), plan.seccomp.as_ref());
-                if let (Some(fd), Some((path, meta))) = (fd, prog.and_then(|p| p.listener.as_ref()))
-                {
-                    crate::seccomp::send_to_listener(
-                        path,
-                        meta,
-                        pid,
-                        state.oci(Status::Creating),
-                        fd.as_fd(),
-                    )?;
-                }
-            }
-            Some(Msg::Ready) => {
-                // Limits go on now that berth's own work in the container is
-                // done: what it used while setting up (a page here, a fork
-                // there) counts against nothing the user asked for, and the
-                // user's program starts under every limit.
-                if let Some(cg) = cgroup {
-                    cg.apply(&plan.resources, &plan.device_rules)?;
-                }
-                break;
-            }
-            Some(Msg::Error(msg)) => {
-                if msg.contains("createContainer hook")
-                    && let Some(h) = &plan.hooks
-                {
-                    undo.poststop = Some((h.clone(), state.oci(Status::Stopped).json()));
-                }
-                return Err(ContainerError::Init {
-                    id: opts.id.clone(),
-                    msg,
-                });
-            }
-            Some(other) => {
-                return Err(ContainerError::Init {
-                    id: opts.id.clone(),
-                    msg: format!("unexpected message {other:?}"),
-                });
-            }
-            None => {
-                return Err(ContainerError::Init {
-                    id: opts.id.clone(),
-                    msg: exit_text(pid),
-                });
-            }
-        }
-    }
-
-    state.phase = Phase::Created;
-    dir.save(&state)?;
-    crate::logging::debug(&format!(
-        "container {} created: pid {pid}, cgroup {}",
-        state.id, state.cgroup_path
-    ));
-    if let Some(p) = &pid_file {
-        write_pid_file(p, pid)?;
-    }
-    let master = relay
-        .map(|r| crate::syscall::recv_fd(r.as_fd()))
-        .transpose()?;
-    undo.child = None;
-    undo.cgroup = None;
-    undo.host_mounts = None;
-    let dir = undo.dir.take().expect("set above");
-    Ok(Created {
-        dir,
-        state,
-        pidfd,
-        channel: (opts.mode == Mode::Foreground).then_some(ours),
-        master,
-    })
+    .sys("mkfifo", fifo.display())?;
+    // mknod honours the umask; the container's user must be able to write.
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .sys("chmod", fifo.display())?;
+    let fd = rustix::fs::open(
+        &dir.path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        FsMode::empty(),
+    )
+    .sys("open", dir.path.display())?;
+    Ok(Some(fd))
 }
 
 fn check_terminal(plan: &ContainerPlan, opts: &CreateOpts) -> Result<(), ContainerError> {
@@ -414,22 +513,6 @@ fn absolute(p: &Path) -> Result<PathBuf, ContainerError> {
     Ok(std::path::absolute(p).sys("resolve", p.display())?)
 }
 
-fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
-    rustix::process::pidfd_open(
-        Pid::from_raw(pid).expect("positive pid"),
-        PidfdFlags::empty(),
-    )
-    .sys("pidfd_open", pid)
-}
-
-fn record_pid(state: &mut State, pid: i32, dir: &StateDir) -> Result<(), ContainerError> {
-    state.pid = pid;
-    state.start_time = syscall::proc_stat(pid)
-        .map(|(t, _)| t)
-        .sys("read start time of", pid)?;
-    dir.save(state)
-}
-
 /// Why the container process went away without a word.
 fn exit_text(pid: i32) -> String {
     match rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()) {
@@ -452,16 +535,16 @@ pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     ch.send(&Msg::Start)?;
     match ch.recv()? {
         None => {}
-        Some(Msg::Error(msg)) => {
-            return Err(ContainerError::Init {
+        Some(Msg::Error(failure)) => {
+            return Err(ContainerError::Process {
                 id: created.state.id.clone(),
-                msg,
+                failure,
             });
         }
         Some(m) => {
-            return Err(ContainerError::Init {
+            return Err(ContainerError::Protocol {
                 id: created.state.id.clone(),
-                msg: format!("unexpected message {m:?}"),
+                got: format!("{m:?}"),
             });
         }
     }

@@ -7,17 +7,19 @@
 
 use super::ContainerError;
 use super::dir;
-use super::shared::{connect, pidfd, write_pid_file};
-use super::state::Status;
+use super::failure::{At, Failure, Stage};
+use super::shared::{
+    connect, exit_on_panic, kill_and_reap, pidfd, pidfd_of, terminal_pair, write_pid_file,
+};
+use super::state::{State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
-use crate::error::{SysContext, SysError};
+use crate::error::SysContext;
 use crate::mounts::open_in_root;
 use crate::process::{ProcessPlan, terminal};
 use crate::syscall;
 use oci_spec::runtime::Process;
 use rustix::fs::{Mode, OFlags};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -39,30 +41,10 @@ pub struct Execed {
     pub master: Option<OwnedFd>,
 }
 
-fn init_error(id: &str, msg: String) -> ContainerError {
-    ContainerError::Init {
-        id: id.to_string(),
-        msg,
-    }
-}
-
 pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerError> {
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
-    let status = state.status();
-    // A created container's namespaces are all there (its process waits
-    // for start after its last setup step), and runc execs into it too.
-    match status {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
-        _ => {
-            return Err(ContainerError::WrongStatus {
-                id: id.into(),
-                op: "exec in",
-                status,
-            });
-        }
-    }
+    check_status(&state, &opts)?;
     let mut plan = ProcessPlan::from_process(&opts.process, opts.preserve_fds)?;
     plan.mempolicy = state
         .memory_policy
@@ -74,52 +56,8 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
-    let pid_pidfd = pidfd(&state)?;
-    // The namespaces, opened while the container process is known to be ours.
-    let mut later = Vec::new();
-    // A rootless berth has no power over the container's pid namespace
-    // until it is in the user namespace that owns it (listed first): it
-    // joins that one itself too, as it is this process's own user's.
-    let rootless = super::rootless::rootless();
-    for name in &state.namespaces {
-        let p = format!("/proc/{}/ns/{name}", state.pid);
-        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", &p)?;
-        if name == "pid" || name == "time" || (name == "user" && rootless) {
-            // These apply to children: set here, before the fork.
-            rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", &p)?;
-        } else {
-            later.push(fd);
-        }
-    }
-    if !state.alive() {
-        return Err(ContainerError::WrongStatus {
-            id: id.into(),
-            op: "exec in",
-            status: Status::Stopped,
-        });
-    }
-    drop(pid_pidfd);
-    let mut cg_path = state.cgroup_path.clone();
-    if let Some(sub) = &opts.cgroup {
-        if sub.split('/').any(|c| c == "..") {
-            return Err(ContainerError::Usage(format!(
-                "--cgroup {sub}: must stay inside the container's cgroup"
-            )));
-        }
-        if cg_path.is_empty() {
-            return Err(ContainerError::NoCgroup {
-                id: id.into(),
-                op: "exec --cgroup in",
-            });
-        }
-        cg_path = format!("{cg_path}/{}", sub.trim_matches('/'));
-    }
-    // A rootless container without a cgroup: the process stays in berth's.
-    let cgroup = match cg_path.is_empty() {
-        true => None,
-        false => Some(cgroups::manager(&cg_path)?),
-    };
+    let namespaces = open_namespaces(&state)?;
+    let cgroup = exec_cgroup(&state, &opts)?;
     let (relay, console) = console(&opts, &plan)?;
     let (ours, theirs) = sync::pair()?;
     let into = cgroup.as_ref().and_then(|cg| cg.clone_into());
@@ -127,54 +65,18 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
-        let err = match child_setup(
-            &theirs,
-            &later,
-            &plan,
-            console,
-            seccomp.as_ref().map(|p| &p.filter),
-        ) {
-            Ok(program) => match plan.seccomp_late(seccomp.as_ref().map(|p| &p.filter)) {
-                Ok(()) => plan.exec(&program),
-                Err(e) => e,
-            },
-            Err(e) => e,
-        };
-        let _ = theirs.send(&Msg::Error(err));
-        // SAFETY: this forked process ends here.
-        unsafe { libc::_exit(255) }
+        let filter = seccomp.as_ref().map(|p| &p.filter);
+        run_child(&theirs, &namespaces, &plan, console, filter)
     };
     drop(theirs);
     let pid = child.pid;
-    let kill = || {
-        let p = Pid::from_raw(pid).expect("positive pid");
-        let _ = rustix::process::kill_process(p, Signal::KILL);
-        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
-    };
     let result = (|| -> Result<Option<OwnedFd>, ContainerError> {
         if let (Some(cg), None) = (&cgroup, &into) {
             cg.add_process(pid)?;
         }
         ours.send(&Msg::Go)?;
-        let mut msg = ours.recv()?;
-        if msg == Some(Msg::SeccompFd) {
-            let listener = seccomp.as_ref().and_then(|p| p.listener.as_ref());
-            if let (Some(fd), Some((path, meta))) = (ours.take_fd(), listener) {
-                crate::seccomp::send_to_listener(
-                    path,
-                    meta,
-                    pid,
-                    state.oci(Status::Running),
-                    fd.as_fd(),
-                )?;
-            }
-            msg = ours.recv()?;
-        }
-        match msg {
-            None => {}
-            Some(Msg::Error(msg)) => return Err(init_error(id, msg)),
-            Some(m) => return Err(init_error(id, format!("unexpected message {m:?}"))),
-        }
+        let listener = seccomp.as_ref().and_then(|p| p.listener.as_ref());
+        answer_until_exec(&ours, &state, pid, listener)?;
         Ok(relay
             .map(|r| crate::syscall::recv_fd(r.as_fd()))
             .transpose()?)
@@ -182,21 +84,138 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let master = match result {
         Ok(m) => m,
         Err(e) => {
-            kill();
+            kill_and_reap(pid);
             return Err(e);
         }
     };
     let pidfd = match child.pidfd {
         Some(fd) => fd,
-        None => {
-            rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive"), PidfdFlags::empty())
-                .sys("pidfd_open", pid)?
-        }
+        None => pidfd_of(pid)?,
     };
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
     Ok(Execed { pid, pidfd, master })
+}
+
+/// A created container's namespaces are all there (its process waits for
+/// start after its last setup step), and runc execs into it too.
+fn check_status(state: &State, opts: &ExecOpts) -> Result<(), ContainerError> {
+    match state.status() {
+        Status::Running | Status::Created => Ok(()),
+        Status::Paused if opts.ignore_paused => Ok(()),
+        status => Err(ContainerError::WrongStatus {
+            id: state.id.clone(),
+            op: "exec in",
+            status,
+        }),
+    }
+}
+
+/// The container's namespaces, opened while its process is known to be
+/// the container's (a pidfd held across the opens). Those that apply to
+/// children (pid, time) are joined here, before the fork; so is the user
+/// namespace by a rootless berth, which has no power over the pid
+/// namespace until it is in the user namespace that owns it (listed
+/// first), its own user's. The rest are returned, for the forked process.
+fn open_namespaces(state: &State) -> Result<Vec<OwnedFd>, ContainerError> {
+    let pid_pidfd = pidfd(state)?;
+    let rootless = super::rootless::rootless();
+    let mut later = Vec::new();
+    for name in &state.namespaces {
+        let p = format!("/proc/{}/ns/{name}", state.pid);
+        let fd = rustix::fs::open(&p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .sys("open", &p)?;
+        if name == "pid" || name == "time" || (name == "user" && rootless) {
+            rustix::thread::move_into_link_name_space(fd.as_fd(), None).sys("setns", &p)?;
+        } else {
+            later.push(fd);
+        }
+    }
+    if !state.alive() {
+        return Err(ContainerError::WrongStatus {
+            id: state.id.clone(),
+            op: "exec in",
+            status: Status::Stopped,
+        });
+    }
+    drop(pid_pidfd);
+    Ok(later)
+}
+
+/// The container's cgroup, or --cgroup's sub-cgroup of it; none for a
+/// rootless container without one (the process stays in berth's).
+fn exec_cgroup(state: &State, opts: &ExecOpts) -> Result<Option<cgroups::Manager>, ContainerError> {
+    let mut path = state.cgroup_path.clone();
+    if let Some(sub) = &opts.cgroup {
+        if sub.split('/').any(|c| c == "..") {
+            return Err(ContainerError::Usage(format!(
+                "--cgroup {sub}: must stay inside the container's cgroup"
+            )));
+        }
+        if path.is_empty() {
+            return Err(ContainerError::NoCgroup {
+                id: state.id.clone(),
+                op: "exec --cgroup in",
+            });
+        }
+        path = format!("{path}/{}", sub.trim_matches('/'));
+    }
+    match path.is_empty() {
+        true => Ok(None),
+        false => Ok(Some(cgroups::manager(&path)?)),
+    }
+}
+
+/// berth's side of the exec'd process's setup: its seccomp listener, if
+/// any, goes to the agent; then EOF (it exec'd) or its failure.
+fn answer_until_exec(
+    ch: &Channel,
+    state: &State,
+    pid: i32,
+    listener: Option<&(PathBuf, String)>,
+) -> Result<(), ContainerError> {
+    let mut msg = ch.recv()?;
+    if msg == Some(Msg::SeccompFd) {
+        if let (Some(fd), Some((path, meta))) = (ch.take_fd(), listener) {
+            let oci = state.oci(Status::Running);
+            crate::seccomp::send_to_listener(path, meta, pid, oci, fd.as_fd())?;
+        }
+        msg = ch.recv()?;
+    }
+    match msg {
+        None => Ok(()),
+        Some(Msg::Error(failure)) => Err(ContainerError::Process {
+            id: state.id.clone(),
+            failure,
+        }),
+        Some(m) => Err(ContainerError::Protocol {
+            id: state.id.clone(),
+            got: format!("{m:?}"),
+        }),
+    }
+}
+
+/// The forked process: it sets up and execs, or reports why not; it never
+/// returns.
+fn run_child(
+    ch: &Channel,
+    namespaces: &[OwnedFd],
+    plan: &ProcessPlan,
+    console: Option<OwnedFd>,
+    seccomp: Option<&crate::syscall::SeccompFilter>,
+) -> ! {
+    exit_on_panic("exec process", 255);
+    let failure = match child_setup(ch, namespaces, plan, console, seccomp) {
+        Ok(program) => match plan.seccomp_late(seccomp) {
+            Ok(()) => Failure::new(Stage::Exec, &plan.exec(&program)),
+            Err(e) => Failure::new(Stage::Process, &e),
+        },
+        Err(f) => f,
+    };
+    let _ = ch.send(&Msg::Error(failure));
+    // SAFETY: this forked process ends here.
+    unsafe { libc::_exit(255) }
 }
 
 /// --console-socket, or a pair berth keeps to relay the terminal itself.
@@ -220,14 +239,8 @@ fn console(
             "--tty with --detach needs --console-socket to hand the terminal to".into(),
         ));
     }
-    let (a, b) = rustix::net::socketpair(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .sys("socketpair", "terminal")?;
-    Ok((Some(a), Some(b)))
+    let (ours, theirs) = terminal_pair()?;
+    Ok((Some(ours), Some(theirs)))
 }
 
 /// In the forked process: namespaces, root and cwd, terminal, then the
@@ -238,12 +251,11 @@ fn child_setup(
     plan: &ProcessPlan,
     console: Option<OwnedFd>,
     seccomp: Option<&crate::syscall::SeccompFilter>,
-) -> Result<crate::process::exec::Executable, String> {
-    let s = |e: SysError| e.to_string();
+) -> Result<crate::process::exec::Executable, Failure> {
     if let Some(cpus) = &plan.affinity_initial {
-        crate::process::sched::set_affinity(cpus).map_err(s)?;
+        crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
     }
-    match ch.recv().map_err(s)? {
+    match ch.recv().at(Stage::Sync)? {
         Some(Msg::Go) => {}
         // SAFETY: berth is gone; so is this process.
         _ => unsafe { libc::_exit(255) },
@@ -251,7 +263,7 @@ fn child_setup(
     for fd in namespaces {
         rustix::thread::move_into_link_name_space(fd.as_fd(), None)
             .sys("setns", "container namespace")
-            .map_err(s)?;
+            .at(Stage::Namespaces)?;
     }
     // Entering the mount namespace made its root ours; the cwd is resolved
     // in it and checked to lie inside it.
@@ -261,18 +273,18 @@ fn child_setup(
         Mode::empty(),
     )
     .sys("open", "/")
-    .map_err(s)?;
+    .at(Stage::Cwd)?;
     let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY)
         .sys("chdir", plan.cwd.display())
-        .map_err(s)?;
+        .at(Stage::Cwd)?;
     rustix::process::fchdir(&cwd)
         .sys("chdir", plan.cwd.display())
-        .map_err(s)?;
+        .at(Stage::Cwd)?;
     if let Some(sock) = console {
-        let slave = terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).map_err(s)?;
-        terminal::become_controlling(slave).map_err(s)?;
+        let slave =
+            terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).at(Stage::Terminal)?;
+        terminal::become_controlling(slave).at(Stage::Terminal)?;
     }
-    plan.apply(seccomp, None, |fd| {
-        ch.send_fd(&Msg::SeccompFd, fd.as_fd()).map_err(s)
-    })
+    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()))
+        .at(Stage::Process)
 }

@@ -4,8 +4,9 @@
 //! parent over the sync channel, and never returns.
 
 use super::dir::EXEC_FIFO;
+use super::failure::{At, Failure, Stage};
 use super::plan::ContainerPlan;
-use super::shared::Mode;
+use super::shared::{Mode, exit_on_panic};
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
@@ -47,30 +48,20 @@ struct Started {
 }
 
 pub fn run(ctx: InitContext) -> ! {
-    // A panic here must not unwind into the parent's frames and run their
-    // cleanup in this process.
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("berth: container process: {info}");
-        // SAFETY: _exit ends the process at once, which is what is wanted.
-        unsafe { libc::_exit(1) }
-    }));
+    exit_on_panic("container process", 1);
     // SAFETY: the lock fd is the parent's; this process only lets go of it.
     unsafe { libc::close(ctx.lock.as_raw_fd()) };
     let channel = &ctx.channel;
-    let err = match setup(&ctx) {
+    let failure = match setup(&ctx) {
         Ok(started) => start_and_exec(&ctx, started),
-        Err(e) => e,
+        Err(f) => f,
     };
-    let _ = channel.send(&Msg::Error(err));
+    let _ = channel.send(&Msg::Error(failure));
     // SAFETY: see above.
     unsafe { libc::_exit(1) }
 }
 
-type R<T> = Result<T, String>;
-
-fn s<T>(r: Result<T, impl std::fmt::Display>) -> R<T> {
-    r.map_err(|e| e.to_string())
-}
+type R<T> = Result<T, Failure>;
 
 /// The parent's messages. Placed (the process is in its cgroup) comes
 /// whenever the parent is done with the cgroup, which it does while this
@@ -83,7 +74,7 @@ struct Inbox<'a> {
 impl Inbox<'_> {
     fn next(&self) -> R<Msg> {
         loop {
-            match s(self.ch.recv())? {
+            match self.ch.recv().at(Stage::Sync)? {
                 Some(Msg::Placed) => self.placed.set(true),
                 Some(m) => return Ok(m),
                 // The parent is gone: there is nobody to create this container for.
@@ -95,7 +86,7 @@ impl Inbox<'_> {
     fn expect(&self, want: Msg) -> R<()> {
         match self.next()? {
             m if m == want => Ok(()),
-            m => Err(format!("expected {want:?}, got {m:?}")),
+            m => Err(Failure::unexpected(&format!("{want:?}"), m)),
         }
     }
 
@@ -104,12 +95,12 @@ impl Inbox<'_> {
         if self.placed.get() {
             return Ok(());
         }
-        match s(self.ch.recv())? {
+        match self.ch.recv().at(Stage::Sync)? {
             Some(Msg::Placed) => {
                 self.placed.set(true);
                 Ok(())
             }
-            Some(m) => Err(format!("expected Placed, got {m:?}")),
+            Some(m) => Err(Failure::unexpected("Placed", m)),
             None => unsafe { libc::_exit(1) },
         }
     }
@@ -119,30 +110,64 @@ impl Inbox<'_> {
 /// where the container waits for `start`.
 fn setup(ctx: &InitContext) -> R<Started> {
     let plan = ctx.plan;
-    let ch = &ctx.channel;
     let inbox = Inbox {
-        ch,
+        ch: &ctx.channel,
         placed: std::cell::Cell::new(false),
     };
     rustix::process::umask(FsMode::empty());
     if let Some(cpus) = &plan.process.affinity_initial {
-        s(crate::process::sched::set_affinity(cpus))?;
+        crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
     }
     inbox.expect(Msg::Go)?;
+    enter_namespaces(ctx, &inbox)?;
+    // Before a second fork, while berth knows this process's pid; the
+    // container process inherits the fds.
+    let sources = bind_sources(plan, &inbox)?;
+    if plan.ns.second_fork() {
+        fork_into_namespaces(&inbox)?;
+    }
+    set_identity(ctx)?;
+    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
+    let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
+    // Kept out of the container's program.
+    drop(sources);
+    let host_pid = hooks_rendezvous(plan, &inbox)?;
+    create_container_hooks(plan, root.as_fd(), host_pid)?;
+    enter_root(ctx, root, proc.as_fd())?;
 
-    let ns = &plan.ns;
+    // Before the process's own settings: a seccomp filter installed there
+    // could refuse the wait, and limits apply once it is Ready.
+    inbox.placed()?;
+    let hand_over = |fd: OwnedFd| inbox.ch.send_fd(&Msg::SeccompFd, fd.as_fd());
+    let program = plan
+        .process
+        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)
+        .at(Stage::Process)?;
+    drop(proc);
+    inbox.ch.send(&Msg::Ready).at(Stage::Sync)?;
+    Ok(Started {
+        report: wait_for_start(ctx, &inbox)?,
+        program,
+        host_pid,
+    })
+}
+
+/// The user namespace first (its maps from berth), then the namespaces
+/// joined, then those made now.
+fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
+    let (plan, ns) = (ctx.plan, &ctx.plan.ns);
     if ns.clone_flags() & CLONE_NEWUSER != 0 {
         if ctx.rootless {
-            ask_for_maps(&inbox, true)?;
+            ask_for_maps(inbox, true)?;
         }
-        s(become_ns_root())?;
+        become_ns_root().at(Stage::Namespaces)?;
     }
-    s(ns.join_all())?;
+    ns.join_all().at(Stage::Namespaces)?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
-        s(namespaces::unshare(CLONE_NEWUSER))?;
-        ask_for_maps(&inbox, ctx.rootless)?;
-        s(become_ns_root())?;
+        namespaces::unshare(CLONE_NEWUSER).at(Stage::Namespaces)?;
+        ask_for_maps(inbox, ctx.rootless)?;
+        become_ns_root().at(Stage::Namespaces)?;
     }
     // A cgroup namespace's root is the cgroup the process is in when it is
     // made, and a forked process starts in its parent's cgroup: both wait
@@ -152,121 +177,135 @@ fn setup(ctx: &InitContext) -> R<Started> {
     if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() || plan.systemd.is_some() {
         inbox.placed()?;
     }
-    s(namespaces::unshare(late & !CLONE_NEWUSER))?;
+    namespaces::unshare(late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
     if late & CLONE_NEWTIME != 0 {
-        s(namespaces::write_time_offsets(&ns.time_offsets))?;
+        namespaces::write_time_offsets(&ns.time_offsets).at(Stage::Namespaces)?;
     }
-    // Before a second fork, while berth knows this process's pid; the
-    // container process inherits the fds.
-    let sources = bind_sources(plan, &inbox)?;
-    if ns.second_fork() {
-        // Joining or making a pid or time namespace applies to children:
-        // the container process is a sibling forked from here.
-        if let Some(child) = s(syscall::clone_fork(0, None, true).sys("fork", "container process"))?
-        {
-            let _ = ch.send(&Msg::Pid(child.pid));
-            // SAFETY: this intermediate process has done its part.
-            unsafe { libc::_exit(0) }
-        }
+    Ok(())
+}
+
+/// Joining or making a pid or time namespace applies to children: the
+/// container process is a sibling forked from here, which goes on; this
+/// one tells berth its pid and ends.
+fn fork_into_namespaces(inbox: &Inbox) -> R<()> {
+    if let Some(child) = syscall::clone_fork(0, None, true)
+        .sys("fork", "container process")
+        .at(Stage::Namespaces)?
+    {
+        let _ = inbox.ch.send(&Msg::Pid(child.pid));
+        // SAFETY: this intermediate process has done its part.
+        unsafe { libc::_exit(0) }
     }
-    // Relative mount sources and overlay dirs are relative to the bundle.
-    s(std::env::set_current_dir(&plan.bundle).sys("chdir", plan.bundle.display()))?;
+    Ok(())
+}
+
+/// The bundle as cwd (relative mount sources and overlay dirs are relative
+/// to it), the session keyring, hostname and domainname.
+fn set_identity(ctx: &InitContext) -> R<()> {
+    let plan = ctx.plan;
+    std::env::set_current_dir(&plan.bundle)
+        .sys("chdir", plan.bundle.display())
+        .at(Stage::Identity)?;
     if ctx.new_keyring {
-        s(crate::process::keyring::join_new(&plan.id))?;
+        crate::process::keyring::join_new(&plan.id).at(Stage::Identity)?;
     }
     if let Some(h) = &plan.hostname {
-        s(rustix::system::sethostname(h.as_bytes()).sys("sethostname", h))?;
+        rustix::system::sethostname(h.as_bytes())
+            .sys("sethostname", h)
+            .at(Stage::Identity)?;
     }
     if let Some(d) = &plan.domainname {
-        s(rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", d))?;
+        rustix::system::setdomainname(d.as_bytes())
+            .sys("setdomainname", d)
+            .at(Stage::Identity)?;
     }
-    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
-    let root = s(mounts::prepare(&plan.rootfs, &sources))?;
-    // Kept out of the container's program.
-    drop(sources);
+    Ok(())
+}
 
-    // Hooks run here, between the mounts and pivot_root, and see the
-    // process in its cgroup. Without any, nothing waits: the parent places
-    // the process while it goes on.
-    let host_pid = if needs_hook_rendezvous(plan) {
-        inbox.placed()?;
-        s(ch.send(&Msg::RootfsReady))?;
-        match inbox.next()? {
-            Msg::HooksDone(p) => p,
-            m => return Err(format!("expected HooksDone, got {m:?}")),
-        }
-    } else {
-        0
-    };
-    if let Some(h) = plan
+/// Hooks berth runs run here, between the mounts and pivot_root, and see
+/// the process in its cgroup: returns the host pid they gave. Without any,
+/// nothing waits: the parent places the process while it goes on.
+fn hooks_rendezvous(plan: &ContainerPlan, inbox: &Inbox) -> R<i32> {
+    if !needs_hook_rendezvous(plan) {
+        return Ok(0);
+    }
+    inbox.placed()?;
+    inbox.ch.send(&Msg::RootfsReady).at(Stage::Sync)?;
+    match inbox.next()? {
+        Msg::HooksDone(p) => Ok(p),
+        m => Err(Failure::unexpected("HooksDone", m)),
+    }
+}
+
+/// createContainer hooks, as runc runs them: in the rootfs, which is a
+/// path they can use, in the container's namespaces.
+fn create_container_hooks(
+    plan: &ContainerPlan,
+    root: std::os::fd::BorrowedFd,
+    host_pid: i32,
+) -> R<()> {
+    let Some(h) = plan
         .hooks
         .as_ref()
         .and_then(|h| h.create_container().as_deref())
-    {
-        // As runc runs them: in the rootfs, which is a path they can use.
-        s(rustix::process::fchdir(&root).sys("chdir to", "rootfs"))?;
-        let state = hook_state(plan, host_pid, Status::Creating);
-        s(crate::hooks::run_all_env(
-            "createContainer",
-            h,
-            &state,
-            Some(&plan.process.env),
-        ))?;
-    }
+    else {
+        return Ok(());
+    };
+    rustix::process::fchdir(root)
+        .sys("chdir to", "rootfs")
+        .at(Stage::CreateContainerHook)?;
+    let state = hook_state(plan, host_pid, Status::Creating);
+    crate::hooks::run_all_env("createContainer", h, &state, Some(&plan.process.env))
+        .at(Stage::CreateContainerHook)
+}
 
-    s(mounts::pivot(&plan.rootfs, root.as_fd()))?;
+/// pivot_root into the prepared root, the mounts that follow it, the
+/// terminal, the cwd and a read-only root.
+fn enter_root(ctx: &InitContext, root: OwnedFd, proc: std::os::fd::BorrowedFd) -> R<()> {
+    let plan = ctx.plan;
+    mounts::pivot(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
-    let root = s(mounts::finish(&plan.rootfs, proc.as_fd()))?;
+    let root = mounts::finish(&plan.rootfs, proc).at(Stage::Mounts)?;
     let slave = match &ctx.console {
-        Some(sock) => Some(s(terminal::setup(
-            sock.as_fd(),
-            plan.process.console_size,
-            |slave| mounts::bind_console(root.as_fd(), slave),
-        ))?),
+        Some(sock) => Some(
+            terminal::setup(sock.as_fd(), plan.process.console_size, |slave| {
+                mounts::bind_console(root.as_fd(), slave)
+            })
+            .at(Stage::Terminal)?,
+        ),
         None => None,
     };
     chdir_cwd(plan, root.as_fd())?;
-    s(mounts::readonly_root(&plan.rootfs, root.as_fd()))?;
+    mounts::readonly_root(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
     if let Some(slave) = slave {
-        s(terminal::become_controlling(slave))?;
+        terminal::become_controlling(slave).at(Stage::Terminal)?;
     }
+    Ok(())
+}
 
-    // Before the process's own settings: a seccomp filter installed there
-    // could refuse the wait, and limits apply once it is Ready.
-    inbox.placed()?;
-    let hand_over = |fd: OwnedFd| s(ch.send_fd(&Msg::SeccompFd, fd.as_fd()));
-    let program = plan
-        .process
-        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)?;
-    drop(proc);
-
-    s(ch.send(&Msg::Ready))?;
-    let report = match ctx.mode {
-        Mode::Foreground => {
-            inbox.expect(Msg::Start)?;
-            Report::Channel
-        }
-        Mode::Detached => {
-            let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
-            // Blocks until `start` opens the fifo for reading.
-            let fifo = s(rustix::fs::openat(
-                dir,
-                EXEC_FIFO,
-                OFlags::WRONLY | OFlags::CLOEXEC,
-                FsMode::empty(),
-            )
-            .sys("open", EXEC_FIFO))?;
-            let mut fifo = std::fs::File::from(fifo);
-            s(fifo.write_all(b"0").sys("write", EXEC_FIFO))?;
-            Report::Fifo(fifo)
-        }
-    };
-    Ok(Started {
-        report,
-        program,
-        host_pid,
-    })
+/// Waits for `start`: run's go-ahead over the channel, or create's
+/// exec.fifo, opened (it blocks until `start` opens it for reading) and
+/// written to.
+fn wait_for_start(ctx: &InitContext, inbox: &Inbox) -> R<Report> {
+    if ctx.mode == Mode::Foreground {
+        inbox.expect(Msg::Start)?;
+        return Ok(Report::Channel);
+    }
+    let dir = ctx.state_dir.as_ref().expect("create passes the state dir");
+    let fifo = rustix::fs::openat(
+        dir,
+        EXEC_FIFO,
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        FsMode::empty(),
+    )
+    .sys("open", EXEC_FIFO)
+    .at(Stage::WaitForStart)?;
+    let mut fifo = std::fs::File::from(fifo);
+    fifo.write_all(b"0")
+        .sys("write", EXEC_FIFO)
+        .at(Stage::WaitForStart)?;
+    Ok(Report::Fifo(fifo))
 }
 
 /// In a user namespace this process cannot pass host directories only the
@@ -278,7 +317,7 @@ fn bind_sources(plan: &ContainerPlan, inbox: &Inbox) -> R<Vec<(usize, OwnedFd)>>
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    s(inbox.ch.send(&Msg::SourcesPlease))?;
+    inbox.ch.send(&Msg::SourcesPlease).at(Stage::Sync)?;
     let mut sources = Vec::new();
     for want in wanted {
         match inbox.next()? {
@@ -287,7 +326,7 @@ fn bind_sources(plan: &ContainerPlan, inbox: &Inbox) -> R<Vec<(usize, OwnedFd)>>
                     sources.push((want, fd));
                 }
             }
-            m => return Err(format!("expected Source({want}), got {m:?}")),
+            m => return Err(Failure::unexpected(&format!("Source({want})"), m)),
         }
     }
     Ok(sources)
@@ -310,23 +349,23 @@ fn needs_hook_rendezvous(plan: &ContainerPlan) -> bool {
         .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
-/// After `start`: startContainer hooks, then exec. Returns only the error
+/// After `start`: startContainer hooks, then exec. Returns only the failure
 /// that kept the program from running, after reporting it to `start`.
-fn start_and_exec(ctx: &InitContext, started: Started) -> String {
+fn start_and_exec(ctx: &InitContext, started: Started) -> Failure {
     let plan = ctx.plan;
     let Started {
         report,
         program,
         host_pid,
     } = started;
-    let fail = |msg: String, report: Report| -> String {
+    let fail = |failure: Failure, report: Report| -> Failure {
         if let Report::Fifo(mut f) = report {
-            let _ = f.write_all(msg.as_bytes());
+            let _ = f.write_all(&failure.to_json());
         }
-        msg
+        failure
     };
     if let Err(e) = plan.process.seccomp_late(plan.seccomp_filter()) {
-        return fail(e, report);
+        return fail(Failure::new(Stage::Process, &e), report);
     }
     // As runc runs them: as the process, under its filter, with its
     // environment.
@@ -338,11 +377,11 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
         let state = hook_state(plan, host_pid, Status::Created);
         if let Err(e) = crate::hooks::run_all_env("startContainer", h, &state, Some(program.env()))
         {
-            return fail(e.to_string(), report);
+            return fail(Failure::new(Stage::StartContainerHook, &e), report);
         }
     }
-    let msg = plan.process.exec(&program);
-    fail(msg, report)
+    let e = plan.process.exec(&program);
+    fail(Failure::new(Stage::Exec, &e), report)
 }
 
 /// cwd inside the container, created if missing, and checked to really be
@@ -350,14 +389,21 @@ fn start_and_exec(ctx: &InitContext, started: Started) -> String {
 /// leaked host fd would read "(unreachable)/...").
 fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
     let cwd = &plan.process.cwd;
-    let fd = s(mounts::mkdir_all(root, cwd, 0o755))?;
-    s(rustix::process::fchdir(&fd).sys("chdir", cwd.display()))?;
-    let now = s(std::env::current_dir().sys("getcwd", ""))?;
+    let fd = mounts::mkdir_all(root, cwd, 0o755).at(Stage::Cwd)?;
+    rustix::process::fchdir(&fd)
+        .sys("chdir", cwd.display())
+        .at(Stage::Cwd)?;
+    let now = std::env::current_dir().sys("getcwd", "").at(Stage::Cwd)?;
     if !now.starts_with("/") || now.to_string_lossy().starts_with("(unreachable)") {
-        return Err(format!(
-            "process.cwd {} is outside the container's root",
-            cwd.display()
-        ));
+        let mut f = Failure::plain(
+            Stage::Cwd,
+            format!(
+                "process.cwd {} is outside the container's root",
+                cwd.display()
+            ),
+        );
+        f.what = Some("process.cwd".into());
+        return Err(f);
     }
     Ok(())
 }
@@ -373,18 +419,16 @@ fn chdir_cwd(plan: &ContainerPlan, root: std::os::fd::BorrowedFd) -> R<()> {
 fn ask_for_maps(inbox: &Inbox, rootless: bool) -> R<()> {
     use rustix::process::DumpableBehavior;
     if rootless {
-        s(
-            rustix::process::set_dumpable_behavior(DumpableBehavior::Dumpable)
-                .sys("prctl", "PR_SET_DUMPABLE"),
-        )?;
+        rustix::process::set_dumpable_behavior(DumpableBehavior::Dumpable)
+            .sys("prctl", "PR_SET_DUMPABLE")
+            .at(Stage::Namespaces)?;
     }
-    s(inbox.ch.send(&Msg::MapsPlease))?;
+    inbox.ch.send(&Msg::MapsPlease).at(Stage::Sync)?;
     inbox.expect(Msg::MapsDone)?;
     if rootless {
-        s(
-            rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
-                .sys("prctl", "PR_SET_DUMPABLE"),
-        )?;
+        rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)
+            .sys("prctl", "PR_SET_DUMPABLE")
+            .at(Stage::Namespaces)?;
     }
     Ok(())
 }
@@ -392,16 +436,17 @@ fn ask_for_maps(inbox: &Inbox, rootless: bool) -> R<()> {
 /// proc can be mounted only by a process with power over the pid
 /// namespace it shows: in a user namespace of the container's own, that is
 /// a pid namespace made with it. Said plainly, as runc's bare EPERM is not.
-fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> String {
+fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> Failure {
     let ns = &plan.ns;
     let userns = ns.creates(CLONE_NEWUSER) || ns.joins(CLONE_NEWUSER);
     let pidns = ns.creates(syscall::CLONE_NEWPID) || ns.joins(syscall::CLONE_NEWPID);
+    let mut f = Failure::new(Stage::Mounts, &e);
     if e.errno() == Some(libc::EPERM) && userns && !pidns {
-        return format!(
+        f.message = format!(
             "{e}: in a user namespace, the kernel lets only a pid namespace's owner mount proc, and the container shares berth's pid namespace; give it one of its own in linux.namespaces"
         );
     }
-    e.to_string()
+    f
 }
 
 fn become_ns_root() -> Result<(), crate::error::SysError> {

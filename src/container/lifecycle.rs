@@ -2,6 +2,7 @@
 
 use super::ContainerError;
 use super::dir::{self, StateDir};
+use super::failure::Failure;
 use super::rootless::cgroup_of;
 use super::shared::{pidfd, poststart, wrong};
 use super::state::{Phase, State, Status};
@@ -62,14 +63,20 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     }
     let _ = std::fs::remove_file(&fifo_path);
     if got.is_empty() {
-        return Err(ContainerError::Init {
-            id: id.into(),
-            msg: "the container process exited before it was started".into(),
-        });
+        return Err(ContainerError::ExitedBeforeStart(id.into()));
     }
     if got.len() > 1 {
-        let msg = String::from_utf8_lossy(&got[1..]).into_owned();
-        return Err(ContainerError::Init { id: id.into(), msg });
+        // The failure the process wrote after the "0" (init.rs).
+        return Err(match Failure::from_json(&got[1..]) {
+            Some(failure) => ContainerError::Process {
+                id: id.into(),
+                failure,
+            },
+            None => ContainerError::Protocol {
+                id: id.into(),
+                got: String::from_utf8_lossy(&got[1..]).into_owned(),
+            },
+        });
     }
     state.phase = Phase::Started;
     dir.save(&state)?;
@@ -277,12 +284,7 @@ fn kill_all(state: &State, cg: Option<&cgroups::Manager>) -> Result<(), Containe
             let mut p = [PollFd::new(&fd, PollFlags::IN)];
             match rustix::event::poll(&mut p, Some(&ts)) {
                 Err(rustix::io::Errno::INTR) => continue,
-                Ok(0) => {
-                    return Err(ContainerError::Init {
-                        id: state.id.clone(),
-                        msg: "its processes were killed but are not gone after 10 s: a parent outside the container has not reaped them yet; delete again".into(),
-                    });
-                }
+                Ok(0) => return Err(ContainerError::NotReaped(state.id.clone())),
                 _ => break,
             }
         }

@@ -10,6 +10,7 @@ mod check;
 mod create;
 mod dir;
 mod exec;
+mod failure;
 mod features;
 mod init;
 mod lifecycle;
@@ -24,6 +25,7 @@ mod sync;
 pub use check::{CheckOpts, check, check_untrusted};
 pub use create::{CreateOpts, create, wait_started};
 pub use exec::{ExecOpts, exec};
+pub use failure::{Failure, Stage};
 pub use features::features;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, pause, pids, update};
@@ -105,8 +107,22 @@ pub enum ContainerError {
     #[error(transparent)]
     Rootfs(#[from] crate::mounts::RootfsError),
     /// What the container process reported before it could exec.
-    #[error("container \"{id}\": {msg}")]
-    Init { id: String, msg: String },
+    #[error("container \"{id}\": {failure}")]
+    Process { id: String, failure: Failure },
+    /// The container process ended without a word: killed, or exited.
+    #[error("container \"{id}\": {how}")]
+    ProcessEnded { id: String, how: String },
+    /// The container process said something out of turn.
+    #[error("container \"{id}\": unexpected message {got}")]
+    Protocol { id: String, got: String },
+    #[error("container \"{0}\": the container process exited before it was started")]
+    ExitedBeforeStart(String),
+    /// delete killed the container's processes, and a parent outside it has
+    /// not reaped them.
+    #[error(
+        "container \"{0}\": its processes were killed but are not gone after 10 s: a parent outside the container has not reaped them yet; delete again"
+    )]
+    NotReaped(String),
     #[error("{0}")]
     Usage(String),
     /// runc's phrase, and why: a rootless container has no cgroup.

@@ -1,13 +1,14 @@
 //! What more than one of the container's operations needs: the mode of a
-//! create, the console socket's connection, the pid file, a checked pidfd
-//! on the container's process and the poststart hooks. The operations
+//! create, the console socket's connection, the terminal relay's pair, the
+//! pid file, pidfds (a checked one on the container's process), killing a
+//! half-made process, and the poststart hooks. The operations
 //! (create, init, exec, lifecycle, resources) share these and never
 //! borrow from one another (tests/flow.rs checks it).
 
 use super::ContainerError;
 use super::state::{State, Status};
-use crate::error::SysContext;
-use rustix::process::{Pid, PidfdFlags};
+use crate::error::{SysContext, SysError};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -30,6 +31,48 @@ pub fn connect(path: &Path) -> Result<OwnedFd, ContainerError> {
     let addr = rustix::net::SocketAddrUnix::new(path).sys("console socket", path.display())?;
     rustix::net::connect(&sock, &addr).sys("connect to console socket", path.display())?;
     Ok(sock)
+}
+
+/// When berth relays a terminal itself: a pair whose first end it keeps,
+/// to receive the pty master from the process holding the second.
+pub fn terminal_pair() -> Result<(OwnedFd, OwnedFd), SysError> {
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .sys("socketpair", "terminal")
+}
+
+/// A pidfd on a process berth forked (its own child: the pid cannot be
+/// reused while it is unreaped).
+pub fn pidfd_of(pid: i32) -> Result<OwnedFd, SysError> {
+    rustix::process::pidfd_open(
+        Pid::from_raw(pid).expect("positive pid"),
+        PidfdFlags::empty(),
+    )
+    .sys("pidfd_open", pid)
+}
+
+/// Ends a process berth forked that failed to become what it should, and
+/// reaps it.
+pub fn kill_and_reap(pid: i32) {
+    if let Some(p) = Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
+    }
+}
+
+/// In a process berth forked: a panic must not unwind into the parent's
+/// frames and run their cleanup (remove the state, kill the container) in
+/// this process. It says what it was and ends.
+pub fn exit_on_panic(what: &'static str, status: i32) {
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!("berth: {what}: {info}");
+        // SAFETY: _exit ends the process at once, which is what is wanted.
+        unsafe { libc::_exit(status) }
+    }));
 }
 
 /// The pid file, written whole or not at all (clients read it at once).

@@ -19,9 +19,10 @@
 //!                              <- SeccompFd + the listener fd (SCM_RIGHTS), for SCMP_ACT_NOTIFY
 //!                              <- Ready (about to wait for start)
 //!   Start (run only) ->
-//!                              <- Error(text) at any point; EOF at exec
+//!                              <- Error(failure, as JSON) at any point; EOF at exec
 //! ```
 
+use super::failure::Failure;
 use crate::error::{SysContext, SysError};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 use std::os::fd::OwnedFd;
@@ -36,7 +37,7 @@ pub enum Msg {
     HooksDone(i32),
     Ready,
     Start,
-    Error(String),
+    Error(Failure),
     /// Carries the seccomp notify fd; `Channel::take_fd` hands it out.
     SeccompFd,
     Placed,
@@ -67,9 +68,9 @@ pub fn pair() -> Result<(Channel, Channel), SysError> {
 impl Msg {
     fn encode(&self) -> Vec<u8> {
         match self {
-            Msg::Error(t) => {
+            Msg::Error(f) => {
                 let mut v = vec![9];
-                v.extend(t.as_bytes().iter().copied().take(MAX - 1));
+                v.extend(f.to_json());
                 v
             }
             m => {
@@ -121,7 +122,7 @@ impl Msg {
             6 => Msg::HooksDone(int()?),
             7 => Msg::Ready,
             8 => Msg::Start,
-            9 => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            9 => Msg::Error(Failure::from_json(&b[1..])?),
             10 => Msg::SeccompFd,
             11 => Msg::Placed,
             12 => Msg::SourcesPlease,
@@ -199,6 +200,7 @@ impl Channel {
 
 #[cfg(test)]
 mod tests {
+    use super::super::failure::Stage;
     use super::*;
 
     #[test]
@@ -208,7 +210,7 @@ mod tests {
             Msg::Go,
             Msg::Pid(42),
             Msg::HooksDone(-1),
-            Msg::Error("bad \u{e9}".into()),
+            Msg::Error(Failure::plain(Stage::Mounts, "bad \u{e9}")),
             Msg::Ready,
             Msg::SourcesPlease,
             Msg::Source(7),
@@ -226,12 +228,10 @@ mod tests {
         // kernel resets the connection, and its Error must still come.
         let (parent, child) = pair().unwrap();
         parent.send(&Msg::Placed).unwrap();
-        child.send(&Msg::Error("mount failed".into())).unwrap();
+        let failed = Failure::plain(Stage::Mounts, "mount failed");
+        child.send(&Msg::Error(failed.clone())).unwrap();
         drop(child);
-        assert_eq!(
-            parent.recv().unwrap(),
-            Some(Msg::Error("mount failed".into()))
-        );
+        assert_eq!(parent.recv().unwrap(), Some(Msg::Error(failed)));
         assert_eq!(parent.recv().unwrap(), None);
     }
 }

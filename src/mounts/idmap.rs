@@ -19,10 +19,7 @@ pub fn userns_with_maps(uid_map: &str, gid_map: &str) -> Result<OwnedFd, SysErro
         .sys("clone", "id-mapping user namespace")?;
     let Some(child) = child else {
         // The child only has to exist until its namespace is opened.
-        loop {
-            // SAFETY: pause has no arguments; SIGKILL ends it.
-            unsafe { libc::pause() };
-        }
+        crate::syscall::pause_forever()
     };
     let pid = Pid::from_raw(child.pid).expect("positive pid");
     let result = write_id_maps(child.pid, uid_map, gid_map).and_then(|_| {

@@ -8,35 +8,21 @@ use crate::error::{SysContext, SysError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, WaitOptions};
 use rustix::termios::{self, OptionalActions, Termios};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Blocks the signals to forward; call before the container process can
 /// exit, so none is lost. The child unblocks them before exec.
 pub fn block_forwarded() -> Result<OwnedFd, SysError> {
-    // SAFETY: plain sigset manipulation on a zeroed set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for s in [
-            libc::SIGKILL,
-            libc::SIGSTOP,
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGILL,
-            libc::SIGFPE,
-            libc::SIGABRT,
-        ] {
-            libc::sigdelset(&mut set, s);
-        }
-        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) < 0 {
-            return Err(std::io::Error::last_os_error()).sys("block", "signals");
-        }
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).sys("signalfd", "");
-        }
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+    let keep = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGABRT,
+    ];
+    crate::syscall::block_signals_into_fd(&keep).sys("block", "signals")
 }
 
 /// The terminal berth runs in, in raw mode for as long as this lives.
@@ -140,17 +126,8 @@ pub fn wait(
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if ready[1] {
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            // SAFETY: reading one siginfo into a buffer of its size.
-            let n = unsafe {
-                libc::read(
-                    sigfd.as_raw_fd(),
-                    &mut info as *mut _ as *mut libc::c_void,
-                    size_of::<libc::signalfd_siginfo>(),
-                )
-            };
-            let sig = info.ssi_signo as i32;
-            if n == size_of::<libc::signalfd_siginfo>() as isize && sig != libc::SIGCHLD {
+            let sig = crate::syscall::read_signalfd(sigfd.as_fd()).unwrap_or(libc::SIGCHLD);
+            if sig != libc::SIGCHLD {
                 match (&master, sig) {
                     (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
                     _ => {

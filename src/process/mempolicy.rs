@@ -89,22 +89,13 @@ pub fn from_spec(p: &LinuxMemoryPolicy) -> Result<MemPolicy, ConfigError> {
 
 /// "0-3,7" as node numbers.
 fn parse_nodes(s: &str) -> Result<Vec<usize>, ConfigError> {
-    let bad = || {
-        ConfigError::invalid(
+    match crate::config::parse_list(s, MAX_NODES) {
+        Some(nodes) if !nodes.is_empty() => Ok(nodes),
+        _ => Err(ConfigError::invalid(
             format!("{JSON}.nodes"),
             format!("\"{s}\" is not a node list like 0-3,7"),
-        )
-    };
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        if a > b || b >= MAX_NODES {
-            return Err(bad());
-        }
-        out.extend(a..=b);
+        )),
     }
-    Ok(out)
 }
 
 /// Every node of the policy is one this host has (relative node numbers
@@ -136,22 +127,10 @@ pub fn check_host(p: &MemPolicy) -> Result<(), ConfigError> {
 
 /// set_mempolicy(2) for this process and what it execs.
 pub fn apply(p: &MemPolicy) -> Result<(), SysError> {
-    let maxnode = (p.mask.len() * libc::c_ulong::BITS as usize) as libc::c_ulong;
-    let mask = if p.mask.is_empty() {
-        std::ptr::null()
-    } else {
-        p.mask.as_ptr()
-    };
-    // SAFETY: mask points at maxnode bits (or is null with maxnode 0).
-    let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, p.mode, mask, maxnode) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(e).sys(
-            "set_mempolicy",
-            format!("{JSON} ({}; this kernel may lack the mode)", p.name),
-        );
-    }
-    Ok(())
+    crate::syscall::set_mempolicy(p.mode, &p.mask).sys(
+        "set_mempolicy",
+        format!("{JSON} ({}; this kernel may lack the mode)", p.name),
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! and the final exec.
 
 pub mod capabilities;
+pub mod elf;
 pub mod exec;
 pub mod fds;
 pub mod foreground;
@@ -16,7 +17,7 @@ pub mod terminal;
 pub mod user;
 
 use crate::config::ConfigError;
-use crate::error::SysContext;
+use crate::error::{SysContext, SysError};
 use crate::syscall;
 use capabilities::CapSets;
 use oci_spec::runtime::{Process, Spec};
@@ -137,6 +138,24 @@ impl ProcessPlan {
     }
 }
 
+/// Why the process's own settings or its exec failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+}
+
+impl ProcessError {
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            ProcessError::Sys(e) => e.errno(),
+            ProcessError::Exec(e) => e.errno(),
+        }
+    }
+}
+
 impl ProcessPlan {
     /// Installing a seccomp filter needs no_new_privs or CAP_SYS_ADMIN: if
     /// the process will end up with neither, the filter must go in before
@@ -160,37 +179,35 @@ impl ProcessPlan {
         &self,
         seccomp: Option<&syscall::SeccompFilter>,
         proc: Option<std::os::fd::BorrowedFd>,
-        hand_over: impl FnOnce(std::os::fd::OwnedFd) -> Result<(), String>,
-    ) -> Result<exec::Executable, String> {
-        let s = |e: crate::error::SysError| e.to_string();
-        rlimits::apply(&self.rlimits).map_err(s)?;
+        hand_over: impl FnOnce(std::os::fd::OwnedFd) -> Result<(), SysError>,
+    ) -> Result<exec::Executable, ProcessError> {
+        rlimits::apply(&self.rlimits)?;
         if let Some(cpus) = &self.affinity_final {
-            sched::set_affinity(cpus).map_err(s)?;
+            sched::set_affinity(cpus)?;
         }
         if let Some(v) = self.ioprio {
-            sched::set_ioprio(v).map_err(s)?;
+            sched::set_ioprio(v)?;
         }
         // While berth still holds CAP_SYS_NICE, for the realtime policies.
         if let Some(a) = &self.scheduler {
-            sched::set_scheduler(a).map_err(s)?;
+            sched::set_scheduler(a)?;
         }
         if let Some(p) = self.personality {
-            sched::set_personality(p).map_err(s)?;
+            sched::set_personality(p)?;
         }
         if let Some(p) = &self.mempolicy {
-            mempolicy::apply(p).map_err(s)?;
+            mempolicy::apply(p)?;
         }
         lsm::apply_on_exec(
             self.apparmor.as_deref(),
             self.selinux_label.as_deref(),
             proc,
-        )
-        .map_err(s)?;
+        )?;
         let program = exec::find(&self.args[0], &self.env)?;
         // From here on nothing may open an fd the program should not get,
         // or rely on a signal disposition berth set.
         syscall::reset_signals();
-        fds::close_others(self.passed_fds).map_err(s)?;
+        fds::close_others(self.passed_fds)?;
         let program = exec::prepare(
             &program,
             &self.args,
@@ -202,25 +219,23 @@ impl ProcessPlan {
         // of berth's that the filter may hold for an agent that does not
         // have the listener yet (close, write, ...).
         if let Some(f) = seccomp.filter(|f| self.seccomp_early(f))
-            && let Some(listener) = syscall::install_seccomp(f).map_err(s)?
+            && let Some(listener) = syscall::install_seccomp(f)?
         {
             hand_over(listener)?;
         }
         let keep = |on: bool| rustix::thread::set_keep_capabilities(on).sys("set", "keepcaps");
         if let Some(c) = &self.caps {
-            capabilities::drop_bounding(c).map_err(s)?;
+            capabilities::drop_bounding(c)?;
         }
-        fds::chown_stdio(self.user.uid, self.terminal).map_err(s)?;
-        keep(true).map_err(s)?;
-        user::set_user(&self.user).map_err(s)?;
-        keep(false).map_err(s)?;
+        fds::chown_stdio(self.user.uid, self.terminal)?;
+        keep(true)?;
+        user::set_user(&self.user)?;
+        keep(false)?;
         if let Some(c) = &self.caps {
-            capabilities::apply(c).map_err(s)?;
+            capabilities::apply(c)?;
         }
         if self.no_new_privileges {
-            rustix::thread::set_no_new_privs(true)
-                .sys("set", "no_new_privs")
-                .map_err(s)?;
+            rustix::thread::set_no_new_privs(true).sys("set", "no_new_privs")?;
         }
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(
             self.user.umask.unwrap_or(0o022),
@@ -249,17 +264,15 @@ impl ProcessPlan {
 
     /// The filter, if it was not installed by `apply`: last, just before
     /// the startContainer hooks and the exec, which both run under it.
-    pub fn seccomp_late(&self, seccomp: Option<&syscall::SeccompFilter>) -> Result<(), String> {
+    pub fn seccomp_late(&self, seccomp: Option<&syscall::SeccompFilter>) -> Result<(), SysError> {
         match seccomp.filter(|f| !self.seccomp_early(f)) {
-            Some(f) => syscall::install_seccomp(f)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Some(f) => syscall::install_seccomp(f).map(|_| ()),
             None => Ok(()),
         }
     }
 
     /// The exec. Returns only the error that kept the program from running.
-    pub fn exec(&self, program: &exec::Executable) -> String {
+    pub fn exec(&self, program: &exec::Executable) -> exec::ExecError {
         let env = Self::with_listen_pid(
             program.env(),
             rustix::process::getpid().as_raw_nonzero().get(),

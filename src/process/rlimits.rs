@@ -40,25 +40,10 @@ pub fn from_spec(t: R, soft: u64, hard: u64) -> Rlimit {
 
 pub fn apply(limits: &[Rlimit]) -> Result<(), SysError> {
     for l in limits {
-        let lim = libc::rlimit64 {
-            rlim_cur: l.soft,
-            rlim_max: l.hard,
-        };
-        // SAFETY: pid 0 is this process; `lim` is a valid rlimit64.
-        let r = unsafe {
-            libc::prlimit64(
-                0,
-                l.resource as libc::__rlimit_resource_t,
-                &lim,
-                std::ptr::null_mut(),
-            )
-        };
-        if r < 0 {
-            return Err(std::io::Error::last_os_error()).sys(
-                "setrlimit",
-                format!("{} to soft {} hard {}", l.name, l.soft, l.hard),
-            );
-        }
+        crate::syscall::set_rlimit(l.resource as u32, l.soft, l.hard).sys(
+            "setrlimit",
+            format!("{} to soft {} hard {}", l.name, l.soft, l.hard),
+        )?;
     }
     Ok(())
 }

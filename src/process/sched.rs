@@ -10,29 +10,13 @@ use oci_spec::runtime::{
 
 /// "0-3,6" as a list of cpus.
 pub fn parse_cpus(s: &str, path: &str) -> Result<Vec<usize>, ConfigError> {
-    let bad = || ConfigError::invalid(path, format!("\"{s}\" is not a cpu list like 0-3,6"));
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if a > b || b >= 1024 {
-                    return Err(bad());
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(
-                part.parse()
-                    .map_err(|_| bad())
-                    .and_then(|c: usize| if c < 1024 { Ok(c) } else { Err(bad()) })?,
-            ),
-        }
+    match crate::config::parse_list(s, 1024) {
+        Some(cpus) if !cpus.is_empty() => Ok(cpus),
+        _ => Err(ConfigError::invalid(
+            path,
+            format!("\"{s}\" is not a cpu list like 0-3,6"),
+        )),
     }
-    if out.is_empty() {
-        return Err(bad());
-    }
-    Ok(out)
 }
 
 pub fn set_affinity(cpus: &[usize]) -> Result<(), SysError> {
@@ -117,13 +101,7 @@ pub fn personality(p: &LinuxPersonality) -> Result<u64, ConfigError> {
 }
 
 pub fn set_personality(v: u64) -> Result<(), SysError> {
-    // SAFETY: personality takes an integer.
-    let r = unsafe { libc::personality(v as libc::c_ulong) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()).sys("set", "personality")
-    } else {
-        Ok(())
-    }
+    crate::syscall::set_personality(v).sys("set", "personality")
 }
 
 #[cfg(test)]

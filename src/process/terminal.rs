@@ -56,16 +56,8 @@ pub fn setup(
 pub fn become_controlling(slave: OwnedFd) -> Result<(), SysError> {
     rustix::process::setsid().sys("setsid", "")?;
     rustix::process::ioctl_tiocsctty(&slave).sys("set controlling terminal", "")?;
-    for target in 0..3 {
-        // SAFETY: dup2 onto the standard descriptors, which this process owns.
-        let r = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&slave), target) };
-        if r < 0 {
-            return Err(SysError::new(
-                "dup2",
-                "pty slave",
-                std::io::Error::last_os_error(),
-            ));
-        }
-    }
+    rustix::stdio::dup2_stdin(&slave).sys("dup2", "pty slave")?;
+    rustix::stdio::dup2_stdout(&slave).sys("dup2", "pty slave")?;
+    rustix::stdio::dup2_stderr(&slave).sys("dup2", "pty slave")?;
     Ok(())
 }

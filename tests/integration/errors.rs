@@ -300,3 +300,52 @@ fn command_line_mistakes_are_named() {
         out.stdout
     );
 }
+
+/// A program that is there but cannot run: the kernel's phrase (which
+/// clients turn into exit codes), then why, for run and for exec alike.
+#[test]
+fn a_program_that_cannot_run_says_why() {
+    let b = Bundle::new(&["/dyn"]);
+    let rootfs = b.path.join("rootfs");
+    // The host's ls is dynamically linked; the busybox rootfs has no loader.
+    std::fs::copy("/bin/ls", rootfs.join("dyn")).unwrap();
+    let id = b.id("dyn");
+    let out = b.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    let want = "exec /dyn: no such file or directory: its ELF interpreter /lib64/ld-linux-x86-64.so.2 is not in the container";
+    assert!(out.stderr.contains(want), "{}", out.stderr);
+    b.assert_no_leftovers(&id);
+
+    // On a noexec mount: permission denied, and the mount named as why.
+    let dir = b.path.join("noexec");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    b.config(|c| {
+        c["process"]["args"] = json!(["/mnt/busybox", "true"]);
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind",
+            "source": dir, "options": ["bind", "noexec"]
+        }));
+    });
+    let id = b.id("noexec");
+    let out = b.run(&id);
+    assert_ne!(out.code, 0, "{out:?}");
+    let want = "exec /mnt/busybox: permission denied: it is on a noexec mount";
+    assert!(out.stderr.contains(want), "{}", out.stderr);
+    b.assert_no_leftovers(&id);
+
+    // exec into a running container takes the same path.
+    b.config(|c| c["process"]["args"] = json!(["sleep", "30"]));
+    let id = b.id("execdyn");
+    b.run_detached(&id);
+    let out = b.berth(&["exec", &id, "/dyn"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("exec /dyn: no such file or directory: its ELF interpreter"),
+        "{}",
+        out.stderr
+    );
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}

@@ -94,6 +94,56 @@ fn failing_prestart_fails_create_and_runs_poststop() {
     b.assert_no_leftovers(&id);
 }
 
+/// The container process reports a failed createContainer hook as a failure
+/// of that stage, and berth runs poststop on it (the spec's step 12); a
+/// failure of another stage in that process is no hook's, and runs none.
+#[test]
+fn failing_create_container_hook_runs_poststop_and_a_mount_failure_does_not() {
+    let b = Bundle::new(&["true"]);
+    let log = b.path.join("hooks.log");
+    b.config(|c| {
+        c["hooks"] = json!({
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo refused >&2; exit 3"]}],
+            "poststop": [hook(&log, "poststop")]
+        });
+    });
+    let id = b.id("cchookfail");
+    let out = b.create(&id);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("createContainer hook #0 (/bin/sh): exited with status 3: refused"),
+        "{}",
+        out.stderr
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.starts_with("poststop "),
+        "poststop did not run: {text:?}"
+    );
+    b.assert_no_leftovers(&id);
+
+    // A mount whose source is missing fails in the same process, with a
+    // word about createContainer in its path: still no poststop.
+    std::fs::remove_file(&log).unwrap();
+    b.config(|c| {
+        c["hooks"] = json!({"poststop": [hook(&log, "poststop")]});
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/mnt", "type": "bind", "options": ["bind"],
+            "source": "/nonexistent/createContainer hook"
+        }));
+    });
+    let out = b.create(&id);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("createContainer hook"),
+        "{}",
+        out.stderr
+    );
+    assert!(!log.exists(), "poststop ran for a mount failure");
+    b.assert_no_leftovers(&id);
+}
+
 #[test]
 fn failing_poststart_only_warns() {
     let b = Bundle::new(&["true"]);

@@ -47,21 +47,11 @@ fn cpuset_mask(w: &Write) -> Result<Vec<u8>, CgroupError> {
         ),
     };
     let mut mask = Vec::new();
-    for part in w.value.trim().split(',').filter(|p| !p.is_empty()) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (usize, usize) = (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        );
-        if a > b || b >= 8192 {
-            return Err(bad());
+    for n in crate::config::parse_list(&w.value, 8192).ok_or_else(bad)? {
+        if mask.len() <= n / 8 {
+            mask.resize(n / 8 + 1, 0u8);
         }
-        for n in a..=b {
-            if mask.len() <= n / 8 {
-                mask.resize(n / 8 + 1, 0u8);
-            }
-            mask[n / 8] |= 1 << (n % 8);
-        }
+        mask[n / 8] |= 1 << (n % 8);
     }
     Ok(mask)
 }

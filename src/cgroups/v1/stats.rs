@@ -5,8 +5,7 @@ use std::path::Path;
 
 /// Clock ticks (cpuacct.stat's unit) to nanoseconds.
 fn ticks_to_ns(t: u64) -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     t * (1_000_000_000 / hz)
 }
 
