@@ -13,7 +13,7 @@ mod v1;
 mod v2;
 mod write;
 
-pub use oom::OomWatch;
+pub use oom::{OomKills, OomWatch};
 
 pub use devices::{DeviceRule, rules_from_spec};
 pub use path::cgroup_path;
@@ -91,6 +91,9 @@ pub trait CgroupManager {
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
     fn stats(&self) -> Result<stats::Stats, CgroupError>;
     fn oom_watch(&self) -> Result<OomWatch, CgroupError>;
+    /// The OOM kills recorded in the cgroup and its memory limit; None
+    /// where there is no memory controller.
+    fn oom_kills(&self) -> Option<OomKills>;
 
     /// Signals every process in the cgroup: cgroup.kill for SIGKILL where
     /// the kernel has it, else frozen while signalled, so that nothing
@@ -277,6 +280,13 @@ impl CgroupManager for Manager {
             Manager::V1(m) => m.oom_watch(),
             Manager::V2(m) => m.oom_watch(),
             Manager::Systemd(m) => m.fs().oom_watch(),
+        }
+    }
+    fn oom_kills(&self) -> Option<OomKills> {
+        match self {
+            Manager::V1(m) => m.oom_kills(),
+            Manager::V2(m) => Some(OomKills::read(&m.dir(), false)),
+            Manager::Systemd(m) => Some(OomKills::read(&m.fs().dir(), false)),
         }
     }
     fn signal_all(&self, sig: rustix::process::Signal) -> Result<(), CgroupError> {

@@ -89,6 +89,34 @@ impl OomWatch {
     }
 }
 
+/// How often the OOM killer struck in a cgroup, and the memory limit in
+/// force there (None: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomKills {
+    pub kills: u64,
+    pub limit: Option<u64>,
+}
+
+impl OomKills {
+    /// From v1's memory.oom_control and memory.limit_in_bytes, or v2's
+    /// memory.events and memory.max, in `dir`.
+    pub fn read(dir: &Path, v1: bool) -> OomKills {
+        let (events, limit) = match v1 {
+            true => ("memory.oom_control", "memory.limit_in_bytes"),
+            false => ("memory.events", "memory.max"),
+        };
+        let limit = std::fs::read_to_string(dir.join(limit))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            // v1 writes "no limit" as the largest page-aligned number.
+            .filter(|l| *l < 1 << 62);
+        OomKills {
+            kills: oom_kills(&dir.join(events)),
+            limit,
+        }
+    }
+}
+
 fn oom_kills(events: &Path) -> u64 {
     super::stats::read_kv(events)
         .get("oom_kill")

@@ -60,6 +60,12 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> anyhow::Result<i32> {
     // Other commands (kill, state) may act on it while it runs.
     drop(created.dir);
     let code = container::wait_foreground(&sigfd, &pidfd, pid, created.master)?;
+    // Killed by SIGKILL: say so when it was the OOM killer's doing.
+    if code == 128 + 9
+        && let Some(msg) = container::oom_report(&g.root, &id)
+    {
+        crate::logging::warn(&msg);
+    }
     if !a.keep {
         container::delete(&g.root, &id, true)?;
     }

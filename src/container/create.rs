@@ -15,6 +15,7 @@ use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
 use crate::error::SysContext;
+use crate::logging;
 use crate::syscall::{self, CLONE_NEWUSER};
 use oci_spec::runtime::Spec;
 use rustix::fs::{Mode as FsMode, OFlags};
@@ -119,7 +120,9 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
     super::dir::validate_id(&opts.id)?;
     let pid_file = opts.pid_file.as_ref().map(|p| absolute(p)).transpose()?;
     let mut c = Creating::plan(&opts)?;
+    let phase = logging::span("cgroup");
     c.open_cgroup(&opts)?;
+    drop(phase);
     c.plan
         .rootfs
         .prepare_idmaps(&c.plan.uid_map, &c.plan.gid_map)?;
@@ -134,9 +137,14 @@ pub fn create(opts: CreateOpts) -> Result<Created, ContainerError> {
         }
         None => (None, None),
     };
+    let phase = logging::span("clone");
     let mut child = c.spawn(&opts, console, state_dir)?;
+    drop(phase);
+    // The container process's own phases are logged by it.
+    let phase = logging::span("container process setup");
     c.first_steps(&child)?;
     c.answer_until_ready(&mut child)?;
+    drop(phase);
     c.created(&opts, child, relay, pid_file.as_deref())
 }
 
@@ -146,6 +154,7 @@ impl Creating {
     /// whatever a kill -9 of this berth leaves, delete --force finds and
     /// removes.
     fn plan(opts: &CreateOpts) -> Result<Creating, ContainerError> {
+        let phase = logging::span("config");
         let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
         let spec = crate::config::load(&bundle)?;
         let plan = ContainerPlan::new(
@@ -157,9 +166,12 @@ impl Creating {
             opts.systemd_cgroup,
         )?;
         check_terminal(&plan, opts)?;
+        drop(phase);
+        let phase = logging::span("state dir");
         let state = initial_state(opts, &spec, &plan, &bundle);
         let dir = StateDir::create(&opts.root, &opts.id)?;
         dir.save(&state)?;
+        drop(phase);
         let undo = Undo {
             dir: Some(dir),
             cgroup: None,

@@ -42,6 +42,8 @@ pub struct Execed {
 }
 
 pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerError> {
+    // To the exec of the program (the sync channel's EOF).
+    let _phase = crate::logging::span("exec");
     dir::validate_id(id)?;
     let state = dir::load(&root.join(id))?;
     check_status(&state, &opts)?;

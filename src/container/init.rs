@@ -119,6 +119,7 @@ fn setup(ctx: &InitContext) -> R<Started> {
         crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
     }
     inbox.expect(Msg::Go)?;
+    let span = crate::logging::span("namespaces");
     enter_namespaces(ctx, &inbox)?;
     // Before a second fork, while berth knows this process's pid; the
     // container process inherits the fds.
@@ -127,8 +128,11 @@ fn setup(ctx: &InitContext) -> R<Started> {
         fork_into_namespaces(&inbox)?;
     }
     set_identity(ctx)?;
+    drop(span);
+    let span = crate::logging::span("mounts");
     let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
     let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
+    drop(span);
     // Kept out of the container's program.
     drop(sources);
     let host_pid = hooks_rendezvous(plan, &inbox)?;
@@ -263,9 +267,12 @@ fn create_container_hooks(
 /// terminal, the cwd and a read-only root.
 fn enter_root(ctx: &InitContext, root: OwnedFd, proc: std::os::fd::BorrowedFd) -> R<()> {
     let plan = ctx.plan;
+    // Logged before the terminal takes stderr's place.
+    let span = crate::logging::span("pivot_root");
     mounts::pivot(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
     let root = mounts::finish(&plan.rootfs, proc).at(Stage::Mounts)?;
+    drop(span);
     let slave = match &ctx.console {
         Some(sock) => Some(
             terminal::setup(sock.as_fd(), plan.process.console_size, |slave| {

@@ -17,6 +17,8 @@ use std::path::Path;
 /// has exec'd the user's program (the fifo's write end closes at exec) or
 /// reported why it could not.
 pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
+    // To the exec of the user's program (exec.fifo's write end closing).
+    let _phase = crate::logging::span("start");
     let dir = StateDir::open(root, id)?;
     let mut state = dir.load()?;
     let status = state.status();
@@ -191,6 +193,7 @@ fn signal_without_cgroup(state: &State, sig: Signal) {
 /// everything in its cgroup, its cgroup removed, poststop hooks run and
 /// its state removed.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    let _phase = crate::logging::span("delete");
     let dir = match StateDir::open(root, id) {
         Ok(d) => d,
         // Clients delete --force what may already be gone.

@@ -28,7 +28,7 @@ pub use exec::{ExecOpts, exec};
 pub use failure::{Failure, Stage};
 pub use features::features;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state};
-pub use resources::{events, pause, pids, update};
+pub use resources::{events, oom_report, pause, pids, update};
 pub use rootless::{SYSTEM_ROOT, default_root, prepare_xdg_root, rootless};
 pub use shared::Mode;
 pub use state::Status;

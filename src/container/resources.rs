@@ -171,3 +171,54 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<(), Container
     cg.apply(r, &[])?;
     Ok(())
 }
+
+/// Whether the OOM killer struck in the container's cgroup, said for a
+/// user: `run` tells them when its process died by SIGKILL, which alone
+/// does not say who sent it.
+pub fn oom_report(root: &Path, id: &str) -> Option<String> {
+    let state = dir::load(&root.join(id)).ok()?;
+    let oom = cgroup_of(&state).ok()??.oom_kills()?;
+    if oom.kills == 0 {
+        return None;
+    }
+    let limit = match oom.limit {
+        Some(l) => format!("its memory limit is {} ({l} bytes)", human_bytes(l)),
+        None => "it has no memory limit of its own".into(),
+    };
+    Some(format!(
+        "container \"{id}\": the OOM killer killed {} in it; {limit}",
+        match oom.kills {
+            1 => "a process".to_string(),
+            n => format!("{n} processes"),
+        }
+    ))
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut unit = "bytes";
+    let mut v = b as f64;
+    for u in UNITS {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    match unit {
+        "bytes" => format!("{b} bytes"),
+        u if v.fract() == 0.0 => format!("{v} {u}"),
+        u => format!("{v:.1} {u}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(super::human_bytes(16 << 20), "16 MiB");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(1000), "1000 bytes");
+        assert_eq!(super::human_bytes(3 << 30), "3 GiB");
+    }
+}

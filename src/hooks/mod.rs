@@ -35,7 +35,9 @@ pub fn run_all_env(
     env: Option<&[String]>,
 ) -> Result<(), HookError> {
     for (index, h) in hooks.iter().enumerate() {
-        run(h, state, env).map_err(|msg| HookError {
+        let span = crate::logging::span(format!("{kind} hook #{index}"));
+        let trace = span.as_ref().map(|s| s.traceparent());
+        run(h, state, env, trace.as_deref()).map_err(|msg| HookError {
             kind,
             index,
             path: h.path().display().to_string(),
@@ -48,7 +50,9 @@ pub fn run_all_env(
 /// Runs every hook; a failure is logged as a warning and the rest still run.
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
     for (index, h) in hooks.iter().enumerate() {
-        if let Err(msg) = run(h, state, None) {
+        let span = crate::logging::span(format!("{kind} hook #{index}"));
+        let trace = span.as_ref().map(|s| s.traceparent());
+        if let Err(msg) = run(h, state, None, trace.as_deref()) {
             crate::logging::warn(
                 &HookError {
                     kind,
@@ -65,7 +69,13 @@ pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
 /// Output kept from a hook for the error message.
 const OUTPUT_LIMIT: usize = 4096;
 
-fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), String> {
+/// Runs one hook; `trace` is the TRACEPARENT of its span, when traced.
+fn run(
+    h: &Hook,
+    state: &str,
+    default_env: Option<&[String]>,
+    trace: Option<&str>,
+) -> Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((first, rest)) = args.split_first() {
@@ -79,6 +89,9 @@ fn run(h: &Hook, state: &str, default_env: Option<&[String]>) -> Result<(), Stri
                 cmd.env(k, v);
             }
         }
+    }
+    if let Some(t) = trace {
+        cmd.env("TRACEPARENT", t);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())

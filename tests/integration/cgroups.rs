@@ -157,6 +157,40 @@ fn with_resources(
     (out, id)
 }
 
+/// A container whose first process the OOM killer takes: `run` exits as
+/// it died (137, SIGKILL) and says who killed it, with the limit.
+#[test]
+fn run_says_when_the_oom_killer_killed_its_process() {
+    const M: i64 = 1024 * 1024;
+    // The first process volunteers as the victim and grows past the limit.
+    let (out, _) = with_resources(
+        "oomrun",
+        json!({"memory": {"limit": 16 * M, "swap": 16 * M}}),
+        "echo 1000 > /proc/self/oom_score_adj; x=$(head -c 40000000 /dev/zero | tr \"\\0\" a); echo survived",
+    );
+    assert_eq!(out.code, 137, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "the OOM killer killed a process in it; its memory limit is 16 MiB (16777216 bytes)"
+        ),
+        "{}",
+        out.stderr
+    );
+    // A process killed by a user's SIGKILL is not the OOM killer's (in
+    // berth's pid namespace: a namespace's init ignores its own SIGKILL).
+    let b = Bundle::sh("kill -9 $$");
+    b.config(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid")
+    });
+    let id = b.id("sigkill");
+    let out = b.run(&id);
+    assert_eq!(out.code, 137, "{out:?}");
+    assert!(!out.stderr.contains("OOM"), "{}", out.stderr);
+}
+
 #[test]
 fn memory_limit_is_in_the_file_and_stops_an_allocation() {
     const M: i64 = 1024 * 1024;

@@ -211,3 +211,90 @@ fn prestart_hooks_see_the_process_in_its_cgroup() {
         }
     }
 }
+
+/// --debug times each phase of create, in the container process too, in
+/// the environment's W3C trace; a hook gets its own span as TRACEPARENT.
+/// Without --debug, no phase is logged.
+#[test]
+fn debug_log_times_each_phase_in_the_callers_trace() {
+    let b = Bundle::new(&["true"]);
+    let seen = b.path.join("traceparent");
+    b.config(|c| {
+        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c",
+            format!("echo \"$TRACEPARENT\" > {}", seen.display())]}]});
+    });
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let log = b.path.join("log.json");
+    let id = b.id("traced");
+    let bundle = b.path.to_str().unwrap();
+    let mut cmd = b.cmd(&[
+        "--debug",
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        bundle,
+        &id,
+    ]);
+    cmd.env("TRACEPARENT", format!("00-{trace}-{parent}-01"));
+    let out = crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out:?}");
+    let records: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let phase = |name: &str| -> &Value {
+        records
+            .iter()
+            .find(|r| r["phase"] == name)
+            .unwrap_or_else(|| panic!("no phase {name} in {records:#?}"))
+    };
+    for name in [
+        "config",
+        "state dir",
+        "cgroup",
+        "clone",
+        "namespaces",
+        "mounts",
+        "pivot_root",
+        "prestart hook #0",
+        "container process setup",
+        "delete",
+    ] {
+        let r = phase(name);
+        assert!(r["durationMs"].as_f64().unwrap() >= 0.0, "{r}");
+        assert_eq!(r["traceId"], trace, "{r}");
+        assert_eq!(r["parentId"], parent, "{r}");
+        assert_eq!(r["level"], "debug", "{r}");
+    }
+    let hook = phase("prestart hook #0")["spanId"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap().trim(),
+        format!("00-{trace}-{hook}-01")
+    );
+
+    // Without --debug: no phase logged, and the hook inherits berth's
+    // environment as it is, the caller's TRACEPARENT with it.
+    let quiet = b.path.join("quiet.json");
+    let id = b.id("untraced");
+    let mut cmd = b.cmd(&[
+        "--log",
+        quiet.to_str().unwrap(),
+        "run",
+        "--bundle",
+        bundle,
+        &id,
+    ]);
+    cmd.env("TRACEPARENT", format!("00-{trace}-{parent}-01"));
+    let out = crate::common::run_with_timeout(cmd, std::time::Duration::from_secs(60));
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&quiet).unwrap_or_default();
+    assert!(!text.contains("phase"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap().trim(),
+        format!("00-{trace}-{parent}-01")
+    );
+}

@@ -283,6 +283,11 @@ impl Manager {
         Ok(s)
     }
 
+    pub fn oom_kills(&self) -> Option<crate::cgroups::OomKills> {
+        let d = self.controller_dir("memory")?;
+        Some(crate::cgroups::OomKills::read(&d, true))
+    }
+
     pub fn oom_watch(&self) -> Result<crate::cgroups::OomWatch, CgroupError> {
         let Some(d) = self.controller_dir("memory") else {
             return Err(CgroupError::Unsupported {
