@@ -13,8 +13,9 @@ deps:
 
 # Formatting and lints, as CI checks them before the tests (.ci/run).
 lint: deps
-	$(CARGO) fmt --check
+	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --profile cri-client -p berth-cri-client -- -D warnings
 
 # The whole suite: unit, integration and conformance tests on this host
 # (real containers, as root), then the integration tests again in a pure
@@ -26,6 +27,9 @@ test: test-host test-v2 test-systemd
 test-host: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test runs containers: run it as root" >&2; exit 1; }
 	$(CARGO) build --release --tests
+	@# tests/clients drives containerd's CRI plugin with this client (its own
+	@# crate: tokio and tonic stay out of berth's build).
+	$(CARGO) build --profile cri-client -p berth-cri-client
 	./scripts/subreaper $(CARGO) test --release -- --test-threads=$${TEST_THREADS:-4}; s=$$?; \
 	  for h in /sys/fs/cgroup/*/berth-compat /sys/fs/cgroup/berth-compat; do [ -d "$$h" ] && rmdir "$$h" 2>/dev/null; done; exit $$s
 

@@ -31,6 +31,9 @@ command -v conmon >/dev/null || [ -x /usr/libexec/podman/conmon ] || need="$need
 command -v dockerd >/dev/null || need="$need docker.io"
 [ -x /usr/lib/cni/bridge ] || need="$need containernetworking-plugins"
 command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need="$need catatonit"
+# tests/cri-client, the CRI client of tests/clients: its k8s-cri crate
+# compiles the CRI's protobuf definitions with protoc.
+command -v protoc >/dev/null || need="$need protobuf-compiler"
 # tests/integration/rootless.rs: an unprivileged test user's multi-id
 # user namespace goes through the setuid newuidmap and newgidmap.
 command -v newuidmap >/dev/null && command -v newgidmap >/dev/null || need="$need uidmap"

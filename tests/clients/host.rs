@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 /// Directories some clients make at fixed places whatever they are told
 /// (containerd's shims put their sockets in /run/containerd/s, and ctr its
 /// fifos in /run/containerd/fifo, dockerd looks for plugins in
-/// /run/docker/plugins): removed after the suite, when empty, if they were
-/// not there before it.
+/// /run/docker/plugins, the CNI library caches results in /var/lib/cni):
+/// removed after the suite, when empty, if they were not there before it.
 const SHARED_DIRS: &[&str] = &[
     "/run/containerd/s",
     "/run/containerd/fifo",
     "/run/containerd",
+    "/var/lib/cni/results",
+    "/var/lib/cni",
     "/run/docker/plugins",
     "/run/docker",
 ];

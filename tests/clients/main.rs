@@ -16,5 +16,6 @@ mod image;
 mod suite;
 
 mod containerd;
+mod cri;
 mod docker;
 mod podman;
