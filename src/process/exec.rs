@@ -414,15 +414,24 @@ mod tests {
 
         // Exec'd for real (the kernel refuses both, so this test process
         // goes on): the kernel's errno, then why.
-        let junk = d.path().join("junk");
-        std::fs::write(&junk, "just text\n").unwrap();
+        // Copied by cp, not written by this process: a write fd of ours,
+        // inherited for a moment by a child another test thread forks,
+        // would make the exec fail with ETXTBSY.
+        let install = |name: &str, bytes: &[u8]| {
+            let (src, dst) = (d.path().join(format!("{name}.src")), d.path().join(name));
+            std::fs::write(&src, bytes).unwrap();
+            let cp = std::process::Command::new("cp")
+                .arg(&src)
+                .arg(&dst)
+                .status();
+            assert!(cp.unwrap().success());
+            std::fs::set_permissions(&dst, PermissionsExt::from_mode(0o755)).unwrap();
+            dst
+        };
+        let junk = install("junk", b"just text\n");
         let mut aarch64 = std::fs::read("/bin/busybox").unwrap();
         aarch64[18..20].copy_from_slice(&183u16.to_le_bytes());
-        let arm = d.path().join("arm");
-        std::fs::write(&arm, aarch64).unwrap();
-        for f in [&junk, &arm] {
-            std::fs::set_permissions(f, PermissionsExt::from_mode(0o755)).unwrap();
-        }
+        let arm = install("arm", &aarch64);
         for (file, want) in [
             (
                 &junk,

@@ -311,6 +311,13 @@ fn command_line_mistakes_are_named() {
     );
 }
 
+/// Copied by cp: a write fd of this process, inherited for a moment by a
+/// child another test thread forks, would make its exec fail (ETXTBSY).
+fn cp(from: &str, to: &std::path::Path) {
+    let st = std::process::Command::new("cp").arg(from).arg(to).status();
+    assert!(st.unwrap().success(), "cp {from} {}", to.display());
+}
+
 /// A program that is there but cannot run: the kernel's phrase (which
 /// clients turn into exit codes), then why, for run and for exec alike.
 #[test]
@@ -318,7 +325,7 @@ fn a_program_that_cannot_run_says_why() {
     let b = Bundle::new(&["/dyn"]);
     let rootfs = b.path.join("rootfs");
     // The host's ls is dynamically linked; the busybox rootfs has no loader.
-    std::fs::copy("/bin/ls", rootfs.join("dyn")).unwrap();
+    cp("/bin/ls", &rootfs.join("dyn"));
     let id = b.id("dyn");
     let out = b.run(&id);
     assert_ne!(out.code, 0, "{out:?}");
@@ -329,7 +336,7 @@ fn a_program_that_cannot_run_says_why() {
     // On a noexec mount: permission denied, and the mount named as why.
     let dir = b.path.join("noexec");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::copy("/bin/busybox", dir.join("busybox")).unwrap();
+    cp("/bin/busybox", &dir.join("busybox"));
     b.config(|c| {
         c["process"]["args"] = json!(["/mnt/busybox", "true"]);
         c["mounts"].as_array_mut().unwrap().push(json!({
