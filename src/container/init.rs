@@ -63,6 +63,9 @@ pub fn run(ctx: InitContext) -> ! {
 
 type R<T> = Result<T, Failure>;
 
+/// The loopback device is the first a network namespace has.
+const LOOPBACK_INDEX: i32 = 1;
+
 /// The parent's messages. Placed (the process is in its cgroup) comes
 /// whenever the parent is done with the cgroup, which it does while this
 /// process already sets up: it is noted wherever it arrives.
@@ -184,6 +187,14 @@ fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
     namespaces::unshare(late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
     if late & CLONE_NEWTIME != 0 {
         namespaces::write_time_offsets(&ns.time_offsets).at(Stage::Namespaces)?;
+    }
+    // A new network namespace's loopback starts down; runc brings it up
+    // (its "loopback" network), and programs expect 127.0.0.1 to answer.
+    if ns.creates(syscall::CLONE_NEWNET) {
+        crate::netlink::Route::open()
+            .and_then(|r| r.set_up(LOOPBACK_INDEX, true))
+            .sys("bring up", "lo")
+            .at(Stage::Namespaces)?;
     }
     Ok(())
 }

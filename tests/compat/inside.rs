@@ -84,6 +84,7 @@ for p in /proc/kcore /proc/keys /sys/firmware /proc/sys /proc/sysrq-trigger; do
 done
 touch /proc/sys/kernel/x 2>&1 | sed 's/.*: //'; touch /x 2>&1 | sed 's/.*: //'
 echo $$ ; kill -0 1 && echo init-alive
+echo "lo flags $(cat /sys/class/net/lo/flags)"
 "#;
 
 #[test]
