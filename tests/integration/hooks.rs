@@ -69,29 +69,34 @@ fn every_hook_runs_in_order_with_the_state() {
 
 #[test]
 fn failing_prestart_fails_create_and_runs_poststop() {
+    failing_hook_runs_poststop("prestart", "no way", 4);
+}
+
+/// A create whose `kind` hook says `said` and exits with `status`: create
+/// fails with the hook's words, poststop runs, and nothing is left.
+/// Returns the bundle, its poststop hook's log removed.
+fn failing_hook_runs_poststop(kind: &str, said: &str, status: i32) -> (Bundle, String) {
     let b = Bundle::new(&["true"]);
     let log = b.path.join("hooks.log");
     b.config(|c| {
         c["hooks"] = json!({
-            "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 4"]}],
+            kind: [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo {said} >&2; exit {status}")]}],
             "poststop": [hook(&log, "poststop")]
         });
     });
     let id = b.id("hookfail");
     let out = b.create(&id);
     assert_eq!(out.code, 1);
+    let want = format!("{kind} hook #0 (/bin/sh): exited with status {status}: {said}");
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
-        out.stderr
-            .contains("prestart hook #0 (/bin/sh): exited with status 4: no way"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        std::fs::read_to_string(&log)
-            .unwrap()
-            .starts_with("poststop ")
+        text.starts_with("poststop "),
+        "poststop did not run: {text:?}"
     );
     b.assert_no_leftovers(&id);
+    std::fs::remove_file(&log).unwrap();
+    (b, id)
 }
 
 /// The container process reports a failed createContainer hook as a failure
@@ -99,33 +104,11 @@ fn failing_prestart_fails_create_and_runs_poststop() {
 /// failure of another stage in that process is no hook's, and runs none.
 #[test]
 fn failing_create_container_hook_runs_poststop_and_a_mount_failure_does_not() {
-    let b = Bundle::new(&["true"]);
+    let (b, id) = failing_hook_runs_poststop("createContainer", "refused", 3);
     let log = b.path.join("hooks.log");
-    b.config(|c| {
-        c["hooks"] = json!({
-            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo refused >&2; exit 3"]}],
-            "poststop": [hook(&log, "poststop")]
-        });
-    });
-    let id = b.id("cchookfail");
-    let out = b.create(&id);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("createContainer hook #0 (/bin/sh): exited with status 3: refused"),
-        "{}",
-        out.stderr
-    );
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        text.starts_with("poststop "),
-        "poststop did not run: {text:?}"
-    );
-    b.assert_no_leftovers(&id);
 
     // A mount whose source is missing fails in the same process, with a
     // word about createContainer in its path: still no poststop.
-    std::fs::remove_file(&log).unwrap();
     b.config(|c| {
         c["hooks"] = json!({"poststop": [hook(&log, "poststop")]});
         c["mounts"].as_array_mut().unwrap().push(json!({
