@@ -2,16 +2,16 @@
 // and has the linker group the functions a lifecycle runs
 // (src/symbol-order.txt, made by `make symbol-order`).
 fn main() {
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=BERTH_COMMIT={commit}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // In a git worktree .git is a file: HEAD is under its own git dir and
+    // refs under the common one. A path that does not exist would make
+    // cargo rerun this script, and rebuild berth, on every call.
+    for (arg, file) in [("--git-dir", "HEAD"), ("--git-common-dir", "refs")] {
+        if let Some(dir) = git(&["rev-parse", arg]) {
+            println!("cargo:rerun-if-changed={dir}/{file}");
+        }
+    }
 
     // BERTH_KEEP_SYMBOLS=1: the same binary with its symbol table, for
     // `make symbol-order` and profilers.
@@ -30,4 +30,13 @@ fn main() {
         );
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     }
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    std::process::Command::new("git")
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
