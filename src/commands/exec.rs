@@ -190,20 +190,43 @@ impl ExecArgs {
         if self.no_new_privs {
             p.set_no_new_privileges(Some(true));
         }
-        if self.apparmor.as_ref().is_some_and(|a| !a.is_empty())
-            || p.apparmor_profile().as_ref().is_some_and(|a| !a.is_empty())
-        {
-            anyhow::bail!("apparmor profiles are not supported by berth yet");
-        }
-        if self.process_label.as_ref().is_some_and(|a| !a.is_empty())
-            || p.selinux_label().as_ref().is_some_and(|a| !a.is_empty())
-        {
-            anyhow::bail!("selinux labels are not supported by berth yet");
-        }
+        self.lsm(g, &mut p)?;
         if !p.cwd().is_absolute() {
             anyhow::bail!("cwd {}: must be an absolute path", p.cwd().display());
         }
         Ok(p)
+    }
+}
+
+impl ExecArgs {
+    /// The AppArmor profile and SELinux label, as runc 1.1.5 picks them:
+    /// --apparmor and --process-label over the process's own; a process
+    /// without one (a process.json) takes the container's, as libcontainer
+    /// falls back to its config's. Whether the host can apply them is the
+    /// container layer's to check, as at create.
+    fn lsm(&self, g: &GlobalOpts, p: &mut Process) -> anyhow::Result<()> {
+        let given = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        if let Some(a) = given(&self.apparmor) {
+            p.set_apparmor_profile(Some(a));
+        }
+        if let Some(l) = given(&self.process_label) {
+            p.set_selinux_label(Some(l));
+        }
+        // Without --process, p is the container's process already.
+        let both = given(p.apparmor_profile()).is_some() && given(p.selinux_label()).is_some();
+        if self.process.is_none() || both {
+            return Ok(());
+        }
+        let Some(own) = container::process(&g.root, &self.id)? else {
+            return Ok(());
+        };
+        if given(p.apparmor_profile()).is_none() {
+            p.set_apparmor_profile(given(own.apparmor_profile()));
+        }
+        if given(p.selinux_label()).is_none() {
+            p.set_selinux_label(given(own.selinux_label()));
+        }
+        Ok(())
     }
 }
 

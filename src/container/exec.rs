@@ -263,6 +263,7 @@ fn child_setup(
         // SAFETY: berth is gone; so is this process.
         _ => unsafe { libc::_exit(255) },
     }
+    let proc = lsm_proc(plan).at(Stage::Process)?;
     for fd in namespaces {
         rustix::thread::move_into_link_name_space(fd.as_fd(), None)
             .sys("setns", "container namespace")
@@ -288,6 +289,27 @@ fn child_setup(
             terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).at(Stage::Terminal)?;
         terminal::become_controlling(slave).at(Stage::Terminal)?;
     }
-    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()))
+    let proc = proc.as_ref().map(|p| p.as_fd());
+    plan.apply(seccomp, proc, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()))
         .at(Stage::Process)
+}
+
+/// The procfs the AppArmor profile and SELinux label are written through,
+/// when the process has either: an instance of the container's pid
+/// namespace (this process is in it) mounted nowhere, made before the
+/// process joins the container's mount namespace, so that no mount the
+/// container made can redirect the write (CVE-2025-52881). Where berth may
+/// not mount in its own mount namespace (rootless, in the container's user
+/// namespace), it makes one of its own first, as create's process does.
+fn lsm_proc(plan: &ProcessPlan) -> Result<Option<OwnedFd>, crate::error::SysError> {
+    if plan.apparmor.is_none() && plan.selinux_label.is_none() {
+        return Ok(None);
+    }
+    match crate::mounts::private_proc() {
+        Err(e) if e.errno() == Some(libc::EPERM) => {
+            crate::process::namespaces::unshare(syscall::CLONE_NEWNS)?;
+            crate::mounts::private_proc().map(Some)
+        }
+        proc => proc.map(Some),
+    }
 }
