@@ -46,6 +46,10 @@ v2_guest() {
   command -v qemu-system-x86_64 >/dev/null || need="$need qemu-system-x86"
   command -v xz >/dev/null || need="$need xz-utils"
   command -v mkfs.ext4 >/dev/null || need="$need e2fsprogs"
+  # The guest boots with AppArmor on: tests/integration/apparmor.rs loads
+  # profiles of its own with the host's parser (the host's AppArmor may
+  # well be off; nothing is loaded here).
+  [ -x /sbin/apparmor_parser ] || [ -x /usr/sbin/apparmor_parser ] || need="$need apparmor"
 }
 systemd_guest() {
   # The guest runs the host's systemd as its PID 1; the host's own init is

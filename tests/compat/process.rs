@@ -621,3 +621,65 @@ fn seccomp_notify_on_sendmsg() {
         },
     );
 }
+
+/// The reason of a runtime's error line (logrus text, `msg="..."`): its
+/// last two `: `-separated parts, which runc's create and exec share
+/// ("write /proc/self/attr/exec: invalid argument"), as berth's do.
+fn error_reason(stderr: &str) -> String {
+    let msg = stderr
+        .lines()
+        .filter_map(|l| l.split_once("msg=\"").map(|(_, m)| m.trim_end_matches('"')))
+        .next_back()
+        .unwrap_or("");
+    let parts: Vec<&str> = msg.rsplitn(3, ": ").collect();
+    parts
+        .iter()
+        .take(2)
+        .rev()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// An AppArmor profile where AppArmor is off (these machines): create
+/// refuses it, and exec with --apparmor or a process.json's profile fails
+/// for the same reason, as runc's do, leaving nothing behind.
+#[test]
+fn apparmor_profile_in_create_and_exec_where_apparmor_is_off() {
+    compare(|c| {
+        c.config(|v| {
+            v["process"]["args"] = json!(["true"]);
+            v["process"]["apparmorProfile"] = "berth-compat".into();
+        });
+        let created = c.rt(&["create", "--bundle", "{bundle}", "{id}"]);
+        c.see_exit("create with a profile", &created, &[]);
+        c.rt(&["delete", "--force", "{id}"]);
+        c.see_host("create with a profile: left on the host");
+        let create_reason = error_reason(&created.stderr);
+
+        c.config(|v| {
+            v["process"]["args"] = json!(["sleep", "100"]);
+            v["process"]["apparmorProfile"] = json!(null);
+        });
+        let id = c.new_id("exec");
+        c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]);
+        let out = c.rt(&["exec", "--apparmor", "berth-compat", &id, "true"]);
+        c.see_out("exec --apparmor", &out, &[]);
+        c.see(
+            "exec --apparmor fails for create's reason",
+            error_reason(&out.stderr) == create_reason,
+        );
+        let p = c.dir.join("process.json");
+        let process = json!({"args": ["true"], "cwd": "/", "apparmorProfile": "berth-compat"});
+        std::fs::write(&p, process.to_string()).unwrap();
+        let out = c.rt(&["exec", "-p", p.to_str().unwrap(), &id]);
+        c.see_out("exec -p with a profile", &out, &[]);
+        c.see(
+            "exec -p fails for create's reason",
+            error_reason(&out.stderr) == create_reason,
+        );
+        c.see_out("exec without one", &c.rt(&["exec", &id, "true"]), &[]);
+        c.rt(&["delete", "--force", &id]);
+        c.see_host("left on the host");
+    });
+}

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod apparmor;
 mod cgroups;
 mod check;
 mod cve;

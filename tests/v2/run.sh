@@ -49,6 +49,14 @@ v1=$(awk '!/^#/ && $2 != 0 { print $1 }' /proc/cgroups)
 grep -qv '^0::' /proc/self/cgroup && infra "/proc/self/cgroup has v1 lines: $(cat /proc/self/cgroup)"
 echo "v2: kernel $(uname -r), /sys/fs/cgroup is cgroup2fs and the only hierarchy;" \
   "root's subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+# The guest boots with AppArmor on (scripts/v2-guest.sh): the tests of
+# AppArmor profiles (tests/integration/apparmor.rs) test the real thing only
+# where it is, and would otherwise pass on what an AppArmor-less host shows.
+if [ "${V2G_GUEST:-}" = 1 ]; then
+  { [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && [ -d /sys/kernel/security/apparmor ]; } \
+    || { echo "v2: AppArmor is not on in the guest (securityfs at /sys/kernel/security?)" >&2; exit 125; }
+  echo "v2: AppArmor is on"
+fi
 # The guest's kernel (Debian 12's 6.1) cannot idmap a tmpfs (6.3 can), and
 # the tests' bundles get idmapped mounts: they go to an ext4 (in memory all
 # the same) as TMPDIR. Not over /tmp: the repository may live there, shared
