@@ -9,8 +9,9 @@
 # cgroup_no_v1=all and every controller enabled in the root's subtree_control.
 #
 # What the program sees:
-#  * AppArmor on, no profile loaded (securityfs at /sys/kernel/security;
-#    not with --systemd).
+#  * AppArmor on, no profile loaded (securityfs at /sys/kernel/security),
+#    and two NUMA nodes, 0 and 1, each with half the memory (not with
+#    --systemd).
 #  * The host's / at the same paths, read-only (virtio-9p) under a tmpfs
 #    overlay: every binary and library of the host is there, so test binaries
 #    built here run unchanged. Writes land in guest memory and are lost. Fresh
@@ -336,6 +337,20 @@ hostroot=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multid
           -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
 # systemd reads its target from the kernel command line.
 [ -z "$SYSTEMD" ] || append+=" systemd.unit=v2g.target systemd.show_status=0"
+# Two NUMA nodes (not with --systemd), the memory split between them and
+# the CPUs too (with one CPU, node 1 has memory only), so that memory
+# policies across nodes can be tested (tests/integration/mempolicy.rs): this
+# host has one node.
+numa=()
+if [ -z "$SYSTEMD" ]; then
+  mib=$(( $(numfmt --from=iec "$MEM") / 1048576 )) || die "V2G_MEM=$MEM: not a size"
+  half=$(( mib / 2 ))
+  cpus0=$(( SMP > 1 ? SMP / 2 : 1 ))
+  numa=(-object "memory-backend-ram,id=mem0,size=${half}M" -object "memory-backend-ram,id=mem1,size=$(( mib - half ))M"
+        -numa "node,nodeid=0,memdev=mem0,cpus=0-$(( cpus0 - 1 ))")
+  if [ "$SMP" -gt "$cpus0" ]; then numa+=(-numa "node,nodeid=1,memdev=mem1,cpus=$cpus0-$(( SMP - 1 ))")
+  else numa+=(-numa "node,nodeid=1,memdev=mem1"); fi
+fi
 rw=()
 [ -z "$RW" ] || rw=(-fsdev "local,id=rw,path=$RW,security_model=none,multidevs=remap" -device virtio-9p-pci,fsdev=rw,mount_tag=rw)
 
@@ -346,7 +361,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -machine q35 -smp "$SM
   -chardev "file,id=out,path=$RUN/out" -serial chardev:out \
   -chardev "file,id=err,path=$RUN/err" -serial chardev:err \
   -chardev "file,id=status,path=$RUN/status" -serial chardev:status \
-  "${hostroot[@]}" "${rw[@]}" </dev/null &
+  "${numa[@]}" "${hostroot[@]}" "${rw[@]}" </dev/null &
 QPID=$!
 qrc=0
 wait "$QPID" || qrc=$?

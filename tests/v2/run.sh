@@ -56,6 +56,11 @@ if [ "${V2G_GUEST:-}" = 1 ]; then
   { [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && [ -d /sys/kernel/security/apparmor ]; } \
     || { echo "v2: AppArmor is not on in the guest (securityfs at /sys/kernel/security?)" >&2; exit 125; }
   echo "v2: AppArmor is on"
+  # And with two NUMA nodes, for memory policies across them
+  # (tests/integration/mempolicy.rs).
+  [ "$(cat /sys/devices/system/node/online)" = 0-1 ] \
+    || { echo "v2: the guest's memory nodes are $(cat /sys/devices/system/node/online), not 0-1" >&2; exit 125; }
+  echo "v2: memory nodes 0-1"
 fi
 # The guest's kernel (Debian 12's 6.1) cannot idmap a tmpfs (6.3 can), and
 # the tests' bundles get idmapped mounts: they go to an ext4 (in memory all
