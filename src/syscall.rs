@@ -217,6 +217,25 @@ pub fn install_seccomp(f: &SeccompFilter) -> Result<Option<OwnedFd>, SysError> {
         .then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
 }
 
+/// Whether this kernel takes these SECCOMP_FILTER_FLAG_* bits, asked as
+/// runc and libseccomp ask: seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL)
+/// checks the flags first (EINVAL for one it does not know, or a
+/// combination it refuses), then fails to read the NULL program (EFAULT).
+/// Nothing is installed, and it needs no privilege.
+pub fn seccomp_flags_supported(flags: u32) -> bool {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    // SAFETY: a NULL program, which the kernel only tries to read.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}
+
 /// Sends one fd with a name as data (SCM_RIGHTS), the way runc's
 /// utils.SendFd does: the pty master, the seccomp listener, the sync
 /// channel's fds.

@@ -2,7 +2,8 @@
 //! features-linux.md), listing what this build of berth supports, whatever
 //! the host has (apparmor, selinux, intelRdt: "irrelevant to the
 //! availability ... on the host"); `berth check` says what this host can
-//! do.
+//! do. The one exception, as the spec has it: seccomp's supportedFlags, the
+//! known flags this kernel takes.
 
 use serde_json::{Value, json};
 
@@ -34,10 +35,8 @@ pub fn features() -> Value {
                           "SCMP_ARCH_PARISC64", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE",
                           "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_X32",
                           "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"],
-                "knownFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                               "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-                "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                   "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+                "knownFlags": SECCOMP_FLAGS.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+                "supportedFlags": supported_seccomp_flags()
             },
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
@@ -61,8 +60,67 @@ pub fn features() -> Value {
     })
 }
 
+/// The seccomp flags berth knows, with the bits that ask the kernel about
+/// each: it takes WAIT_KILLABLE_RECV only with a listener (NEW_LISTENER),
+/// as berth installs it (seccomp/).
+const SECCOMP_FLAGS: [(&str, libc::c_ulong); 4] = [
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    (
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    ),
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    ),
+];
+
+/// The known flags this kernel takes (TSYNC since 3.17, LOG 4.14,
+/// SPEC_ALLOW 4.17, WAIT_KILLABLE_RECV 5.19).
+fn supported_seccomp_flags() -> Vec<&'static str> {
+    SECCOMP_FLAGS
+        .iter()
+        .filter(|(_, bits)| crate::syscall::seccomp_flags_supported(*bits as u32))
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 fn libseccomp_version() -> String {
     libseccomp::ScmpVersion::current()
         .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::seccomp_flags_supported;
+
+    #[test]
+    fn the_kernel_is_asked_about_each_flag() {
+        // No kernel has bit 31, and WAIT_KILLABLE_RECV alone is refused
+        // (it needs a listener): the probe tells EINVAL from EFAULT.
+        assert!(!seccomp_flags_supported(1 << 31));
+        assert!(!seccomp_flags_supported(
+            libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV as u32
+        ));
+        // Every kernel berth runs on (4.14 and later) takes LOG and TSYNC.
+        assert!(seccomp_flags_supported(
+            libc::SECCOMP_FILTER_FLAG_LOG as u32
+        ));
+        assert!(seccomp_flags_supported(
+            libc::SECCOMP_FILTER_FLAG_TSYNC as u32
+        ));
+        let supported = supported_seccomp_flags();
+        let known = features()["linux"]["seccomp"]["knownFlags"].clone();
+        assert!(
+            supported
+                .iter()
+                .all(|f| known.as_array().unwrap().contains(&(*f).into()))
+        );
+        // Nothing was installed by asking.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(status.contains("Seccomp:\t0"), "{status}");
+    }
 }

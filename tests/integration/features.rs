@@ -96,6 +96,52 @@ fn every_listed_seccomp_action_works() {
     }
 }
 
+/// seccomp's supportedFlags, the one field that depends on the host: the
+/// known flags this kernel has (each came with a version of Linux), and
+/// each runs in a container whose filter bites.
+#[test]
+fn every_supported_seccomp_flag_works() {
+    let f = features();
+    let known = list(&f["linux"]["seccomp"]["knownFlags"]);
+    let supported = list(&f["linux"]["seccomp"]["supportedFlags"]);
+    let since = |flag: &str| match flag {
+        "SECCOMP_FILTER_FLAG_TSYNC" => (3, 17),
+        "SECCOMP_FILTER_FLAG_LOG" => (4, 14),
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => (4, 17),
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" => (5, 19),
+        f => panic!("knownFlags has {f}, which this test does not know"),
+    };
+    let this_kernel: Vec<String> = known
+        .iter()
+        .filter(|f| !kernel_older_than(since(f).0, since(f).1))
+        .cloned()
+        .collect();
+    assert_eq!(supported, this_kernel);
+    for flag in supported {
+        // WAIT_KILLABLE_RECV means something only with a listener: a
+        // notify rule, answered by an agent.
+        let notify = flag == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV";
+        let b =
+            Bundle::sh("mkdir /tmp/d 2>&1; echo rc=$?; ls -d /tmp/d 2>/dev/null || echo not-made");
+        let sock = b.path.join("agent.sock");
+        let _agent = notify.then(|| crate::common::notify::agent(&sock));
+        b.config(|c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+            let action = if notify { "SCMP_ACT_NOTIFY" } else { "SCMP_ACT_ERRNO" };
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": [flag], "listenerPath": sock,
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]});
+        });
+        let out = b.run(&b.id("flag"));
+        out.ok();
+        let want = if notify {
+            "rc=0\nnot-made"
+        } else {
+            "Operation not permitted"
+        };
+        assert!(out.stdout.contains(want), "{flag}: {out:?}");
+    }
+}
+
 #[test]
 fn every_listed_mount_option_works() {
     let f = features();
