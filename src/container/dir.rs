@@ -1,6 +1,17 @@
 //! The state directory --root/ID: created exclusively (so an id exists
 //! once), locked with flock against two commands on one id at once, and
 //! written by write + rename so a reader never sees half a file.
+//!
+//! Beside state.json, cleanup.json: what delete needs to clean up (the
+//! pid, the cgroup, mounts, resctrl, poststop hooks), and nothing an exec
+//! needs. state.json is rewritten at every phase and is large (the whole
+//! process, seccomp); a torn write or a full disk can leave it unreadable
+//! (a crash between write and rename on a filesystem that does not order
+//! them, someone's editor). Deriving the cgroup from other files cannot work
+//! (linux.cgroupsPath is any path, and the bundle may be gone), so the
+//! record is a file of its own, written before the cgroup and the process
+//! exist and again only when what it holds changes (the pid once known):
+//! one damaged file never loses both.
 
 use super::ContainerError;
 use super::state::State;
@@ -10,12 +21,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = "state.json";
+pub const CLEANUP_FILE: &str = "cleanup.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
 pub struct StateDir {
     pub path: PathBuf,
     /// Holds the flock for as long as the command runs.
     pub fd: OwnedFd,
+    /// cleanup.json as this command last wrote it, so that a save that
+    /// changes only the phase does not write it again.
+    record: std::cell::RefCell<Option<Vec<u8>>>,
 }
 
 /// Container ids: what runc accepts, never a path.
@@ -62,42 +77,93 @@ impl StateDir {
         let _ =
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
         let fd = lock(&path)?;
-        Ok(StateDir { path, fd })
+        Ok(StateDir::new(path, fd))
+    }
+
+    fn new(path: PathBuf, fd: OwnedFd) -> StateDir {
+        StateDir {
+            path,
+            fd,
+            record: std::cell::RefCell::new(None),
+        }
     }
 
     /// Opens and locks an existing container's directory. A directory
-    /// removed while this waited for the lock (a delete that held it) has
-    /// no links left: the container is gone.
+    /// removed (or moved away to be removed, by a delete that was killed)
+    /// while this waited for the lock is no longer at root/ID: the
+    /// container is gone.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, ContainerError> {
         validate_id(id)?;
         let path = root.join(id);
+        let gone = || ContainerError::NotFound(id.to_string());
         let fd = match lock(&path) {
             Ok(fd) => fd,
-            Err(e) if e.errno() == Some(libc::ENOENT) => {
-                return Err(ContainerError::NotFound(id.to_string()));
-            }
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Err(gone()),
             Err(e) => return Err(e.into()),
         };
-        if rustix::fs::fstat(&fd).sys("stat", path.display())?.st_nlink == 0 {
-            return Err(ContainerError::NotFound(id.to_string()));
+        let locked = rustix::fs::fstat(&fd).sys("stat", path.display())?;
+        match rustix::fs::stat(&path) {
+            Ok(now) if (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino) => {}
+            _ => return Err(gone()),
         }
-        Ok(StateDir { path, fd })
+        Ok(StateDir::new(path, fd))
     }
 
     pub fn load(&self) -> Result<State, ContainerError> {
         load(&self.path)
     }
 
+    /// What delete needs of a container whose state.json is damaged.
+    pub fn load_record(&self) -> Result<State, ContainerError> {
+        read_json(&self.path, CLEANUP_FILE)
+    }
+
     pub fn save(&self, state: &State) -> Result<(), ContainerError> {
-        let tmp = self.path.join(".state.json.tmp");
         let data = serde_json::to_vec(state).expect("state serialises");
-        std::fs::write(&tmp, data).sys("write", tmp.display())?;
-        std::fs::rename(&tmp, self.path.join(STATE_FILE)).sys("rename", tmp.display())?;
+        self.replace(STATE_FILE, &data)?;
+        let record = serde_json::to_vec(&state.cleanup_record()).expect("state serialises");
+        let mut last = self.record.borrow_mut();
+        if last.is_none() {
+            // Opened by a later command: what an earlier one wrote.
+            *last = std::fs::read(self.path.join(CLEANUP_FILE)).ok();
+        }
+        if last.as_deref() != Some(&record[..]) {
+            self.replace(CLEANUP_FILE, &record)?;
+            *last = Some(record);
+        }
         Ok(())
     }
 
-    pub fn remove(self) -> Result<(), ContainerError> {
-        std::fs::remove_dir_all(&self.path).sys("remove", self.path.display())?;
+    /// Writes `name` whole: a reader sees the old file or the new one.
+    fn replace(&self, name: &str, data: &[u8]) -> Result<(), ContainerError> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data).sys("write", tmp.display())?;
+        std::fs::rename(&tmp, self.path.join(name)).sys("rename", tmp.display())?;
+        Ok(())
+    }
+
+    /// Removes the directory. It is first moved out of root/ID in one
+    /// rename, so that `state` and `list` running meanwhile see the
+    /// container whole or not at all, never a directory half emptied (whose
+    /// missing state.json would read as an interrupted create). The name
+    /// it is moved to is no valid id ('~'), so list passes over it, and is
+    /// this process's own, so two deletes never meet there.
+    pub fn remove(&self) -> Result<(), ContainerError> {
+        let root = self.path.parent().unwrap_or(Path::new("/"));
+        let away = root.join(format!("~deleted.{}", std::process::id()));
+        let mut from = &self.path;
+        match std::fs::rename(&self.path, &away) {
+            Ok(()) => from = &away,
+            // What a killed berth of this pid left there.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                let _ = std::fs::remove_dir_all(&away);
+                if std::fs::rename(&self.path, &away).is_ok() {
+                    from = &away;
+                }
+            }
+            Err(_) => {}
+        }
+        std::fs::remove_dir_all(from).sys("remove", from.display())?;
         Ok(())
     }
 
@@ -108,7 +174,11 @@ impl StateDir {
 
 /// Reads a container's state without taking its lock (state, list).
 pub fn load(dir: &Path) -> Result<State, ContainerError> {
-    let file = dir.join(STATE_FILE);
+    read_json(dir, STATE_FILE)
+}
+
+fn read_json(dir: &Path, name: &str) -> Result<State, ContainerError> {
+    let file = dir.join(name);
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -126,7 +196,11 @@ pub fn load(dir: &Path) -> Result<State, ContainerError> {
         }
         Err(e) => return Err(SysError::new("read", file.display(), e).into()),
     };
-    serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt(id, e.to_string()))
+    serde_json::from_slice(&data).map_err(|e| ContainerError::Damaged {
+        id,
+        file: file.display().to_string(),
+        why: e.to_string(),
+    })
 }
 
 fn lock(path: &Path) -> Result<OwnedFd, SysError> {

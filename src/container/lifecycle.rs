@@ -202,8 +202,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     };
     let state = match dir.load() {
         Ok(s) => s,
-        Err(ContainerError::NoState(_) | ContainerError::Corrupt(..)) if force => {
-            return dir.remove();
+        Err(e @ (ContainerError::NoState(_) | ContainerError::Damaged { .. })) if force => {
+            match from_record(&dir, id, e)? {
+                Some(s) => s,
+                None => return dir.remove(),
+            }
         }
         Err(e) => return Err(e),
     };
@@ -233,6 +236,40 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     }
     crate::logging::debug(&format!("container {id} deleted"));
     dir.remove()
+}
+
+/// The state delete --force works from when state.json is missing or
+/// damaged (`e`): cleanup.json's record. None when neither file exists (a
+/// create killed before its first write left only the directory); an
+/// error, once the directory is removed, when state.json is damaged and the
+/// record is unusable too: what the container left cannot be found.
+fn from_record(
+    dir: &StateDir,
+    id: &str,
+    e: ContainerError,
+) -> Result<Option<State>, ContainerError> {
+    match (dir.load_record(), e) {
+        (Ok(record), e) => {
+            crate::logging::warn(&format!(
+                "container {id}: {}; cleaning up from {}",
+                match e {
+                    ContainerError::Damaged { file, why, .. } =>
+                        format!("{file} is damaged ({why})"),
+                    _ => format!("{} is missing", dir::STATE_FILE),
+                },
+                dir::CLEANUP_FILE
+            ));
+            Ok(Some(record))
+        }
+        (Err(ContainerError::NoState(_)), ContainerError::NoState(_)) => Ok(None),
+        (Err(r), e) => {
+            dir.remove()?;
+            Err(ContainerError::Lost {
+                id: id.into(),
+                why: format!("{e}; and {r}"),
+            })
+        }
+    }
 }
 
 /// SIGKILL to the container process and everything in its cgroup, then
@@ -317,16 +354,26 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>, ContainerError>
     // Read once for every owner's name.
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     for e in entries.flatten() {
-        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+        let named_as_id = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| dir::validate_id(n).is_ok());
+        if !named_as_id || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if let Ok(state) = dir::load(&e.path()) {
-            let status = state.status();
-            let uid = std::os::unix::fs::MetadataExt::uid(
-                &e.metadata()
-                    .map_err(|err| SysError::new("stat", e.path().display(), err))?,
-            );
-            out.push((state, status, user_name(&passwd, uid)));
+        match dir::load(&e.path()) {
+            Ok(state) => {
+                let status = state.status();
+                let uid = std::os::unix::fs::MetadataExt::uid(
+                    &e.metadata()
+                        .map_err(|err| SysError::new("stat", e.path().display(), err))?,
+                );
+                out.push((state, status, user_name(&passwd, uid)));
+            }
+            // As runc: the others are listed, this one named on stderr.
+            Err(err @ ContainerError::Damaged { .. }) => crate::logging::warn(&err.to_string()),
+            // Deleted meanwhile, or a create that has not written it yet.
+            Err(_) => {}
         }
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));

@@ -96,8 +96,21 @@ pub enum ContainerError {
         "container \"{0}\" has no state: its create was interrupted; delete --force removes it"
     )]
     NoState(String),
-    #[error("container \"{0}\": state.json is unreadable: {1}")]
-    Corrupt(String, String),
+    /// A state file that does not parse (a torn write, a full disk).
+    #[error(
+        "container \"{id}\": its state file {file} is damaged ({why}); delete --force removes the container, its processes and its cgroup"
+    )]
+    Damaged {
+        id: String,
+        file: String,
+        why: String,
+    },
+    /// delete --force of a container whose state.json and cleanup.json are
+    /// both unusable: its directory is gone, what it made may not be.
+    #[error(
+        "container \"{id}\": its state directory is removed, but its processes and cgroup could not be found and may be left on the host: {why}"
+    )]
+    Lost { id: String, why: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]

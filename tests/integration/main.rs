@@ -21,3 +21,4 @@ mod netdev;
 mod process;
 mod rootless;
 mod seccomp;
+mod teardown;
