@@ -23,6 +23,7 @@ mod rootless;
 mod shared;
 mod state;
 mod sync;
+mod teardown;
 
 pub use check::{CheckOpts, check, check_untrusted};
 pub use create::{CreateOpts, create, wait_started};
@@ -132,12 +133,12 @@ pub enum ContainerError {
     Protocol { id: String, got: String },
     #[error("container \"{0}\": the container process exited before it was started")]
     ExitedBeforeStart(String),
-    /// delete killed the container's processes, and a parent outside it has
-    /// not reaped them.
+    /// delete could not clean everything by its bounds: what is left. The
+    /// state stays, so that a second delete --force finishes the job.
     #[error(
-        "container \"{0}\": its processes were killed but are not gone after 10 s: a parent outside the container has not reaped them yet; delete again"
+        "container \"{id}\": delete could not finish, and keeps the container's state so that delete --force can be run again: {left}"
     )]
-    NotReaped(String),
+    Unfinished { id: String, left: String },
     #[error("{0}")]
     Usage(String),
     /// runc's phrase, and why: a rootless container has no cgroup.

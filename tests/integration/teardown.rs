@@ -122,6 +122,12 @@ fn state_and_list_racing_delete_see_the_container_whole_or_gone() {
     let ids: Vec<String> = (0..12).map(|i| b.id(&format!("race{i}"))).collect();
     for id in &ids {
         b.create(id).ok();
+        // A state directory slower to empty widens the moment a reader
+        // could catch it half removed (with 500 files, berth before the
+        // fix showed "has no state" several times a run; without, a few).
+        for i in 0..500 {
+            std::fs::write(b.root.join(id).join(format!("slow{i}")), "").unwrap();
+        }
     }
     let done = std::sync::atomic::AtomicBool::new(false);
     let bad = std::sync::Mutex::new(Vec::new());
@@ -169,4 +175,186 @@ fn state_and_list_racing_delete_see_the_container_whole_or_gone() {
     }
     let left: Vec<_> = std::fs::read_dir(&b.root).unwrap().flatten().collect();
     assert!(left.is_empty(), "{left:?} left under the root");
+}
+
+/// A v1 freezer cgroup of the test's own (not the container's), thawed and
+/// removed when the test ends however it ends.
+struct Freezer(std::path::PathBuf);
+
+impl Freezer {
+    fn new(name: &str) -> Option<Freezer> {
+        let top = std::path::Path::new("/sys/fs/cgroup/freezer");
+        if !top.join("freezer.state").exists() && !top.join("cgroup.procs").exists() {
+            return None;
+        }
+        let dir = top.join(format!("berth-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(Freezer(dir))
+    }
+    fn hold(&self, pid: i32) {
+        std::fs::write(self.0.join("cgroup.procs"), pid.to_string()).unwrap();
+        std::fs::write(self.0.join("freezer.state"), "FROZEN").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(self.0.join("freezer.state"))
+            .unwrap()
+            .trim()
+            != "FROZEN"
+        {
+            assert!(Instant::now() < deadline, "the test's freezer froze");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    fn thaw(&self) {
+        let _ = std::fs::write(self.0.join("freezer.state"), "THAWED");
+    }
+}
+
+impl Drop for Freezer {
+    fn drop(&mut self) {
+        self.thaw();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::remove_dir(&self.0).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// berth with these arguments and environment; its output and how long it took.
+fn timed(b: &Bundle, args: &[&str], env: &[(&str, &str)]) -> (crate::common::Out, Duration) {
+    let mut cmd = b.cmd(args);
+    cmd.envs(env.iter().copied());
+    let t = Instant::now();
+    let out = crate::common::run_with_timeout(cmd, Duration::from_secs(60));
+    (out, t.elapsed())
+}
+
+#[test]
+fn delete_force_of_a_process_held_in_d_state_is_bounded_and_names_it() {
+    // Held in D state: frozen by a v1 freezer cgroup of the test's own, a
+    // frozen task's SIGKILL stays pending until it is thawed. (A pure v2
+    // host has no v1 freezer, and its freezer lets SIGKILL through.)
+    let Some(freezer) = Freezer::new("held") else {
+        return;
+    };
+    let b = Bundle::sh("sleep 1000 & wait");
+    let id = b.id("held");
+    let init = b.run_detached(&id) as i32;
+    let pids = cgroup_pids(&id, 2);
+    let sleep = *pids.iter().find(|&&p| p != init).unwrap();
+    freezer.hold(sleep);
+    let (out, took) = timed(
+        &b,
+        &["delete", "--force", &id],
+        &[("BERTH_KILL_TIMEOUT", "1")],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let group = format!("/{}", freezer.0.file_name().unwrap().to_str().unwrap());
+    for want in [
+        format!("process {sleep} (sleep, state D, waiting in "),
+        format!(
+            "did not die within 1.0s of SIGKILL: it is held by freezer cgroup {group} (freezer.state FROZEN)"
+        ),
+        // The container's init, a pid namespace's, waits for the sleep.
+        format!("process {init} (busybox, state "),
+        "zap_pid_ns_processes".into(),
+        "delete --force can be run again".into(),
+    ] {
+        assert!(out.stderr.contains(&want), "{want:?} in {}", out.stderr);
+    }
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    assert!(b.root.join(&id).join("state.json").exists(), "state kept");
+    // Once it can die, a second delete --force finishes the job.
+    freezer.thaw();
+    b.berth(&["delete", "--force", &id]).ok();
+    assert!(!alive(sleep) && !alive(init));
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_cgroup_that_will_not_go_away_is_named_and_a_second_delete_finishes() {
+    // A sub-cgroup of the container's holding a process of the host's,
+    // which is not the container's to kill (v1: the pids hierarchy; on v2
+    // cgroup.kill would take it along).
+    if crate::common::cgroup_v2() {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = b.id("busy");
+    b.run_detached(&id);
+    let held = cgroup_file("pids", &format!("/berth/{id}/held"), "");
+    std::fs::create_dir(&held).unwrap();
+    struct Host(std::process::Child, std::path::PathBuf);
+    impl Drop for Host {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = std::fs::remove_dir(&self.1);
+        }
+    }
+    let mut host = Host(
+        std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap(),
+        held.clone(),
+    );
+    let pid = host.0.id();
+    std::fs::write(held.join("cgroup.procs"), pid.to_string()).unwrap();
+    let (out, took) = timed(
+        &b,
+        &["delete", "--force", &id],
+        &[("BERTH_CGROUP_TIMEOUT", "0.5")],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let dir = held.display().to_string();
+    for want in [
+        format!("cgroup {} will not go away", dir.trim_end_matches('/')),
+        format!("it holds process {pid} (sleep)"),
+        "delete --force can be run again".into(),
+    ] {
+        assert!(out.stderr.contains(&want), "{want:?} in {}", out.stderr);
+    }
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    assert_eq!(
+        b.status(&id),
+        "stopped",
+        "the container's own process is gone"
+    );
+    host.0.kill().unwrap();
+    host.0.wait().unwrap();
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_hung_poststop_hook_is_bounded_by_its_timeout_or_berths() {
+    let b = Bundle::new(&["sleep", "1000"]);
+    let mark = b.path.join("third-hook-ran");
+    b.config(|c| {
+        c["hooks"]["poststop"] = serde_json::json!([
+            {"path": "/bin/sleep", "args": ["sleep", "1000"], "timeout": 1},
+            {"path": "/bin/sleep", "args": ["sleep", "1000"]},
+            {"path": "/bin/touch", "args": ["touch", mark]},
+        ]);
+    });
+    let id = b.id("hung-hook");
+    b.run_detached(&id);
+    let (out, took) = timed(
+        &b,
+        &["delete", "--force", &id],
+        &[("BERTH_HOOK_TIMEOUT", "1")],
+    );
+    out.ok();
+    for want in [
+        "poststop hook #0 (/bin/sleep): timed out after 1 s",
+        "poststop hook #1 (/bin/sleep): timed out after 1.0s (it has no timeout of its own; berth's bound for delete --force, BERTH_HOOK_TIMEOUT)",
+    ] {
+        assert!(out.stderr.contains(want), "{want:?} in {}", out.stderr);
+    }
+    assert!(mark.exists(), "the hooks after a hung one still run");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    b.assert_no_leftovers(&id);
 }
