@@ -19,6 +19,7 @@ use crate::error::{SysContext, SysError};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const STATE_FILE: &str = "state.json";
 pub const CLEANUP_FILE: &str = "cleanup.json";
@@ -76,7 +77,7 @@ impl StateDir {
         // 0711: the container's user may open exec.fifo inside, nothing more.
         let _ =
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
-        let fd = lock(&path)?;
+        let fd = lock(&path, id)?;
         Ok(StateDir::new(path, fd))
     }
 
@@ -96,10 +97,10 @@ impl StateDir {
         validate_id(id)?;
         let path = root.join(id);
         let gone = || ContainerError::NotFound(id.to_string());
-        let fd = match lock(&path) {
+        let fd = match lock(&path, id) {
             Ok(fd) => fd,
-            Err(e) if e.errno() == Some(libc::ENOENT) => return Err(gone()),
-            Err(e) => return Err(e.into()),
+            Err(ContainerError::Sys(e)) if e.errno() == Some(libc::ENOENT) => return Err(gone()),
+            Err(e) => return Err(e),
         };
         let locked = rustix::fs::fstat(&fd).sys("stat", path.display())?;
         match rustix::fs::stat(&path) {
@@ -203,15 +204,69 @@ fn read_json(dir: &Path, name: &str) -> Result<State, ContainerError> {
     })
 }
 
-fn lock(path: &Path) -> Result<OwnedFd, SysError> {
+/// How long a command waits for another one to release a container's
+/// lock: one that does not (a `start` whose process hangs before its exec,
+/// a stopped berth) is named instead of waited for forever.
+const LOCK_BOUND: (&str, Duration) = ("BERTH_LOCK_TIMEOUT", Duration::from_secs(60));
+
+/// Opens and locks the directory. The lock is tried without blocking, then
+/// again with a growing pause (flock has no timeout of its own, and a
+/// timer signal to break a blocking one would reach every thread): the
+/// common case, nobody holding it, costs one call.
+fn lock(path: &Path, id: &str) -> Result<OwnedFd, ContainerError> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .sys("open", path.display())?;
-    rustix::fs::flock(fd.as_fd(), FlockOperation::LockExclusive).sys("lock", path.display())?;
-    Ok(fd)
+    let start = Instant::now();
+    let bound = crate::cgroups::bound(LOCK_BOUND.0, LOCK_BOUND.1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(fd),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < bound => {
+                std::thread::sleep(pause.min(bound.saturating_sub(start.elapsed())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(ContainerError::Locked {
+                    id: id.to_string(),
+                    waited: start.elapsed(),
+                    holder: holder(&fd),
+                });
+            }
+            Err(e) => return Err(SysError::new("lock", path.display(), e).into()),
+        }
+    }
+}
+
+/// Who holds the flock on `fd`'s directory, from /proc/locks: "process
+/// 1234 (berth start c1)".
+fn holder(fd: &OwnedFd) -> String {
+    let unknown = || "another process".to_string();
+    let Ok(st) = rustix::fs::fstat(fd) else {
+        return unknown();
+    };
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let key = format!("{major:02x}:{minor:02x}:{}", st.st_ino);
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&key.as_str())).then(|| f[4].to_string())
+    });
+    let Some(pid) = pid else {
+        return unknown();
+    };
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd: Vec<String> = cmd
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    format!("process {pid} ({})", cmd.join(" "))
 }
 
 #[cfg(test)]

@@ -134,6 +134,15 @@ pub enum ContainerError {
     Protocol { id: String, got: String },
     #[error("container \"{0}\": the container process exited before it was started")]
     ExitedBeforeStart(String),
+    /// Another command held the container's lock past the bound.
+    #[error(
+        "container \"{id}\" is locked by {holder}, still after {waited:.1?} (BERTH_LOCK_TIMEOUT): end that command, or wait for it"
+    )]
+    Locked {
+        id: String,
+        waited: std::time::Duration,
+        holder: String,
+    },
     /// delete could not clean everything by its bounds: what is left. The
     /// state stays, so that a second delete --force finishes the job.
     #[error(

@@ -358,3 +358,87 @@ fn a_hung_poststop_hook_is_bounded_by_its_timeout_or_berths() {
     );
     b.assert_no_leftovers(&id);
 }
+
+#[test]
+fn a_process_in_d_state_on_a_stalled_fuse_mount_bounds_pause_and_delete() {
+    // cat looks a name up on a FUSE mount whose daemon keeps the request:
+    // a freeze waits for it in vain (the freezer cannot stop a killable
+    // wait), and after SIGKILL it sleeps uninterruptibly until the request
+    // ends.
+    let b = Bundle::sh("cat /stall/x; sleep 1000");
+    let mnt = b.path.join("stall");
+    let Some(fuse) = crate::common::fuse::StalledFuse::mount(&mnt) else {
+        return;
+    };
+    b.config(|c| {
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+            {"destination": "/stall", "type": "bind", "source": mnt, "options": ["rbind"]}
+        ));
+    });
+    let id = b.id("stall");
+    b.run_detached(&id);
+    let cat = fuse
+        .held(Duration::from_secs(10))
+        .expect("the container's cat looks x up");
+    let (out, took) = timed(&b, &["pause", &id], &[("BERTH_FREEZE_TIMEOUT", "1")]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let said = match crate::common::cgroup_v2() {
+        true => "cgroup.events says frozen 0",
+        false => "freezer.state says FREEZING",
+    };
+    for want in [
+        format!("freeze did not complete within 1.0s ({said})"),
+        format!("in uninterruptible sleep: process {cat} (cat, state D"),
+    ] {
+        assert!(out.stderr.contains(&want), "{want:?} in {}", out.stderr);
+    }
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    assert_eq!(b.status(&id), "running", "the half-done freeze is undone");
+    let (out, took) = timed(
+        &b,
+        &["delete", "--force", &id],
+        &[("BERTH_KILL_TIMEOUT", "1")],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    for want in [
+        format!("process {cat} (cat, state D, waiting in "),
+        "fuse".into(),
+        "did not die within 1.0s of SIGKILL".into(),
+    ] {
+        assert!(out.stderr.contains(&want), "{want:?} in {}", out.stderr);
+    }
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    fuse.abort();
+    b.berth(&["delete", "--force", &id]).ok();
+    assert!(!alive(cat as i32));
+    drop(fuse);
+    b.assert_no_leftovers(&id);
+}
+
+#[test]
+fn a_command_holding_the_lock_is_named_not_waited_for_forever() {
+    let b = Bundle::new(&["sleep", "1000"]);
+    let id = b.id("locked");
+    b.run_detached(&id);
+    // This test holds the container's lock, as a hung berth would.
+    let dir = std::fs::File::open(b.root.join(&id)).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    assert_eq!(unsafe { libc::flock(fd, libc::LOCK_EX) }, 0);
+    let (out, took) = timed(
+        &b,
+        &["delete", "--force", &id],
+        &[("BERTH_LOCK_TIMEOUT", "1")],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    let want = format!(
+        "container \\\"{id}\\\" is locked by process {} (",
+        std::process::id()
+    );
+    assert!(out.stderr.contains(&want), "{want:?} in {}", out.stderr);
+    assert!(out.stderr.contains("still after 1."), "{}", out.stderr);
+    assert!(took < Duration::from_secs(8), "bounded: {took:?}");
+    assert_eq!(b.status(&id), "running", "nothing was done");
+    drop(dir);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
