@@ -40,7 +40,8 @@ fn a_damaged_state_json_is_still_cleaned_by_delete_force() {
     let b = Bundle::sh("sleep 1000 & sleep 1000 & wait");
     let healthy = b.id("healthy");
     b.run_detached(&healthy);
-    let damages: [(&str, fn(&std::path::Path)); 2] = [
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage); 2] = [
         ("torn", |f| {
             // A torn write: the first half of the file.
             let len = std::fs::metadata(f).unwrap().len();
