@@ -67,11 +67,17 @@ test-v2:
 # with the host's own systemd as PID 1 (pure cgroup v2, only the guest's
 # v2g.target started) and runs tests/systemd/run.sh from a unit, all tests in
 # that one boot: the ground (PID 1, pure v2, the bus), then berth
-# --systemd-cgroup checked through systemctl and the cgroup files.
-test-systemd: build
+# --systemd-cgroup checked through systemctl and the cgroup files, then its
+# clients, with containerd's CRI plugin driven by the tests/clients binary.
+# Built as test-v2 builds (the same berth, no second link).
+test-systemd: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test-systemd boots a VM and runs containers: run it as root" >&2; exit 1; }
 	./scripts/deps.sh systemd-guest
-	./scripts/v2-guest.sh --systemd --rw "$(CURDIR)" tests/systemd/run.sh $(CURDIR)/$(BIN)
+	clients=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
+	           | jq -r 'select(.profile.test and .target.name == "clients") | .executable') && \
+	{ [ -x "$$clients" ] || { echo "make test-systemd: cargo built no clients test binary" >&2; exit 1; }; } && \
+	$(CARGO) build --profile cri-client -p berth-cri-client && \
+	./scripts/v2-guest.sh --systemd --rw "$(CURDIR)" tests/systemd/run.sh $(CURDIR)/$(BIN) "$$clients"
 
 unit:
 	$(CARGO) test --release --lib --bin berth
