@@ -4,12 +4,23 @@
 fn main() {
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=BERTH_COMMIT={commit}");
-    // In a git worktree .git is a file: HEAD is under its own git dir and
-    // refs under the common one. A path that does not exist would make
-    // cargo rerun this script, and rebuild berth, on every call.
-    for (arg, file) in [("--git-dir", "HEAD"), ("--git-common-dir", "refs")] {
-        if let Some(dir) = git(&["rev-parse", arg]) {
-            println!("cargo:rerun-if-changed={dir}/{file}");
+    // HEAD, and the branch it names. In a git worktree .git is a file:
+    // HEAD is under the worktree's git dir and the branch under the common
+    // one. A path that does not exist would make cargo rerun this script,
+    // and rebuild berth, on every call; all of refs/ would rebuild it on
+    // every commit to any branch.
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+    }
+    let common = git(&["rev-parse", "--git-common-dir"]);
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    if let (Some(common), Some(branch)) = (common, branch) {
+        let file = format!("{common}/{branch}");
+        if std::path::Path::new(&file).exists() {
+            println!("cargo:rerun-if-changed={file}");
+        } else {
+            // Only in packed-refs (after a gc).
+            println!("cargo:rerun-if-changed={common}/packed-refs");
         }
     }
 

@@ -5,6 +5,9 @@
 //! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
 //! written once, here; everything else calls rustix.
 
+pub mod seam;
+pub use seam::{Kernel, Syscall};
+
 use crate::error::{SysContext, SysError};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

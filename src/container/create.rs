@@ -3,6 +3,7 @@
 //! what was made: the process is killed, the cgroup and state removed.
 
 use super::ContainerError;
+use super::child::{self, Heard};
 use super::dir::{EXEC_FIFO, StateDir};
 use super::failure::Stage;
 use super::init::{self, InitContext};
@@ -20,6 +21,7 @@ use crate::syscall::{self, CLONE_NEWUSER};
 use oci_spec::runtime::Spec;
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::process::{Pid, WaitOptions};
+use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -235,16 +237,18 @@ impl Creating {
         let Some(child) = child else {
             // Its end only: berth's going away must read as EOF there.
             drop(ours);
-            init::run(InitContext {
-                plan: &self.plan,
-                channel: theirs,
-                lock: &self.undo.dir().fd,
-                console,
-                state_dir,
-                mode: opts.mode,
-                new_keyring: !opts.no_new_keyring,
-                rootless: self.rootless,
-            })
+            init::run(
+                theirs,
+                InitContext {
+                    plan: &self.plan,
+                    lock: &self.undo.dir().fd,
+                    console,
+                    state_dir,
+                    mode: opts.mode,
+                    new_keyring: !opts.no_new_keyring,
+                    rootless: self.rootless,
+                },
+            )
         };
         self.undo.child = Some(child.pid);
         let pidfd = match child.pidfd {
@@ -292,82 +296,83 @@ impl Creating {
     /// berth's side of the container process's setup (sync.rs): it answers
     /// what the process asks for until the process is Ready, or fails.
     fn answer_until_ready(&mut self, child: &mut Child) -> Result<(), ContainerError> {
-        let ch = &child.ch;
-        loop {
-            match ch.recv()? {
-                Some(Msg::MapsPlease) => {
-                    write_id_maps(
-                        child.pid,
-                        &self.plan.uid_map,
-                        &self.plan.gid_map,
-                        self.rootless,
-                    )?;
-                    ch.send(&Msg::MapsDone)?;
+        let id = self.state.id.clone();
+        let heard = child::answer(&child.ch, &id, |m| {
+            self.answer(m, &child.ch, &mut child.pid, &mut child.pidfd)
+        });
+        match heard {
+            Ok(Heard::Done(())) => Ok(()),
+            Ok(Heard::Eof) => Err(ContainerError::ProcessEnded {
+                id,
+                how: exit_text(child.pid),
+            }),
+            Err(e) => {
+                // The spec runs poststop once a createContainer hook failed.
+                if let ContainerError::Process { failure, .. } = &e
+                    && failure.stage == Stage::CreateContainerHook
+                {
+                    self.poststop_on_failure();
                 }
-                Some(Msg::SourcesPlease) => {
-                    for (i, fd) in crate::mounts::open_sources(&self.plan.rootfs, child.pid) {
-                        let msg = Msg::Source(i as i32);
-                        match fd {
-                            Some(fd) => ch.send_fd(&msg, fd.as_fd())?,
-                            None => ch.send(&msg)?,
-                        }
-                    }
-                }
-                Some(Msg::Pid(p)) => {
-                    // The first process forked the real one and exits.
-                    let _ =
-                        rustix::process::waitpid(Pid::from_raw(child.pid), WaitOptions::empty());
-                    child.pid = p;
-                    self.undo.child = Some(p);
-                    child.pidfd = pidfd_of(p)?;
-                    self.record_pid(p)?;
-                }
-                Some(Msg::RootfsReady) => {
-                    super::netdev::move_into(&self.plan.net_devices, child.pid)?;
-                    self.create_time_hooks()?;
-                    ch.send(&Msg::HooksDone(child.pid))?;
-                }
-                Some(Msg::SeccompFd) => {
-                    let (fd, prog) = (ch.take_fd(), self.plan.seccomp.as_ref());
-                    if let (Some(fd), Some((path, meta))) =
-                        (fd, prog.and_then(|p| p.listener.as_ref()))
-                    {
-                        let state = self.state.oci(Status::Creating);
-                        crate::seccomp::send_to_listener(path, meta, child.pid, state, fd.as_fd())?;
-                    }
-                }
-                Some(Msg::Ready) => {
-                    // Limits go on now that berth's own work in the container
-                    // is done: what it used while setting up (a page here, a
-                    // fork there) counts against nothing the user asked for,
-                    // and the user's program starts under every limit.
-                    if let Some(cg) = &self.undo.cgroup {
-                        cg.apply(&self.plan.resources, &self.plan.device_rules)?;
-                    }
-                    return Ok(());
-                }
-                Some(Msg::Error(failure)) => {
-                    // The spec runs poststop once a createContainer hook failed.
-                    if failure.stage == Stage::CreateContainerHook {
-                        self.poststop_on_failure();
-                    }
-                    let id = self.state.id.clone();
-                    return Err(ContainerError::Process { id, failure });
-                }
-                Some(other) => {
-                    return Err(ContainerError::Protocol {
-                        id: self.state.id.clone(),
-                        got: format!("{other:?}"),
-                    });
-                }
-                None => {
-                    return Err(ContainerError::ProcessEnded {
-                        id: self.state.id.clone(),
-                        how: exit_text(child.pid),
-                    });
-                }
+                Err(e)
             }
         }
+    }
+
+    /// One message of the container process's, answered; Some once it is
+    /// Ready.
+    fn answer(
+        &mut self,
+        m: Msg,
+        ch: &Channel,
+        pid: &mut i32,
+        pidfd: &mut OwnedFd,
+    ) -> Result<Option<()>, ContainerError> {
+        match m {
+            Msg::MapsPlease => {
+                let plan = &self.plan;
+                write_id_maps(*pid, &plan.uid_map, &plan.gid_map, self.rootless)?;
+                ch.send(&Msg::MapsDone)?;
+            }
+            Msg::SourcesPlease => {
+                for (i, fd) in crate::mounts::open_sources(&self.plan.rootfs, *pid) {
+                    let msg = Msg::Source(i as i32);
+                    match fd {
+                        Some(fd) => ch.send_fd(&msg, fd.as_fd())?,
+                        None => ch.send(&msg)?,
+                    }
+                }
+            }
+            Msg::Pid(p) => {
+                // The first process forked the real one and exits.
+                let _ = rustix::process::waitpid(Pid::from_raw(*pid), WaitOptions::empty());
+                *pid = p;
+                self.undo.child = Some(p);
+                *pidfd = pidfd_of(p)?;
+                self.record_pid(p)?;
+            }
+            Msg::RootfsReady => {
+                super::netdev::move_into(&self.plan.net_devices, *pid)?;
+                self.create_time_hooks()?;
+                ch.send(&Msg::HooksDone(*pid))?;
+            }
+            Msg::SeccompFd => {
+                let listener = self.plan.seccomp.as_ref().and_then(|p| p.listener.as_ref());
+                let state = self.state.oci(Status::Creating);
+                child::forward_listener(ch, listener, *pid, state)?;
+            }
+            Msg::Ready => {
+                // Limits go on now that berth's own work in the container
+                // is done: what it used while setting up (a page here, a
+                // fork there) counts against nothing the user asked for,
+                // and the user's program starts under every limit.
+                if let Some(cg) = &self.undo.cgroup {
+                    cg.apply(&self.plan.resources, &self.plan.device_rules)?;
+                }
+                return Ok(Some(()));
+            }
+            other => return Err(child::unexpected(&self.state.id, other)),
+        }
+        Ok(None)
     }
 
     /// prestart and createRuntime, while the container process waits
@@ -551,20 +556,11 @@ fn exit_text(pid: i32) -> String {
 pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     let ch = created.channel.take().expect("run keeps the channel");
     ch.send(&Msg::Start)?;
-    match ch.recv()? {
-        None => {}
-        Some(Msg::Error(failure)) => {
-            return Err(ContainerError::Process {
-                id: created.state.id.clone(),
-                failure,
-            });
-        }
-        Some(m) => {
-            return Err(ContainerError::Protocol {
-                id: created.state.id.clone(),
-                got: format!("{m:?}"),
-            });
-        }
+    let id = created.state.id.clone();
+    let unexpected = |m| Err::<Option<Infallible>, _>(child::unexpected(&id, m));
+    match child::answer(&ch, &id, unexpected)? {
+        Heard::Eof => {}
+        Heard::Done(never) => match never {},
     }
     created.state.phase = Phase::Started;
     created.dir.save(&created.state)?;

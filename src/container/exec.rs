@@ -6,18 +6,17 @@
 //! takes no lock, it only reads the state.
 
 use super::ContainerError;
+use super::child::{self, Heard, Inbox, R, Role};
 use super::dir;
-use super::failure::{At, Failure, Stage};
-use super::shared::{
-    connect, exit_on_panic, kill_and_reap, pidfd, pidfd_of, terminal_pair, write_pid_file,
-};
+use super::failure::{At, Stage};
+use super::shared::{connect, kill_and_reap, pidfd, pidfd_of, terminal_pair, write_pid_file};
 use super::state::{State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
 use crate::error::SysContext;
 use crate::mounts::open_in_root;
 use crate::process::{ProcessPlan, terminal};
-use crate::syscall;
+use crate::syscall::{self, SeccompFilter};
 use oci_spec::runtime::Process;
 use rustix::fs::{Mode, OFlags};
 use std::os::fd::{AsFd, OwnedFd};
@@ -67,8 +66,15 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
         .sys("clone", "exec process")?;
     let Some(child) = child else {
         drop(ours);
-        let filter = seccomp.as_ref().map(|p| &p.filter);
-        run_child(&theirs, &namespaces, &plan, console, filter)
+        child::run(
+            theirs,
+            ExecProcess {
+                plan: &plan,
+                namespaces: &namespaces,
+                console,
+                seccomp: seccomp.as_ref().map(|p| &p.filter),
+            },
+        )
     };
     drop(theirs);
     let pid = child.pid;
@@ -178,47 +184,17 @@ fn answer_until_exec(
     pid: i32,
     listener: Option<&(PathBuf, String)>,
 ) -> Result<(), ContainerError> {
-    let mut msg = ch.recv()?;
-    if msg == Some(Msg::SeccompFd) {
-        if let (Some(fd), Some((path, meta))) = (ch.take_fd(), listener) {
-            let oci = state.oci(Status::Running);
-            crate::seccomp::send_to_listener(path, meta, pid, oci, fd.as_fd())?;
+    let heard = child::answer(ch, &state.id, |m| match m {
+        Msg::SeccompFd => {
+            child::forward_listener(ch, listener, pid, state.oci(Status::Running))?;
+            Ok(None::<std::convert::Infallible>)
         }
-        msg = ch.recv()?;
+        m => Err(child::unexpected(&state.id, m)),
+    })?;
+    match heard {
+        Heard::Eof => Ok(()),
+        Heard::Done(never) => match never {},
     }
-    match msg {
-        None => Ok(()),
-        Some(Msg::Error(failure)) => Err(ContainerError::Process {
-            id: state.id.clone(),
-            failure,
-        }),
-        Some(m) => Err(ContainerError::Protocol {
-            id: state.id.clone(),
-            got: format!("{m:?}"),
-        }),
-    }
-}
-
-/// The forked process: it sets up and execs, or reports why not; it never
-/// returns.
-fn run_child(
-    ch: &Channel,
-    namespaces: &[OwnedFd],
-    plan: &ProcessPlan,
-    console: Option<OwnedFd>,
-    seccomp: Option<&crate::syscall::SeccompFilter>,
-) -> ! {
-    exit_on_panic("exec process", 255);
-    let failure = match child_setup(ch, namespaces, plan, console, seccomp) {
-        Ok(program) => match plan.seccomp_late(seccomp) {
-            Ok(()) => Failure::new(Stage::Exec, &plan.exec(&program)),
-            Err(e) => Failure::new(Stage::Process, &e),
-        },
-        Err(f) => f,
-    };
-    let _ = ch.send(&Msg::Error(failure));
-    // SAFETY: this forked process ends here.
-    unsafe { libc::_exit(255) }
 }
 
 /// --console-socket, or a pair berth keeps to relay the terminal itself.
@@ -246,48 +222,55 @@ fn console(
     Ok((Some(ours), Some(theirs)))
 }
 
-/// In the forked process: namespaces, root and cwd, terminal, then the
-/// process's own settings. Returns the program to exec.
-fn child_setup(
-    ch: &Channel,
-    namespaces: &[OwnedFd],
-    plan: &ProcessPlan,
+/// A process exec'd into the container: child.rs's flow in its second
+/// role, which joins what the container's init made.
+struct ExecProcess<'a> {
+    plan: &'a ProcessPlan,
+    namespaces: &'a [OwnedFd],
     console: Option<OwnedFd>,
-    seccomp: Option<&crate::syscall::SeccompFilter>,
-) -> Result<crate::process::exec::Executable, Failure> {
-    if let Some(cpus) = &plan.affinity_initial {
-        crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
+    seccomp: Option<&'a SeccompFilter>,
+}
+
+impl Role for ExecProcess<'_> {
+    const NAME: &'static str = "exec process";
+    const FAILED: i32 = 255;
+
+    fn process(&self) -> &ProcessPlan {
+        self.plan
     }
-    match ch.recv().at(Stage::Sync)? {
-        Some(Msg::Go) => {}
-        // SAFETY: berth is gone; so is this process.
-        _ => unsafe { libc::_exit(255) },
+
+    fn seccomp(&self) -> Option<&SeccompFilter> {
+        self.seccomp
     }
-    for fd in namespaces {
-        rustix::thread::move_into_link_name_space(fd.as_fd(), None)
-            .sys("setns", "container namespace")
-            .at(Stage::Namespaces)?;
-    }
-    // Entering the mount namespace made its root ours; the cwd is resolved
-    // in it and checked to lie inside it.
-    let root = rustix::fs::open(
-        "/",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .sys("open", "/")
-    .at(Stage::Cwd)?;
-    let cwd = open_in_root(root.as_fd(), &plan.cwd, OFlags::DIRECTORY)
-        .sys("chdir", plan.cwd.display())
+
+    /// The container's namespaces, its root (entering the mount namespace
+    /// made it ours) with the cwd resolved and checked to lie inside it,
+    /// and the terminal.
+    fn enter(&mut self, _inbox: &Inbox) -> R<Option<OwnedFd>> {
+        for fd in self.namespaces {
+            rustix::thread::move_into_link_name_space(fd.as_fd(), None)
+                .sys("setns", "container namespace")
+                .at(Stage::Namespaces)?;
+        }
+        let cwd = &self.plan.cwd;
+        let root = rustix::fs::open(
+            "/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", "/")
         .at(Stage::Cwd)?;
-    rustix::process::fchdir(&cwd)
-        .sys("chdir", plan.cwd.display())
-        .at(Stage::Cwd)?;
-    if let Some(sock) = console {
-        let slave =
-            terminal::setup(sock.as_fd(), plan.console_size, |_| Ok(())).at(Stage::Terminal)?;
-        terminal::become_controlling(slave).at(Stage::Terminal)?;
+        let dir = open_in_root(root.as_fd(), cwd, OFlags::DIRECTORY)
+            .sys("chdir", cwd.display())
+            .at(Stage::Cwd)?;
+        rustix::process::fchdir(&dir)
+            .sys("chdir", cwd.display())
+            .at(Stage::Cwd)?;
+        if let Some(sock) = self.console.take() {
+            let slave = terminal::setup(sock.as_fd(), self.plan.console_size, |_| Ok(()))
+                .at(Stage::Terminal)?;
+            terminal::become_controlling(slave).at(Stage::Terminal)?;
+        }
+        Ok(None)
     }
-    plan.apply(seccomp, None, |fd| ch.send_fd(&Msg::SeccompFd, fd.as_fd()))
-        .at(Stage::Process)
 }

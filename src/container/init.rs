@@ -1,12 +1,15 @@
 //! The container process, from the clone to the exec of the user's
-//! program. It runs berth's code (so it stays non-dumpable: nothing in the
+//! program: the init role of child.rs's flow, which makes the container
+//! (namespaces, root filesystem, hooks, terminal) and waits for `start`.
+//! It runs berth's code (so it stays non-dumpable: nothing in the
 //! container may open its /proc/PID/exe), reports every failure to the
 //! parent over the sync channel, and never returns.
 
+use super::child::{self, Inbox, R, Report, Role};
 use super::dir::EXEC_FIFO;
 use super::failure::{At, Failure, Stage};
 use super::plan::ContainerPlan;
-use super::shared::{Mode, exit_on_panic};
+use super::shared::Mode;
 use super::state::{State, Status};
 use super::sync::{Channel, Msg};
 use crate::error::SysContext;
@@ -19,7 +22,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 pub struct InitContext<'a> {
     pub plan: &'a ContainerPlan,
-    pub channel: Channel,
     /// The parent's lock on the state directory, which this process must
     /// not keep holding.
     pub lock: &'a OwnedFd,
@@ -34,129 +36,90 @@ pub struct InitContext<'a> {
     pub rootless: bool,
 }
 
-/// Where a failure after `start` is reported: the start side reads it.
-enum Report {
-    Channel,
-    Fifo(std::fs::File),
+/// The container's init, in child.rs's flow.
+pub fn run(channel: Channel, ctx: InitContext) -> ! {
+    child::run(channel, Init { ctx, host_pid: 0 })
 }
 
-/// A process that is set up and released by `start`.
-struct Started {
-    report: Report,
-    program: crate::process::exec::Executable,
+struct Init<'a> {
+    ctx: InitContext<'a>,
+    /// The container's process as the host sees it, once the hooks'
+    /// rendezvous gave it (0 without one).
     host_pid: i32,
 }
-
-pub fn run(ctx: InitContext) -> ! {
-    exit_on_panic("container process", 1);
-    // SAFETY: the lock fd is the parent's; this process only lets go of it.
-    unsafe { libc::close(ctx.lock.as_raw_fd()) };
-    let channel = &ctx.channel;
-    let failure = match setup(&ctx) {
-        Ok(started) => start_and_exec(&ctx, started),
-        Err(f) => f,
-    };
-    let _ = channel.send(&Msg::Error(failure));
-    // SAFETY: see above.
-    unsafe { libc::_exit(1) }
-}
-
-type R<T> = Result<T, Failure>;
 
 /// The loopback device is the first a network namespace has.
 const LOOPBACK_INDEX: i32 = 1;
 
-/// The parent's messages. Placed (the process is in its cgroup) comes
-/// whenever the parent is done with the cgroup, which it does while this
-/// process already sets up: it is noted wherever it arrives.
-struct Inbox<'a> {
-    ch: &'a Channel,
-    placed: std::cell::Cell<bool>,
-}
+impl Role for Init<'_> {
+    const NAME: &'static str = "container process";
+    const FAILED: i32 = 1;
 
-impl Inbox<'_> {
-    fn next(&self) -> R<Msg> {
-        loop {
-            match self.ch.recv().at(Stage::Sync)? {
-                Some(Msg::Placed) => self.placed.set(true),
-                Some(m) => return Ok(m),
-                // The parent is gone: there is nobody to create this container for.
-                None => unsafe { libc::_exit(1) },
-            }
-        }
+    fn process(&self) -> &crate::process::ProcessPlan {
+        &self.ctx.plan.process
     }
 
-    fn expect(&self, want: Msg) -> R<()> {
-        match self.next()? {
-            m if m == want => Ok(()),
-            m => Err(Failure::unexpected(&format!("{want:?}"), m)),
-        }
+    fn seccomp(&self) -> Option<&crate::syscall::SeccompFilter> {
+        self.ctx.plan.seccomp_filter()
     }
 
-    /// Blocks until the process is in its cgroup.
-    fn placed(&self) -> R<()> {
-        if self.placed.get() {
+    fn prepare(&mut self) {
+        // SAFETY: the lock fd is the parent's; this process only lets go of it.
+        unsafe { libc::close(self.ctx.lock.as_raw_fd()) };
+        // What berth creates in the container is made as the config says.
+        rustix::process::umask(FsMode::empty());
+    }
+
+    /// Namespaces, the root filesystem, the hooks that run before
+    /// pivot_root, and the terminal; then the cgroup, before the
+    /// process's own settings (a seccomp filter installed there could
+    /// refuse the wait, and limits apply once it is Ready).
+    fn enter(&mut self, inbox: &Inbox) -> R<Option<OwnedFd>> {
+        let ctx = &self.ctx;
+        let plan = ctx.plan;
+        let span = crate::logging::span("namespaces");
+        enter_namespaces(ctx, inbox)?;
+        // Before a second fork, while berth knows this process's pid; the
+        // container process inherits the fds.
+        let sources = bind_sources(plan, inbox)?;
+        if plan.ns.second_fork() {
+            fork_into_namespaces(inbox)?;
+        }
+        set_identity(ctx)?;
+        drop(span);
+        let span = crate::logging::span("mounts");
+        let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
+        let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
+        drop(span);
+        // Kept out of the container's program.
+        drop(sources);
+        self.host_pid = hooks_rendezvous(plan, inbox)?;
+        create_container_hooks(plan, root.as_fd(), self.host_pid)?;
+        enter_root(ctx, root, proc.as_fd())?;
+        inbox.placed()?;
+        Ok(Some(proc))
+    }
+
+    fn wait_for_start(&mut self, inbox: &Inbox) -> R<Report> {
+        inbox.ch.send(&Msg::Ready).at(Stage::Sync)?;
+        wait_for_start(&self.ctx, inbox)
+    }
+
+    /// startContainer hooks, as runc runs them: as the process, under its
+    /// filter, with its environment.
+    fn before_exec(&self, program: &crate::process::exec::Executable) -> R<()> {
+        let plan = self.ctx.plan;
+        let Some(h) = plan
+            .hooks
+            .as_ref()
+            .and_then(|h| h.start_container().as_deref())
+        else {
             return Ok(());
-        }
-        match self.ch.recv().at(Stage::Sync)? {
-            Some(Msg::Placed) => {
-                self.placed.set(true);
-                Ok(())
-            }
-            Some(m) => Err(Failure::unexpected("Placed", m)),
-            None => unsafe { libc::_exit(1) },
-        }
+        };
+        let state = hook_state(plan, self.host_pid, Status::Created);
+        crate::hooks::run_all_env("startContainer", h, &state, Some(program.env()))
+            .at(Stage::StartContainerHook)
     }
-}
-
-/// Namespaces, root filesystem and process settings, up to the point
-/// where the container waits for `start`.
-fn setup(ctx: &InitContext) -> R<Started> {
-    let plan = ctx.plan;
-    let inbox = Inbox {
-        ch: &ctx.channel,
-        placed: std::cell::Cell::new(false),
-    };
-    rustix::process::umask(FsMode::empty());
-    if let Some(cpus) = &plan.process.affinity_initial {
-        crate::process::sched::set_affinity(cpus).at(Stage::Affinity)?;
-    }
-    inbox.expect(Msg::Go)?;
-    let span = crate::logging::span("namespaces");
-    enter_namespaces(ctx, &inbox)?;
-    // Before a second fork, while berth knows this process's pid; the
-    // container process inherits the fds.
-    let sources = bind_sources(plan, &inbox)?;
-    if plan.ns.second_fork() {
-        fork_into_namespaces(&inbox)?;
-    }
-    set_identity(ctx)?;
-    drop(span);
-    let span = crate::logging::span("mounts");
-    let proc = mounts::private_proc().map_err(|e| proc_refused(plan, e))?;
-    let root = mounts::prepare(&plan.rootfs, &sources).at(Stage::Mounts)?;
-    drop(span);
-    // Kept out of the container's program.
-    drop(sources);
-    let host_pid = hooks_rendezvous(plan, &inbox)?;
-    create_container_hooks(plan, root.as_fd(), host_pid)?;
-    enter_root(ctx, root, proc.as_fd())?;
-
-    // Before the process's own settings: a seccomp filter installed there
-    // could refuse the wait, and limits apply once it is Ready.
-    inbox.placed()?;
-    let hand_over = |fd: OwnedFd| inbox.ch.send_fd(&Msg::SeccompFd, fd.as_fd());
-    let program = plan
-        .process
-        .apply(plan.seccomp_filter(), Some(proc.as_fd()), hand_over)
-        .at(Stage::Process)?;
-    drop(proc);
-    inbox.ch.send(&Msg::Ready).at(Stage::Sync)?;
-    Ok(Started {
-        report: wait_for_start(ctx, &inbox)?,
-        program,
-        host_pid,
-    })
 }
 
 /// The user namespace first (its maps from berth), then the namespaces
@@ -169,10 +132,10 @@ fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
         }
         become_ns_root().at(Stage::Namespaces)?;
     }
-    ns.join_all().at(Stage::Namespaces)?;
+    ns.join_all(&syscall::Kernel).at(Stage::Namespaces)?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
-        namespaces::unshare(CLONE_NEWUSER).at(Stage::Namespaces)?;
+        namespaces::unshare(&syscall::Kernel, CLONE_NEWUSER).at(Stage::Namespaces)?;
         ask_for_maps(inbox, ctx.rootless)?;
         become_ns_root().at(Stage::Namespaces)?;
     }
@@ -184,7 +147,7 @@ fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
     if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() || plan.systemd.is_some() {
         inbox.placed()?;
     }
-    namespaces::unshare(late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
+    namespaces::unshare(&syscall::Kernel, late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
     if late & CLONE_NEWTIME != 0 {
         namespaces::write_time_offsets(&ns.time_offsets).at(Stage::Namespaces)?;
     }
@@ -371,41 +334,6 @@ fn needs_hook_rendezvous(plan: &ContainerPlan) -> bool {
         .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
-/// After `start`: startContainer hooks, then exec. Returns only the failure
-/// that kept the program from running, after reporting it to `start`.
-fn start_and_exec(ctx: &InitContext, started: Started) -> Failure {
-    let plan = ctx.plan;
-    let Started {
-        report,
-        program,
-        host_pid,
-    } = started;
-    let fail = |failure: Failure, report: Report| -> Failure {
-        if let Report::Fifo(mut f) = report {
-            let _ = f.write_all(&failure.to_json());
-        }
-        failure
-    };
-    if let Err(e) = plan.process.seccomp_late(plan.seccomp_filter()) {
-        return fail(Failure::new(Stage::Process, &e), report);
-    }
-    // As runc runs them: as the process, under its filter, with its
-    // environment.
-    if let Some(h) = plan
-        .hooks
-        .as_ref()
-        .and_then(|h| h.start_container().as_deref())
-    {
-        let state = hook_state(plan, host_pid, Status::Created);
-        if let Err(e) = crate::hooks::run_all_env("startContainer", h, &state, Some(program.env()))
-        {
-            return fail(Failure::new(Stage::StartContainerHook, &e), report);
-        }
-    }
-    let e = plan.process.exec(&program);
-    fail(Failure::new(Stage::Exec, &e), report)
-}
-
 /// cwd inside the container, created if missing, and checked to really be
 /// inside its root afterwards (CVE-2024-21626: a cwd reached through a
 /// leaked host fd would read "(unreachable)/...").
@@ -472,12 +400,15 @@ fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> Failure {
 }
 
 fn become_ns_root() -> Result<(), crate::error::SysError> {
-    user::set_user(&user::User {
-        uid: 0,
-        gid: 0,
-        additional_gids: Vec::new(),
-        umask: None,
-    })
+    user::set_user(
+        &syscall::Kernel,
+        &user::User {
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            umask: None,
+        },
+    )
 }
 
 fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {

@@ -7,6 +7,7 @@
 //! from one another (tests/flow.rs).
 
 mod check;
+mod child;
 mod create;
 mod dir;
 mod exec;
