@@ -36,10 +36,14 @@ test-host: deps
 # cgroup v2 for real: scripts/v2-guest.sh boots a guest kernel whose only
 # cgroup hierarchy is v2 (qemu, TCG; the first run downloads the kernel) and
 # runs tests/v2/run.sh in it: a proof that the guest is pure v2, a smoke test
-# of berth, and the integration tests V2_TESTS selects (libtest arguments:
-# names to match, --exact, --skip; empty for all of them), all built here.
-# An exit status of 125 means the guest itself failed, which fails too.
+# of berth, the integration tests V2_TESTS selects (libtest arguments:
+# names to match, --exact, --skip; empty for all of them), then the client
+# tests whose names hold V2_CLIENTS (containerd: ctr and the CRI plugin;
+# empty for none), all built here. An exit status of 125 means the guest
+# itself failed, which fails too. The guest's bound covers run.sh's two
+# (integration and clients, 1500 s each).
 V2_TESTS ?=
+V2_CLIENTS ?= containerd
 
 # The whole checkout goes into the guest read-write at its own path: the
 # guest hides the host's /tmp and /run, where a CI clone may well be.
@@ -47,21 +51,33 @@ test-v2:
 	@[ "$$(id -u)" = 0 ] || { echo "make test-v2 boots a VM and runs containers: run it as root" >&2; exit 1; }
 	./scripts/deps.sh v2-guest
 	@# One build: berth and the test binaries together (a separate cargo build
-	@# would link berth once more, with other dependency features).
-	tests=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
-	         | jq -r 'select(.profile.test and .target.name == "integration") | .executable') && \
+	@# would link berth once more, with other dependency features); the CRI
+	@# client in its own profile, as test-host builds it.
+	bins=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
+	         | jq -r 'select(.profile.test and (.target.name == "integration" or .target.name == "clients")) | "\(.target.name) \(.executable)"') && \
+	tests=$$(echo "$$bins" | awk '$$1 == "integration" { print $$2 }') && \
+	clients=$$(echo "$$bins" | awk '$$1 == "clients" { print $$2 }') && \
 	{ [ -x "$$tests" ] || { echo "make test-v2: cargo built no integration test binary" >&2; exit 1; }; } && \
-	mkdir -p target/v2-guest && ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh $(BIN) "$$tests" $(V2_TESTS)
+	{ [ -x "$$clients" ] || { echo "make test-v2: cargo built no clients test binary" >&2; exit 1; }; } && \
+	$(CARGO) build --profile cri-client -p berth-cri-client && \
+	mkdir -p target/v2-guest && V2G_TIMEOUT=$${V2G_TIMEOUT:-3300} ./scripts/v2-guest.sh --rw "$(CURDIR)" tests/v2/run.sh \
+	  $(if $(V2_CLIENTS),--clients "$$clients" "$(V2_CLIENTS)") $(BIN) "$$tests" $(V2_TESTS)
 
 # Under systemd: scripts/v2-guest.sh --systemd boots the same guest kernel
 # with the host's own systemd as PID 1 (pure cgroup v2, only the guest's
 # v2g.target started) and runs tests/systemd/run.sh from a unit, all tests in
 # that one boot: the ground (PID 1, pure v2, the bus), then berth
-# --systemd-cgroup checked through systemctl and the cgroup files.
-test-systemd: build
+# --systemd-cgroup checked through systemctl and the cgroup files, then its
+# clients, with containerd's CRI plugin driven by the tests/clients binary.
+# Built as test-v2 builds (the same berth, no second link).
+test-systemd: deps
 	@[ "$$(id -u)" = 0 ] || { echo "make test-systemd boots a VM and runs containers: run it as root" >&2; exit 1; }
 	./scripts/deps.sh systemd-guest
-	./scripts/v2-guest.sh --systemd --rw "$(CURDIR)" tests/systemd/run.sh $(CURDIR)/$(BIN)
+	clients=$$($(CARGO) test --release --no-run --message-format=json-render-diagnostics \
+	           | jq -r 'select(.profile.test and .target.name == "clients") | .executable') && \
+	{ [ -x "$$clients" ] || { echo "make test-systemd: cargo built no clients test binary" >&2; exit 1; }; } && \
+	$(CARGO) build --profile cri-client -p berth-cri-client && \
+	./scripts/v2-guest.sh --systemd --rw "$(CURDIR)" tests/systemd/run.sh $(CURDIR)/$(BIN) "$$clients"
 
 unit:
 	$(CARGO) test --release --lib --bin berth

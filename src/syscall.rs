@@ -5,6 +5,9 @@
 //! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
 //! written once, here; everything else calls rustix.
 
+pub mod seam;
+pub use seam::{Kernel, Syscall};
+
 use crate::error::{SysContext, SysError};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -466,6 +469,34 @@ pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| io::Error::other("bad /proc stat"))?;
     Ok((start, state))
+}
+
+/// Where a process that does not finish is in the kernel, for the errors
+/// of waits that hit their bound: "1234 (cat, state D, waiting in
+/// request_wait_answer; stack: a < b < c)". None once it is gone.
+pub fn proc_waits(pid: i32) -> Option<String> {
+    let (_, state) = proc_stat(pid).ok()?;
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+    let comm = read("comm");
+    let wchan = read("wchan");
+    // Innermost first, without the system call's entry frames.
+    let stack_text = read("stack");
+    let stack: Vec<&str> = stack_text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.split('+').next())
+        .filter(|f| !f.starts_with("entry_SYSCALL") && !f.starts_with("do_syscall"))
+        .take(4)
+        .collect();
+    let mut out = format!("{pid} ({}, state {state}", comm.trim());
+    match wchan.trim() {
+        "" | "0" => {}
+        w => out.push_str(&format!(", waiting in {w}")),
+    }
+    if !stack.is_empty() {
+        out.push_str(&format!("; stack: {}", stack.join(" < ")));
+    }
+    out.push(')');
+    Some(out)
 }
 
 /// prlimit(2) of this process, for any RLIMIT_* number (rustix's Resource

@@ -21,6 +21,7 @@ pub use path::cgroup_path;
 use crate::error::SysError;
 use oci_spec::runtime::LinuxResources;
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 /// One hierarchy of the container's cgroup as a `cgroup` mount inside the
 /// container shows it (the container layer hands it to mounts).
@@ -53,6 +54,28 @@ pub enum CgroupError {
         unit: String,
         what: String,
         source: systemd::DbusError,
+    },
+    /// rmdir kept answering EBUSY until the bound.
+    #[error(
+        "cgroup {dir} will not go away: still busy after {waited:.1?} ({holds}); delete --force again once it is empty"
+    )]
+    Busy {
+        dir: String,
+        waited: Duration,
+        holds: String,
+    },
+    /// A freeze or thaw that did not complete by the bound.
+    #[error(
+        "cgroup {dir}: {what} did not complete within {waited:.1?} ({file} says {state}){stuck}"
+    )]
+    FreezeTimeout {
+        dir: String,
+        what: &'static str,
+        waited: Duration,
+        file: &'static str,
+        state: String,
+        /// The processes in uninterruptible sleep, which a freeze waits for.
+        stuck: String,
     },
     /// The container's cgroup exists already, frozen.
     #[error(
@@ -360,29 +383,95 @@ fn make_path(
     Ok(())
 }
 
-/// Removes a cgroup directory. A cgroup whose last process has exited but
-/// not yet been released by the kernel answers EBUSY for a moment; a missing
-/// one is already gone.
-fn remove_dir(dir: &std::path::Path) -> Result<(), CgroupError> {
+/// How long a wait of the cgroup piece may last: the environment variable
+/// `var` in seconds (for tests, and hosts that need longer), else `default`.
+pub fn bound(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(default, Duration::from_secs_f64)
+}
+
+/// The bound on a cgroup directory that answers EBUSY to rmdir.
+pub const REMOVE_BOUND: (&str, Duration) = ("BERTH_CGROUP_TIMEOUT", Duration::from_secs(5));
+/// The bound on a freeze or thaw to complete.
+pub const FREEZE_BOUND: (&str, Duration) = ("BERTH_FREEZE_TIMEOUT", Duration::from_secs(10));
+
+/// When a wait of `b` that starts now must end.
+fn deadline(b: (&str, Duration)) -> Instant {
+    Instant::now() + bound(b.0, b.1)
+}
+
+/// Removes a cgroup directory by `until`. A cgroup whose last process has
+/// exited but not yet been released by the kernel answers EBUSY for a
+/// moment; one that still does at `until` is named with what it holds. A
+/// missing one is already gone.
+fn remove_dir(dir: &std::path::Path, until: Instant) -> Result<(), CgroupError> {
     // Sub-cgroups first (exec --cgroup, or the container's own).
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_dir(&e.path())?;
+                remove_dir(&e.path(), until)?;
             }
         }
     }
-    for attempt in 0..200 {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < 199 => {
-                std::thread::sleep(std::time::Duration::from_millis(1 + attempt / 20));
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < until => {
+                std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                return Err(CgroupError::Busy {
+                    dir: dir.display().to_string(),
+                    waited: start.elapsed(),
+                    holds: holds(dir),
+                });
             }
             Err(e) => return Err(SysError::new("remove", dir.display(), e).into()),
         }
     }
-    Ok(())
+}
+
+/// The processes of the cgroup at `dir` in uninterruptible sleep, and
+/// where, for a freeze that does not complete: "; in uninterruptible
+/// sleep: process 1234 (cat, state D, waiting in ...)", or nothing.
+fn stuck(dir: &std::path::Path) -> String {
+    let stuck: Vec<String> = read_pids(&dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&p| crate::syscall::proc_stat(p).is_ok_and(|(_, s)| s == 'D'))
+        .filter_map(crate::syscall::proc_waits)
+        .collect();
+    match stuck.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; in uninterruptible sleep: process {}",
+            stuck.join("; process ")
+        ),
+    }
+}
+
+/// What a cgroup that will not go away still holds, as its cgroup.procs
+/// lists it: each pid with its command name.
+fn holds(dir: &std::path::Path) -> String {
+    let pids = read_pids(&dir.join("cgroup.procs")).unwrap_or_default();
+    if pids.is_empty() {
+        return "no process is listed in it".into();
+    }
+    let named: Vec<String> = pids
+        .iter()
+        .map(|p| {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            format!("{p} ({})", comm.trim())
+        })
+        .collect();
+    format!("it holds process {}", named.join(", "))
 }
 
 /// Removes the directories berth's own default parent holds between the

@@ -1,6 +1,17 @@
 //! The state directory --root/ID: created exclusively (so an id exists
 //! once), locked with flock against two commands on one id at once, and
 //! written by write + rename so a reader never sees half a file.
+//!
+//! Beside state.json, cleanup.json: what delete needs to clean up (the
+//! pid, the cgroup, mounts, resctrl, poststop hooks), and nothing an exec
+//! needs. state.json is rewritten at every phase and is large (the whole
+//! process, seccomp); a torn write or a full disk can leave it unreadable
+//! (a crash between write and rename on a filesystem that does not order
+//! them, someone's editor). Deriving the cgroup from other files cannot work
+//! (linux.cgroupsPath is any path, and the bundle may be gone), so the
+//! record is a file of its own, written before the cgroup and the process
+//! exist and again only when what it holds changes (the pid once known):
+//! one damaged file never loses both.
 
 use super::ContainerError;
 use super::state::State;
@@ -8,14 +19,19 @@ use crate::error::{SysContext, SysError};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub const STATE_FILE: &str = "state.json";
+pub const CLEANUP_FILE: &str = "cleanup.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
 pub struct StateDir {
     pub path: PathBuf,
     /// Holds the flock for as long as the command runs.
     pub fd: OwnedFd,
+    /// cleanup.json as this command last wrote it, so that a save that
+    /// changes only the phase does not write it again.
+    record: std::cell::RefCell<Option<Vec<u8>>>,
 }
 
 /// Container ids: what runc accepts, never a path.
@@ -61,43 +77,94 @@ impl StateDir {
         // 0711: the container's user may open exec.fifo inside, nothing more.
         let _ =
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o711));
-        let fd = lock(&path)?;
-        Ok(StateDir { path, fd })
+        let fd = lock(&path, id)?;
+        Ok(StateDir::new(path, fd))
+    }
+
+    fn new(path: PathBuf, fd: OwnedFd) -> StateDir {
+        StateDir {
+            path,
+            fd,
+            record: std::cell::RefCell::new(None),
+        }
     }
 
     /// Opens and locks an existing container's directory. A directory
-    /// removed while this waited for the lock (a delete that held it) has
-    /// no links left: the container is gone.
+    /// removed (or moved away to be removed, by a delete that was killed)
+    /// while this waited for the lock is no longer at root/ID: the
+    /// container is gone.
     pub fn open(root: &Path, id: &str) -> Result<StateDir, ContainerError> {
         validate_id(id)?;
         let path = root.join(id);
-        let fd = match lock(&path) {
+        let gone = || ContainerError::NotFound(id.to_string());
+        let fd = match lock(&path, id) {
             Ok(fd) => fd,
-            Err(e) if e.errno() == Some(libc::ENOENT) => {
-                return Err(ContainerError::NotFound(id.to_string()));
-            }
-            Err(e) => return Err(e.into()),
+            Err(ContainerError::Sys(e)) if e.errno() == Some(libc::ENOENT) => return Err(gone()),
+            Err(e) => return Err(e),
         };
-        if rustix::fs::fstat(&fd).sys("stat", path.display())?.st_nlink == 0 {
-            return Err(ContainerError::NotFound(id.to_string()));
+        let locked = rustix::fs::fstat(&fd).sys("stat", path.display())?;
+        match rustix::fs::stat(&path) {
+            Ok(now) if (now.st_dev, now.st_ino) == (locked.st_dev, locked.st_ino) => {}
+            _ => return Err(gone()),
         }
-        Ok(StateDir { path, fd })
+        Ok(StateDir::new(path, fd))
     }
 
     pub fn load(&self) -> Result<State, ContainerError> {
         load(&self.path)
     }
 
+    /// What delete needs of a container whose state.json is damaged.
+    pub fn load_record(&self) -> Result<State, ContainerError> {
+        read_json(&self.path, CLEANUP_FILE)
+    }
+
     pub fn save(&self, state: &State) -> Result<(), ContainerError> {
-        let tmp = self.path.join(".state.json.tmp");
         let data = serde_json::to_vec(state).expect("state serialises");
-        std::fs::write(&tmp, data).sys("write", tmp.display())?;
-        std::fs::rename(&tmp, self.path.join(STATE_FILE)).sys("rename", tmp.display())?;
+        self.replace(STATE_FILE, &data)?;
+        let record = serde_json::to_vec(&state.cleanup_record()).expect("state serialises");
+        let mut last = self.record.borrow_mut();
+        if last.is_none() {
+            // Opened by a later command: what an earlier one wrote.
+            *last = std::fs::read(self.path.join(CLEANUP_FILE)).ok();
+        }
+        if last.as_deref() != Some(&record[..]) {
+            self.replace(CLEANUP_FILE, &record)?;
+            *last = Some(record);
+        }
         Ok(())
     }
 
-    pub fn remove(self) -> Result<(), ContainerError> {
-        std::fs::remove_dir_all(&self.path).sys("remove", self.path.display())?;
+    /// Writes `name` whole: a reader sees the old file or the new one.
+    fn replace(&self, name: &str, data: &[u8]) -> Result<(), ContainerError> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, data).sys("write", tmp.display())?;
+        std::fs::rename(&tmp, self.path.join(name)).sys("rename", tmp.display())?;
+        Ok(())
+    }
+
+    /// Removes the directory. It is first moved out of root/ID in one
+    /// rename, so that `state` and `list` running meanwhile see the
+    /// container whole or not at all, never a directory half emptied (whose
+    /// missing state.json would read as an interrupted create). The name
+    /// it is moved to is no valid id ('~'), so list passes over it, and is
+    /// this process's own, so two deletes never meet there.
+    pub fn remove(&self) -> Result<(), ContainerError> {
+        let root = self.path.parent().unwrap_or(Path::new("/"));
+        let away = root.join(format!("~deleted.{}", std::process::id()));
+        let mut from = &self.path;
+        match std::fs::rename(&self.path, &away) {
+            Ok(()) => from = &away,
+            // What a killed berth of this pid left there.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                let _ = std::fs::remove_dir_all(&away);
+                if std::fs::rename(&self.path, &away).is_ok() {
+                    from = &away;
+                }
+            }
+            Err(_) => {}
+        }
+        std::fs::remove_dir_all(from).sys("remove", from.display())?;
         Ok(())
     }
 
@@ -108,7 +175,11 @@ impl StateDir {
 
 /// Reads a container's state without taking its lock (state, list).
 pub fn load(dir: &Path) -> Result<State, ContainerError> {
-    let file = dir.join(STATE_FILE);
+    read_json(dir, STATE_FILE)
+}
+
+fn read_json(dir: &Path, name: &str) -> Result<State, ContainerError> {
+    let file = dir.join(name);
     let id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -126,18 +197,76 @@ pub fn load(dir: &Path) -> Result<State, ContainerError> {
         }
         Err(e) => return Err(SysError::new("read", file.display(), e).into()),
     };
-    serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt(id, e.to_string()))
+    serde_json::from_slice(&data).map_err(|e| ContainerError::Damaged {
+        id,
+        file: file.display().to_string(),
+        why: e.to_string(),
+    })
 }
 
-fn lock(path: &Path) -> Result<OwnedFd, SysError> {
+/// How long a command waits for another one to release a container's
+/// lock: one that does not (a `start` whose process hangs before its exec,
+/// a stopped berth) is named instead of waited for forever.
+const LOCK_BOUND: (&str, Duration) = ("BERTH_LOCK_TIMEOUT", Duration::from_secs(60));
+
+/// Opens and locks the directory. The lock is tried without blocking, then
+/// again with a growing pause (flock has no timeout of its own, and a
+/// timer signal to break a blocking one would reach every thread): the
+/// common case, nobody holding it, costs one call.
+fn lock(path: &Path, id: &str) -> Result<OwnedFd, ContainerError> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .sys("open", path.display())?;
-    rustix::fs::flock(fd.as_fd(), FlockOperation::LockExclusive).sys("lock", path.display())?;
-    Ok(fd)
+    let start = Instant::now();
+    let bound = crate::cgroups::bound(LOCK_BOUND.0, LOCK_BOUND.1);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(fd),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) if start.elapsed() < bound => {
+                std::thread::sleep(pause.min(bound.saturating_sub(start.elapsed())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(ContainerError::Locked {
+                    id: id.to_string(),
+                    waited: start.elapsed(),
+                    holder: holder(&fd),
+                });
+            }
+            Err(e) => return Err(SysError::new("lock", path.display(), e).into()),
+        }
+    }
+}
+
+/// Who holds the flock on `fd`'s directory, from /proc/locks: "process
+/// 1234 (berth start c1)".
+fn holder(fd: &OwnedFd) -> String {
+    let unknown = || "another process".to_string();
+    let Ok(st) = rustix::fs::fstat(fd) else {
+        return unknown();
+    };
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let key = format!("{major:02x}:{minor:02x}:{}", st.st_ino);
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(1) == Some(&"FLOCK") && f.get(5) == Some(&key.as_str())).then(|| f[4].to_string())
+    });
+    let Some(pid) = pid else {
+        return unknown();
+    };
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd: Vec<String> = cmd
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    format!("process {pid} ({})", cmd.join(" "))
 }
 
 #[cfg(test)]

@@ -132,10 +132,10 @@ fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
         }
         become_ns_root().at(Stage::Namespaces)?;
     }
-    ns.join_all().at(Stage::Namespaces)?;
+    ns.join_all(&syscall::Kernel).at(Stage::Namespaces)?;
     let late = ns.unshare_flags();
     if late & CLONE_NEWUSER != 0 {
-        namespaces::unshare(CLONE_NEWUSER).at(Stage::Namespaces)?;
+        namespaces::unshare(&syscall::Kernel, CLONE_NEWUSER).at(Stage::Namespaces)?;
         ask_for_maps(inbox, ctx.rootless)?;
         become_ns_root().at(Stage::Namespaces)?;
     }
@@ -147,7 +147,7 @@ fn enter_namespaces(ctx: &InitContext, inbox: &Inbox) -> R<()> {
     if late & crate::syscall::CLONE_NEWCGROUP != 0 || ns.second_fork() || plan.systemd.is_some() {
         inbox.placed()?;
     }
-    namespaces::unshare(late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
+    namespaces::unshare(&syscall::Kernel, late & !CLONE_NEWUSER).at(Stage::Namespaces)?;
     if late & CLONE_NEWTIME != 0 {
         namespaces::write_time_offsets(&ns.time_offsets).at(Stage::Namespaces)?;
     }
@@ -400,12 +400,15 @@ fn proc_refused(plan: &ContainerPlan, e: crate::error::SysError) -> Failure {
 }
 
 fn become_ns_root() -> Result<(), crate::error::SysError> {
-    user::set_user(&user::User {
-        uid: 0,
-        gid: 0,
-        additional_gids: Vec::new(),
-        umask: None,
-    })
+    user::set_user(
+        &syscall::Kernel,
+        &user::User {
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            umask: None,
+        },
+    )
 }
 
 fn hook_state(plan: &ContainerPlan, pid: i32, status: Status) -> String {

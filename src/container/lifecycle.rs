@@ -6,7 +6,8 @@ use super::failure::Failure;
 use super::rootless::cgroup_of;
 use super::shared::{pidfd, poststart, wrong};
 use super::state::{Phase, State, Status};
-use crate::cgroups::{self, CgroupManager};
+use super::teardown;
+use crate::cgroups::CgroupManager;
 use crate::error::{SysContext, SysError};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
@@ -202,8 +203,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     };
     let state = match dir.load() {
         Ok(s) => s,
-        Err(ContainerError::NoState(_) | ContainerError::Corrupt(..)) if force => {
-            return dir.remove();
+        Err(e @ (ContainerError::NoState(_) | ContainerError::Damaged { .. })) if force => {
+            match from_record(&dir, id, e)? {
+                Some(s) => s,
+                None => return dir.remove(),
+            }
         }
         Err(e) => return Err(e),
     };
@@ -212,88 +216,80 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
         return Err(wrong(&state, "delete", status));
     }
     let cg = cgroup_of(&state)?;
-    kill_all(&state, cg.as_ref())?;
-    super::resctrl::remove(state.resctrl.as_ref());
-    if let Some(before) = state.host_mounts {
-        crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
+    let mut left = teardown::kill_all(&state, cg.as_ref())?;
+    if left.is_empty() {
+        super::resctrl::remove(state.resctrl.as_ref());
+        if let Some(before) = state.host_mounts {
+            crate::mounts::detach_from_host(Path::new(&state.rootfs), before);
+        }
     }
-    // What is left in the cgroup now is not the container's (kill_all):
-    // its cgroup stays for them, as it did before create.
     if let Some(cg) = cg {
         match cg.pids().map(|p| p.len()) {
+            // Still there: rmdir could only fail.
+            _ if !left.is_empty() => {
+                left.push(format!("its cgroup {} is kept for them", state.cgroup_path))
+            }
+            // What is left in the cgroup now is not the container's
+            // (kill_all): its cgroup stays for them, as it did before create.
             Ok(n) if n > 0 && state.pid_ns => crate::logging::warn(&format!(
                 "container {id}: cgroup {} still holds {n} process(es) that are not the container's: it is left in place",
                 state.cgroup_path
             )),
-            _ => cg.destroy()?,
+            _ => {
+                if let Err(e) = cg.destroy() {
+                    left.push(e.to_string());
+                }
+            }
         }
     }
+    // The state stays, so that a second delete finds what is left.
+    if !left.is_empty() {
+        return Err(ContainerError::Unfinished {
+            id: id.into(),
+            left: left.join("; "),
+        });
+    }
     if let Some(h) = state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
-        crate::hooks::run_all_warn("poststop", &h, &state.oci(Status::Stopped).json());
+        let bound = force.then(teardown::hook_bound);
+        let json = state.oci(Status::Stopped).json();
+        crate::hooks::run_all_warn_bounded("poststop", &h, &json, bound);
     }
     crate::logging::debug(&format!("container {id} deleted"));
     dir.remove()
 }
 
-/// SIGKILL to the container process and everything in its cgroup, then
-/// wait (on pidfds) until each is gone. A pid namespace's init finishes
-/// dying only once every process of its namespace has been reaped; if
-/// whoever should reap them does not within 10 s, delete says so.
-fn kill_all(state: &State, cg: Option<&cgroups::Manager>) -> Result<(), ContainerError> {
-    // Without a cgroup, a pid namespace's init takes every process of it
-    // along; without one either, the container is its process.
-    let mut pids = cg
-        .map(|cg| cg.pids().unwrap_or_default())
-        .unwrap_or_default();
-    // With a pid namespace of its own, every process of the container is
-    // in it (or below): one in berth's own namespace was placed in the
-    // cgroup by someone else (before create, which warned), and is theirs.
-    if state.pid_ns {
-        let ns = |pid: &str| {
-            std::fs::metadata(format!("/proc/{pid}/ns/pid"))
-                .ok()
-                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-        };
-        let own = ns("self");
-        pids.retain(|p| own.is_none() || ns(&p.to_string()) != own);
-    }
-    if state.alive() && !pids.contains(&state.pid) {
-        pids.push(state.pid);
-    }
-    let mut fds = Vec::new();
-    for pid in pids {
-        let Some(p) = Pid::from_raw(pid) else {
-            continue;
-        };
-        if let Ok(fd) = rustix::process::pidfd_open(p, PidfdFlags::empty()) {
-            let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
-            fds.push(fd);
+/// The state delete --force works from when state.json is missing or
+/// damaged (`e`): cleanup.json's record. None when neither file exists (a
+/// create killed before its first write left only the directory); an
+/// error, once the directory is removed, when state.json is damaged and the
+/// record is unusable too: what the container left cannot be found.
+fn from_record(
+    dir: &StateDir,
+    id: &str,
+    e: ContainerError,
+) -> Result<Option<State>, ContainerError> {
+    match (dir.load_record(), e) {
+        (Ok(record), e) => {
+            crate::logging::warn(&format!(
+                "container {id}: {}; cleaning up from {}",
+                match e {
+                    ContainerError::Damaged { file, why, .. } =>
+                        format!("{file} is damaged ({why})"),
+                    _ => format!("{} is missing", dir::STATE_FILE),
+                },
+                dir::CLEANUP_FILE
+            ));
+            Ok(Some(record))
+        }
+        (Err(ContainerError::NoState(_)), ContainerError::NoState(_)) => Ok(None),
+        (Err(r), e) => {
+            dir.remove()?;
+            Err(ContainerError::Lost {
+                id: id.into(),
+                why: format!("{e}; and {r}"),
+            })
         }
     }
-    // A frozen process keeps its SIGKILL pending until thawed: thawed after
-    // the signals, so nothing of a paused container runs before it dies.
-    if let Some(cg) = cg
-        && cgroups::is_frozen(&state.cgroup_path)
-    {
-        cg.freeze(false)?;
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    for fd in fds {
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let ts = rustix::event::Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as i64,
-            };
-            let mut p = [PollFd::new(&fd, PollFlags::IN)];
-            match rustix::event::poll(&mut p, Some(&ts)) {
-                Err(rustix::io::Errno::INTR) => continue,
-                Ok(0) => return Err(ContainerError::NotReaped(state.id.clone())),
-                _ => break,
-            }
-        }
-    }
-    Ok(())
 }
 
 /// A container's state and its status now (no lock: state.json is
@@ -317,16 +313,26 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>, ContainerError>
     // Read once for every owner's name.
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     for e in entries.flatten() {
-        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+        let named_as_id = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| dir::validate_id(n).is_ok());
+        if !named_as_id || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if let Ok(state) = dir::load(&e.path()) {
-            let status = state.status();
-            let uid = std::os::unix::fs::MetadataExt::uid(
-                &e.metadata()
-                    .map_err(|err| SysError::new("stat", e.path().display(), err))?,
-            );
-            out.push((state, status, user_name(&passwd, uid)));
+        match dir::load(&e.path()) {
+            Ok(state) => {
+                let status = state.status();
+                let uid = std::os::unix::fs::MetadataExt::uid(
+                    &e.metadata()
+                        .map_err(|err| SysError::new("stat", e.path().display(), err))?,
+                );
+                out.push((state, status, user_name(&passwd, uid)));
+            }
+            // As runc: the others are listed, this one named on stderr.
+            Err(err @ ContainerError::Damaged { .. }) => crate::logging::warn(&err.to_string()),
+            // Deleted meanwhile, or a create that has not written it yet.
+            Err(_) => {}
         }
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));

@@ -24,6 +24,7 @@ mod rootless;
 mod shared;
 mod state;
 mod sync;
+mod teardown;
 
 pub use check::{CheckOpts, check, check_untrusted};
 pub use create::{CreateOpts, create, wait_started};
@@ -97,8 +98,21 @@ pub enum ContainerError {
         "container \"{0}\" has no state: its create was interrupted; delete --force removes it"
     )]
     NoState(String),
-    #[error("container \"{0}\": state.json is unreadable: {1}")]
-    Corrupt(String, String),
+    /// A state file that does not parse (a torn write, a full disk).
+    #[error(
+        "container \"{id}\": its state file {file} is damaged ({why}); delete --force removes the container, its processes and its cgroup"
+    )]
+    Damaged {
+        id: String,
+        file: String,
+        why: String,
+    },
+    /// delete --force of a container whose state.json and cleanup.json are
+    /// both unusable: its directory is gone, what it made may not be.
+    #[error(
+        "container \"{id}\": its state directory is removed, but its processes and cgroup could not be found and may be left on the host: {why}"
+    )]
+    Lost { id: String, why: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -120,12 +134,21 @@ pub enum ContainerError {
     Protocol { id: String, got: String },
     #[error("container \"{0}\": the container process exited before it was started")]
     ExitedBeforeStart(String),
-    /// delete killed the container's processes, and a parent outside it has
-    /// not reaped them.
+    /// Another command held the container's lock past the bound.
     #[error(
-        "container \"{0}\": its processes were killed but are not gone after 10 s: a parent outside the container has not reaped them yet; delete again"
+        "container \"{id}\" is locked by {holder}, still after {waited:.1?} (BERTH_LOCK_TIMEOUT): end that command, or wait for it"
     )]
-    NotReaped(String),
+    Locked {
+        id: String,
+        waited: std::time::Duration,
+        holder: String,
+    },
+    /// delete could not clean everything by its bounds: what is left. The
+    /// state stays, so that a second delete --force finishes the job.
+    #[error(
+        "container \"{id}\": delete could not finish, and keeps the container's state so that delete --force can be run again: {left}"
+    )]
+    Unfinished { id: String, left: String },
     #[error("{0}")]
     Usage(String),
     /// runc's phrase, and why: a rootless container has no cgroup.

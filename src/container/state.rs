@@ -97,6 +97,28 @@ impl State {
         crate::cgroups::open(&self.cgroup_path, self.systemd.as_ref())
     }
 
+    /// What delete needs, kept in cleanup.json (dir.rs): this state without
+    /// what only exec reads (the process, seccomp, namespaces, memory
+    /// policy) and the hooks no later command runs. Its phase is always
+    /// Creating, so that start's save leaves the record as it was; a
+    /// delete that works from the record does not ask for the status.
+    pub fn cleanup_record(&self) -> State {
+        let poststop = self.hooks.as_ref().and_then(|h| h.poststop().clone());
+        State {
+            phase: Phase::Creating,
+            hooks: poststop.map(|p| {
+                let mut h = Hooks::default();
+                h.set_poststop(Some(p));
+                h
+            }),
+            process: None,
+            seccomp: None,
+            memory_policy: None,
+            namespaces: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The status as the kernel sees it now.
     pub fn status(&self) -> Status {
         if self.pid <= 0 {
@@ -210,6 +232,26 @@ mod tests {
         assert_eq!(s.status(), Status::Running);
         s.start_time = start + 1;
         assert_eq!(s.status(), Status::Stopped);
+    }
+
+    #[test]
+    fn cleanup_record_keeps_what_delete_needs() {
+        let mut s = state(42, Phase::Started);
+        s.start_time = 7;
+        s.process = Some(Default::default());
+        s.namespaces = vec!["pid".into()];
+        let hooks: Hooks = serde_json::from_str(
+            r#"{"poststop":[{"path":"/bin/true"}],"poststart":[{"path":"/bin/false"}]}"#,
+        )
+        .unwrap();
+        s.hooks = Some(hooks);
+        let r = s.cleanup_record();
+        assert_eq!((r.pid, r.start_time, r.phase), (42, 7, Phase::Creating));
+        assert_eq!(r.cgroup_path, "/berth/c");
+        assert!(r.process.is_none() && r.namespaces.is_empty());
+        let h = r.hooks.unwrap();
+        assert_eq!(h.poststop().as_ref().unwrap().len(), 1);
+        assert!(h.poststart().is_none());
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn run_all_env(
     for (index, h) in hooks.iter().enumerate() {
         let span = crate::logging::span(format!("{kind} hook #{index}"));
         let trace = span.as_ref().map(|s| s.traceparent());
-        run(h, state, env, trace.as_deref()).map_err(|msg| HookError {
+        run(h, state, env, trace.as_deref(), Limit::of(h)).map_err(|msg| HookError {
             kind,
             index,
             path: h.path().display().to_string(),
@@ -49,10 +49,21 @@ pub fn run_all_env(
 
 /// Runs every hook; a failure is logged as a warning and the rest still run.
 pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
+    run_all_warn_bounded(kind, hooks, state, None)
+}
+
+/// `run_all_warn` where a hook without a timeout of its own is killed
+/// after `bound` (delete --force, which must finish).
+pub fn run_all_warn_bounded(kind: &'static str, hooks: &[Hook], state: &str, bound: Option<Bound>) {
     for (index, h) in hooks.iter().enumerate() {
         let span = crate::logging::span(format!("{kind} hook #{index}"));
         let trace = span.as_ref().map(|s| s.traceparent());
-        if let Err(msg) = run(h, state, None, trace.as_deref()) {
+        let limit = match (h.timeout(), bound) {
+            (Some(t), _) => Some(Limit::Spec(t)),
+            (None, Some(b)) => Some(Limit::Berth(b)),
+            (None, None) => None,
+        };
+        if let Err(msg) = run(h, state, None, trace.as_deref(), limit) {
             crate::logging::warn(
                 &HookError {
                     kind,
@@ -66,6 +77,42 @@ pub fn run_all_warn(kind: &'static str, hooks: &[Hook], state: &str) {
     }
 }
 
+/// A default bound on hooks without a timeout of their own: how long, and
+/// what sets it (named in the error).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub limit: Duration,
+    pub source: &'static str,
+}
+
+/// How long a hook may run: the spec's timeout, or berth's bound.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Spec(i64),
+    Berth(Bound),
+}
+
+impl Limit {
+    fn of(h: &Hook) -> Option<Limit> {
+        h.timeout().map(Limit::Spec)
+    }
+    fn duration(self) -> Duration {
+        match self {
+            Limit::Spec(t) => Duration::from_secs(t.max(0) as u64),
+            Limit::Berth(b) => b.limit,
+        }
+    }
+    fn timed_out(self) -> String {
+        match self {
+            Limit::Spec(t) => format!("timed out after {t} s"),
+            Limit::Berth(b) => format!(
+                "timed out after {:.1?} (it has no timeout of its own; {})",
+                b.limit, b.source
+            ),
+        }
+    }
+}
+
 /// Output kept from a hook for the error message.
 const OUTPUT_LIMIT: usize = 4096;
 
@@ -75,6 +122,7 @@ fn run(
     state: &str,
     default_env: Option<&[String]>,
     trace: Option<&str>,
+    limit: Option<Limit>,
 ) -> Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
@@ -116,9 +164,7 @@ fn run(
         rustix::process::PidfdFlags::empty(),
     )
     .map_err(|e| crate::error::errno_text(&e.into()))?;
-    let deadline = h
-        .timeout()
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = limit.map(|l| Instant::now() + l.duration());
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let mut output = Vec::new();
@@ -132,7 +178,7 @@ fn run(
                 if left.is_zero() {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+                    return Err(limit.map(Limit::timed_out).unwrap_or_default());
                 }
                 Some(rustix::event::Timespec {
                     tv_sec: left.as_secs() as i64,

@@ -5,6 +5,7 @@
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
+use crate::syscall::Syscall;
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 use std::str::FromStr;
 
@@ -56,16 +57,11 @@ impl CapSets {
     }
 }
 
-/// Capability number `cap` as the one-bit set rustix's prctl calls take.
-fn one(cap: u32) -> rustix::thread::CapabilitySet {
-    rustix::thread::CapabilitySet::from_bits_retain(1 << cap)
-}
-
 /// Drops every capability not in the bounding set.
-pub fn drop_bounding(sets: &CapSets) -> Result<(), SysError> {
+pub fn drop_bounding(sys: &impl Syscall, sets: &CapSets) -> Result<(), SysError> {
     for cap in 0..=last_cap() {
         if sets.bounding & (1 << cap) == 0 {
-            rustix::thread::remove_capability_from_bounding_set(one(cap))
+            sys.drop_bounding(cap)
                 .sys("drop from bounding set", format!("capability {cap}"))?;
         }
     }
@@ -73,22 +69,13 @@ pub fn drop_bounding(sets: &CapSets) -> Result<(), SysError> {
 }
 
 /// Sets effective, permitted and inheritable, then the ambient set.
-pub fn apply(sets: &CapSets) -> Result<(), SysError> {
-    use rustix::thread::{CapabilitySet, CapabilitySets};
-    let f = |m: u64| CapabilitySet::from_bits_retain(m);
-    rustix::thread::set_capabilities(
-        None,
-        CapabilitySets {
-            effective: f(sets.effective),
-            permitted: f(sets.permitted),
-            inheritable: f(sets.inheritable),
-        },
-    )
-    .sys("set", "capabilities")?;
-    let _ = rustix::thread::clear_ambient_capability_set();
+pub fn apply(sys: &impl Syscall, sets: &CapSets) -> Result<(), SysError> {
+    sys.set_caps(sets.effective, sets.permitted, sets.inheritable)
+        .sys("set", "capabilities")?;
+    let _ = sys.clear_ambient();
     for cap in 0..=last_cap() {
         if sets.ambient & (1 << cap) != 0
-            && let Err(e) = rustix::thread::configure_capability_in_ambient_set(one(cap), true)
+            && let Err(e) = sys.raise_ambient(cap)
         {
             // The kernel refuses an ambient capability that is not both
             // permitted and inheritable; runc warns and goes on.

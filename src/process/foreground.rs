@@ -95,27 +95,17 @@ pub fn wait(
     let stdout = rustix::stdio::stdout();
     let (mut stdin_open, mut master_open) = (master.is_some(), master.is_some());
     loop {
+        let on = |open: bool| match open {
+            true => PollFlags::IN,
+            false => PollFlags::empty(),
+        };
         let mut fds = vec![
             PollFd::new(pidfd, PollFlags::IN),
             PollFd::new(sigfd, PollFlags::IN),
         ];
         if let Some(m) = &master {
-            fds.push(PollFd::new(
-                m,
-                if master_open {
-                    PollFlags::IN
-                } else {
-                    PollFlags::empty()
-                },
-            ));
-            fds.push(PollFd::new(
-                &stdin,
-                if stdin_open {
-                    PollFlags::IN
-                } else {
-                    PollFlags::empty()
-                },
-            ));
+            fds.push(PollFd::new(m, on(master_open)));
+            fds.push(PollFd::new(&stdin, on(stdin_open)));
         }
         match rustix::event::poll(&mut fds, None) {
             Err(rustix::io::Errno::INTR) => continue,
@@ -126,15 +116,7 @@ pub fn wait(
         let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
         if ready[1] {
-            let sig = crate::syscall::read_signalfd(sigfd.as_fd()).unwrap_or(libc::SIGCHLD);
-            if sig != libc::SIGCHLD {
-                match (&master, sig) {
-                    (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
-                    _ => {
-                        let _ = crate::syscall::pidfd_send_signal(pidfd.as_fd(), sig);
-                    }
-                }
-            }
+            forward_signal(sigfd, pidfd, master.as_ref());
         }
         if let Some(m) = &master {
             if master_open && ready[2] {
@@ -145,35 +127,53 @@ pub fn wait(
             }
         }
         if ready[0] {
-            if let Some(m) = &master {
-                // What the program wrote last is still in the pty.
-                let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
-                while master_open && pump(m.as_fd(), stdout) {
-                    let mut probe = [PollFd::new(m, PollFlags::IN)];
-                    if rustix::event::poll(
-                        &mut probe,
-                        Some(&rustix::event::Timespec {
-                            tv_sec: 0,
-                            tv_nsec: 0,
-                        }),
-                    )
-                    .unwrap_or(0)
-                        == 0
-                    {
-                        break;
-                    }
-                }
+            if let Some(m) = master.as_ref().filter(|_| master_open) {
+                drain(m, stdout);
             }
-            let status = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty())
-                .sys("wait for", pid)?;
-            return Ok(match status {
-                Some((_, st)) => match (st.exit_status(), st.terminating_signal()) {
-                    (Some(c), _) => c,
-                    (_, Some(s)) => 128 + s,
-                    _ => 1,
-                },
-                None => 1,
-            });
+            return exit_status(pid);
         }
     }
+}
+
+/// A signal berth received goes to the process; a terminal's size change
+/// goes to its pty instead. SIGCHLD is berth's own.
+fn forward_signal(sigfd: &OwnedFd, pidfd: &OwnedFd, master: Option<&OwnedFd>) {
+    let sig = crate::syscall::read_signalfd(sigfd.as_fd()).unwrap_or(libc::SIGCHLD);
+    match (master, sig) {
+        (_, libc::SIGCHLD) => {}
+        (Some(m), libc::SIGWINCH) => copy_winsize(m.as_fd()),
+        _ => {
+            let _ = crate::syscall::pidfd_send_signal(pidfd.as_fd(), sig);
+        }
+    }
+}
+
+/// What the program wrote last is still in the pty once it has exited:
+/// copied out until nothing more is there.
+fn drain(master: &OwnedFd, stdout: BorrowedFd) {
+    let _ = rustix::fs::fcntl_setfl(master, rustix::fs::OFlags::NONBLOCK);
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    while pump(master.as_fd(), stdout) {
+        let mut probe = [PollFd::new(master, PollFlags::IN)];
+        if rustix::event::poll(&mut probe, Some(&now)).unwrap_or(0) == 0 {
+            break;
+        }
+    }
+}
+
+/// The exited process's status as a shell gives it: 128+N for signal N.
+fn exit_status(pid: i32) -> Result<i32, SysError> {
+    let status =
+        rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty()).sys("wait for", pid)?;
+    Ok(match status {
+        Some((_, st)) => match (st.exit_status(), st.terminating_signal()) {
+            (Some(c), _) => c,
+            (_, Some(s)) => 128 + s,
+            _ => 1,
+        },
+        None => 1,
+    })
 }

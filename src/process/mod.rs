@@ -7,6 +7,7 @@ pub mod elf;
 pub mod exec;
 pub mod fds;
 pub mod foreground;
+mod identity;
 pub mod keyring;
 pub mod lsm;
 pub mod mempolicy;
@@ -17,7 +18,7 @@ pub mod terminal;
 pub mod user;
 
 use crate::config::ConfigError;
-use crate::error::{SysContext, SysError};
+use crate::error::SysError;
 use crate::syscall;
 use capabilities::CapSets;
 use oci_spec::runtime::{Process, Spec};
@@ -214,37 +215,16 @@ impl ProcessPlan {
             self.env_with_home(),
             self.berth_binary,
         )?;
-        // A notify filter goes in now too: its listener fd must reach berth
-        // before the process waits for start, and before any other syscall
-        // of berth's that the filter may hold for an agent that does not
-        // have the listener yet (close, write, ...).
-        if let Some(f) = seccomp.filter(|f| self.seccomp_early(f))
-            && let Some(listener) = syscall::install_seccomp(f)?
-        {
-            hand_over(listener)?;
-        }
-        let keep = |on: bool| rustix::thread::set_keep_capabilities(on).sys("set", "keepcaps");
-        if let Some(c) = &self.caps {
-            capabilities::drop_bounding(c)?;
-        }
-        fds::chown_stdio(self.user.uid, self.terminal)?;
-        keep(true)?;
-        user::set_user(&self.user)?;
-        keep(false)?;
-        if let Some(c) = &self.caps {
-            capabilities::apply(c)?;
-        }
-        if self.no_new_privileges {
-            rustix::thread::set_no_new_privs(true).sys("set", "no_new_privs")?;
-        }
+        // A notify filter goes in now too (identity.rs): its listener fd
+        // must reach berth before the process waits for start, and before
+        // any other syscall of berth's that the filter may hold for an
+        // agent that does not have the listener yet (close, write, ...).
+        let as_root = || Ok(fds::chown_stdio(self.user.uid, self.terminal)?);
+        self.take_identity(&syscall::Kernel, seccomp, hand_over, as_root)?;
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(
             self.user.umask.unwrap_or(0o022),
         ));
         Ok(program)
-    }
-
-    fn seccomp_early(&self, f: &syscall::SeccompFilter) -> bool {
-        f.notify() || self.seccomp_before_identity()
     }
 
     /// process.env with HOME from the container's /etc/passwd when it has
@@ -265,10 +245,7 @@ impl ProcessPlan {
     /// The filter, if it was not installed by `apply`: last, just before
     /// the startContainer hooks and the exec, which both run under it.
     pub fn seccomp_late(&self, seccomp: Option<&syscall::SeccompFilter>) -> Result<(), SysError> {
-        match seccomp.filter(|f| !self.seccomp_early(f)) {
-            Some(f) => syscall::install_seccomp(f).map(|_| ()),
-            None => Ok(()),
-        }
+        self.install_late(&syscall::Kernel, seccomp)
     }
 
     /// The exec. Returns only the error that kept the program from running.

@@ -153,10 +153,9 @@ impl Namespaces {
     }
 
     /// In the child: setns into each namespace to join, in order.
-    pub fn join_all(&self) -> Result<(), SysError> {
+    pub fn join_all(&self, sys: &impl Syscall) -> Result<(), SysError> {
         for (t, fd) in &self.join {
-            rustix::thread::move_into_link_name_space(fd.as_fd(), None)
-                .sys("setns", ns_label(*t))?;
+            sys.setns(fd.as_fd()).sys("setns", ns_label(*t))?;
         }
         Ok(())
     }
@@ -176,16 +175,11 @@ pub fn ns_label(t: u64) -> &'static str {
 }
 
 /// unshare(2) of the given CLONE_NEW* flags.
-pub fn unshare(flags: u64) -> Result<(), SysError> {
+pub fn unshare(sys: &impl Syscall, flags: u64) -> Result<(), SysError> {
     if flags == 0 {
         return Ok(());
     }
-    // SAFETY: unshare of namespaces (no CLONE_FILES/CLONE_FS games) cannot
-    // invalidate anything this single-threaded process holds.
-    unsafe {
-        rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::from_bits_retain(flags as u32))
-    }
-    .sys("unshare", "namespaces")
+    sys.unshare(flags).sys("unshare", "namespaces")
 }
 
 /// Writes the time namespace offsets for the children of this process.
@@ -214,6 +208,24 @@ mod tests {
         assert_eq!(n.clone_flags(), CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUSER);
         assert_eq!(n.unshare_flags(), CLONE_NEWCGROUP);
         assert!(!n.second_fork());
+    }
+
+    #[test]
+    fn the_user_namespace_is_joined_first_and_a_refusal_names_the_type() {
+        use crate::syscall::seam::Recorder;
+        use std::os::fd::AsRawFd;
+        let n = ns(
+            r#"{"namespaces":[{"type":"network","path":"/proc/self/ns/net"},{"type":"user","path":"/proc/self/ns/user"}]}"#,
+        );
+        let fd = |t| n.join.iter().find(|(f, _)| *f == t).unwrap().1.as_raw_fd();
+        let sys = Recorder::default();
+        n.join_all(&sys).unwrap();
+        let want = [CLONE_NEWUSER, CLONE_NEWNET].map(|t| format!("setns fd {}", fd(t)));
+        assert_eq!(sys.calls(), want);
+        let sys = Recorder::default().fail("setns", rustix::io::Errno::PERM);
+        let e = n.join_all(&sys).unwrap_err().to_string();
+        assert!(e.contains("setns user namespace"), "{e}");
+        assert_eq!(sys.calls().len(), 1);
     }
 
     #[test]

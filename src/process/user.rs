@@ -1,7 +1,7 @@
 //! process.user: the uid, gids and umask, and HOME from /etc/passwd.
 
 use crate::error::{SysContext, SysError};
-use rustix::thread::{Gid, Uid};
+use crate::syscall::Syscall;
 
 #[derive(Debug, Clone, Default)]
 pub struct User {
@@ -12,22 +12,15 @@ pub struct User {
 }
 
 /// Sets supplementary groups, then gid, then uid (the last drops root).
-pub fn set_user(u: &User) -> Result<(), SysError> {
-    let groups: Vec<Gid> = u
-        .additional_gids
-        .iter()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
+pub fn set_user(sys: &impl Syscall, u: &User) -> Result<(), SysError> {
     // setgroups is refused in a user namespace whose setgroups file says
     // "deny"; there, only an empty list is wanted anyway.
-    match rustix::thread::set_thread_groups(&groups) {
-        Err(rustix::io::Errno::PERM) if groups.is_empty() => {}
+    match sys.set_groups(&u.additional_gids) {
+        Err(rustix::io::Errno::PERM) if u.additional_gids.is_empty() => {}
         r => r.sys("setgroups", format!("{:?}", u.additional_gids))?,
     }
-    let gid = Gid::from_raw(u.gid);
-    rustix::thread::set_thread_res_gid(gid, gid, gid).sys("setgid", u.gid)?;
-    let uid = Uid::from_raw(u.uid);
-    rustix::thread::set_thread_res_uid(uid, uid, uid).sys("setuid", u.uid)?;
+    sys.set_gid(u.gid).sys("setgid", u.gid)?;
+    sys.set_uid(u.uid).sys("setuid", u.uid)?;
     Ok(())
 }
 

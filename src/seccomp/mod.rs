@@ -18,7 +18,7 @@ use libseccomp::{
 };
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompFilterFlag as F,
-    LinuxSeccompOperator as Op,
+    LinuxSeccompOperator as Op, LinuxSyscall,
 };
 use std::io::{Read, Seek};
 
@@ -124,6 +124,40 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         .iter()
         .flatten()
         .any(|c| c.action() == A::ScmpActNotify);
+    let listener = listener(s, notify)?;
+    let mut ctx = context(s, default)?;
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        add_rule(&mut ctx, s, default, sc, format!("{p}.syscalls[{i}]"))?;
+    }
+    let bpf = export(&ctx)
+        .map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
+    let bpf = with_enosys_stub(s, bpf);
+    // BPF_MAXINSNS
+    if bpf.len() > 4096 {
+        return Err(ConfigError::invalid(
+            p,
+            format!(
+                "the filter is {} instructions long, more than the kernel's 4096",
+                bpf.len()
+            ),
+        ));
+    }
+    let mut flags = filter_flags(s, notify);
+    if notify {
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    }
+    Ok(Program {
+        filter: SeccompFilter { bpf, flags },
+        listener,
+    })
+}
+
+/// Where a filter with notify rules sends its listener.
+fn listener(
+    s: &LinuxSeccomp,
+    notify: bool,
+) -> Result<Option<(std::path::PathBuf, String)>, ConfigError> {
+    let p = "linux.seccomp";
     let listener = match (notify, s.listener_path()) {
         (true, Some(path)) if path.is_absolute() => Some((
             path.clone(),
@@ -137,11 +171,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         }
         (false, _) => None,
     };
-    let lib = |path: String| {
-        move |e: libseccomp::error::SeccompError| {
-            ConfigError::invalid(path, format!("libseccomp: {e}"))
-        }
-    };
+    Ok(listener)
+}
+
+fn lib(path: String) -> impl FnOnce(libseccomp::error::SeccompError) -> ConfigError {
+    move |e| ConfigError::invalid(path, format!("libseccomp: {e}"))
+}
+
+/// libseccomp's context with the default action and the architectures.
+fn context(s: &LinuxSeccomp, default: ScmpAction) -> Result<ScmpFilterContext, ConfigError> {
+    let p = "linux.seccomp";
     let mut ctx = ScmpFilterContext::new(default).map_err(lib(format!("{p}.defaultAction")))?;
     // The filter goes in by our own seccomp(2) call, flags and all.
     ctx.set_ctl_nnp(false).map_err(lib(p.to_string()))?;
@@ -156,6 +195,11 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
             Err(e) => return Err(lib(path)(e)),
         }
     }
+    Ok(ctx)
+}
+
+/// linux.seccomp.flags as seccomp(2) takes them.
+fn filter_flags(s: &LinuxSeccomp, notify: bool) -> u32 {
     let mut flags = 0;
     for f in s.flags().iter().flatten() {
         flags |= match f {
@@ -171,60 +215,70 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
             F::SeccompFilterFlagTsync => 0,
         };
     }
-    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
-        let path = format!("{p}.syscalls[{i}]");
-        let act = action(sc.action(), sc.errno_ret(), s.default_errno_ret());
-        // libseccomp refuses a rule that does what the default does anyway.
-        if act == default {
-            continue;
-        }
-        // The listener goes to berth by sendmsg once the filter is in (the
-        // one call between the two): a notification of it would wait for
-        // an agent that cannot have the listener yet.
-        if act == ScmpAction::Notify && sc.names().iter().any(|n| n == HAND_OVER) {
-            return Err(ConfigError::invalid(
-                format!("{path}.names"),
-                format!(
-                    "SCMP_ACT_NOTIFY on {HAND_OVER} cannot be answered: berth hands the notify listener over with {HAND_OVER} right after the filter is in, before any agent has it"
-                ),
-            ));
-        }
-        let args = sc.args().clone().unwrap_or_default();
-        let cmps: Vec<ScmpArgCompare> = args
-            .iter()
-            .map(|a| compare(a.op(), a.index(), a.value(), a.value_two()))
-            .collect();
-        if args.iter().any(|a| a.index() > 5) {
-            return Err(ConfigError::invalid(
-                format!("{path}.args"),
-                "an argument index must be 0 to 5",
-            ));
-        }
-        // Conditions on distinct arguments must all hold; several on the
-        // same argument are alternatives (libseccomp cannot AND those).
-        let mut seen = std::collections::HashSet::new();
-        let same_arg = !args.iter().all(|a| seen.insert(a.index()));
-        for name in sc.names() {
-            // A name this kernel's arches do not know is skipped, as runc does.
-            let Ok(nr) = ScmpSyscall::from_name(name) else {
-                continue;
-            };
-            let r = if cmps.is_empty() {
-                ctx.add_rule(act, nr)
-            } else if same_arg {
-                cmps.iter()
-                    .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ()))
-                    .map(|_| &mut ctx)
-            } else {
-                ctx.add_rule_conditional(act, nr, &cmps)
-            };
-            r.map_err(|e| ConfigError::invalid(&path, format!("syscall {name}: libseccomp: {e}")))?;
-        }
+    flags
+}
+
+/// One entry of linux.seccomp.syscalls, as rules for each of its names.
+fn add_rule(
+    ctx: &mut ScmpFilterContext,
+    s: &LinuxSeccomp,
+    default: ScmpAction,
+    sc: &LinuxSyscall,
+    path: String,
+) -> Result<(), ConfigError> {
+    let act = action(sc.action(), sc.errno_ret(), s.default_errno_ret());
+    // libseccomp refuses a rule that does what the default does anyway.
+    if act == default {
+        return Ok(());
     }
-    let mut bpf = export(&ctx)
-        .map_err(|e| ConfigError::invalid(p, format!("cannot compile the filter: {e}")))?;
-    // Unless the default lets syscalls through anyway (runc's rule: allow,
-    // log, trace), syscalls newer than the profile get ENOSYS.
+    // The listener goes to berth by sendmsg once the filter is in (the
+    // one call between the two): a notification of it would wait for
+    // an agent that cannot have the listener yet.
+    if act == ScmpAction::Notify && sc.names().iter().any(|n| n == HAND_OVER) {
+        return Err(ConfigError::invalid(
+            format!("{path}.names"),
+            format!(
+                "SCMP_ACT_NOTIFY on {HAND_OVER} cannot be answered: berth hands the notify listener over with {HAND_OVER} right after the filter is in, before any agent has it"
+            ),
+        ));
+    }
+    let args = sc.args().clone().unwrap_or_default();
+    let cmps: Vec<ScmpArgCompare> = args
+        .iter()
+        .map(|a| compare(a.op(), a.index(), a.value(), a.value_two()))
+        .collect();
+    if args.iter().any(|a| a.index() > 5) {
+        return Err(ConfigError::invalid(
+            format!("{path}.args"),
+            "an argument index must be 0 to 5",
+        ));
+    }
+    // Conditions on distinct arguments must all hold; several on the
+    // same argument are alternatives (libseccomp cannot AND those).
+    let mut seen = std::collections::HashSet::new();
+    let same_arg = !args.iter().all(|a| seen.insert(a.index()));
+    for name in sc.names() {
+        // A name this kernel's arches do not know is skipped, as runc does.
+        let Ok(nr) = ScmpSyscall::from_name(name) else {
+            continue;
+        };
+        let r = if cmps.is_empty() {
+            ctx.add_rule(act, nr).map(|_| ())
+        } else if same_arg {
+            cmps.iter()
+                .try_for_each(|c| ctx.add_rule_conditional(act, nr, &[*c]).map(|_| ()))
+        } else {
+            ctx.add_rule_conditional(act, nr, &cmps).map(|_| ())
+        };
+        r.map_err(|e| ConfigError::invalid(&path, format!("syscall {name}: libseccomp: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Unless the default lets syscalls through anyway (runc's rule: allow,
+/// log, trace), syscalls newer than the profile get ENOSYS: a stub before
+/// the filter.
+fn with_enosys_stub(s: &LinuxSeccomp, mut bpf: Vec<libc::sock_filter>) -> Vec<libc::sock_filter> {
     if !matches!(
         s.default_action(),
         A::ScmpActAllow | A::ScmpActLog | A::ScmpActTrace
@@ -245,23 +299,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Program, ConfigError> {
         stub.append(&mut bpf);
         bpf = stub;
     }
-    // BPF_MAXINSNS
-    if bpf.len() > 4096 {
-        return Err(ConfigError::invalid(
-            p,
-            format!(
-                "the filter is {} instructions long, more than the kernel's 4096",
-                bpf.len()
-            ),
-        ));
-    }
-    if notify {
-        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-    }
-    Ok(Program {
-        filter: SeccompFilter { bpf, flags },
-        listener,
-    })
+    bpf
 }
 
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, String> {

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod fuse;
 pub mod notify;
 pub mod tty;
 pub mod user;

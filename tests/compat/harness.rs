@@ -180,7 +180,9 @@ impl Case {
             return u.cmd(&bin, &args);
         }
         let mut c = Command::new(self.rt.bin());
-        c.args(args).stdin(Stdio::null());
+        // What a runtime makes relative to its cwd (runc's checkpoint makes
+        // ./checkpoint) stays in the test's directory.
+        c.args(args).stdin(Stdio::null()).current_dir(&self.dir);
         c
     }
 

@@ -22,3 +22,4 @@ mod netdev;
 mod process;
 mod rootless;
 mod seccomp;
+mod teardown;

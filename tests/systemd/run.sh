@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/systemd/run.sh BERTH
+# tests/systemd/run.sh BERTH [CLIENTS]
 #
 # berth's tests on a host whose init is systemd, with pure cgroup v2: run in
 # the guest that `scripts/v2-guest.sh --systemd` boots (`make test-systemd`
@@ -16,6 +16,10 @@
 #     the scope, the cgroup files, limits that bite, update, pause/resume,
 #     daemon-reload, nested kubepods slices, annotations, errors, and that
 #     delete leaves no unit and no cgroup.
+#  3. Its real clients set up for systemd cgroups (clients.sh): ctr, podman,
+#     dockerd; and with CLIENTS, the tests/clients binary built on the host,
+#     containerd's CRI plugin with SystemdCgroup = true in kubepods slices
+#     (its ignored test cri::systemd::containerd_cri_systemd_cgroup).
 #
 # Exits 0 only if all of it passed.
 set -uo pipefail
@@ -23,6 +27,7 @@ exec 2>&1
 
 [ $# -ge 1 ] || { sed -n '2p' "$0"; exit 2; }
 BERTH=$1
+CLIENTS=${2:-}
 failed=0
 ok() { echo "ok   - $*"; }
 not_ok() { echo "FAIL - $*"; failed=1; }
@@ -202,6 +207,21 @@ if start dup1 "$d"; then
 fi
 # 6. The clients, each set up for systemd cgroups.
 . "$(dirname "$0")/clients.sh"
+
+# 7. containerd's CRI plugin with SystemdCgroup = true, driven as kubelet
+# does by the client suite's test (its daemon private, stopped by the test).
+if [ -n "$CLIENTS" ]; then
+  t=cri::systemd::containerd_cri_systemd_cgroup
+  start=$SECONDS
+  timeout -k 10 1200 "$CLIENTS" --ignored --exact "$t" --nocapture > "$WORK/cri.log" 2>&1
+  rc=$?
+  cat "$WORK/cri.log"
+  if [ $rc = 0 ] && grep -q '^test result: ok. 1 passed' "$WORK/cri.log"; then
+    ok "CRI with SystemdCgroup = true: $t passed in $((SECONDS - start)) s"
+  else
+    not_ok "CRI with SystemdCgroup = true: $t exited $rc after $((SECONDS - start)) s"
+  fi
+fi
 
 leftover=$(sc list-units --all --no-legend 'berth-*' 'cri-containerd-*' 'libpod-*' 'docker-*' 2>/dev/null)
 [ -z "$leftover" ] && ok "no berth unit is left" || not_ok "units left: $leftover"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/v2/run.sh BERTH TESTS [LIBTEST-ARGS...]
+# tests/v2/run.sh [--clients BIN FILTER] BERTH TESTS [LIBTEST-ARGS...]
 #
 # berth's tests on a pure cgroup v2 host: run inside the guest that
 # scripts/v2-guest.sh boots (`make test-v2` does both), or on any machine
@@ -15,13 +15,25 @@
 #     device rules need (which berth applies all the same).
 #  3. TESTS with LIBTEST-ARGS (test-name filters, --exact, --skip, ...; none:
 #     every test). A selection that runs no test fails.
+#  4. With --clients: BIN, the tests/clients binary, with the libtest filter
+#     FILTER (make test-v2: containerd, so ctr's and the CRI plugin's
+#     scenarios), both tests side by side. Each client's daemon keeps its
+#     root and state under /tmp (tests/clients/host.rs), the guest's tmpfs.
+#     The StopContainer race runs CLIENT_RACE_ROUNDS rounds, not the
+#     host's 30: under TCG a round takes half a minute.
 #
 # Exits 0 only if all of it passed. With V2G_RW set (scripts/v2-guest.sh
-# --rw, the checkout), the integration tests' output is also kept in
-# $V2G_RW/target/v2-guest/integration.log.
+# --rw, the checkout), the tests' output is also kept in
+# $V2G_RW/target/v2-guest/integration.log and clients.log.
 set -uo pipefail
 exec 2>&1 # one stream: the order of berth's errors and the checks is kept
 
+CLIENTS= CLIENTS_FILTER=
+if [ "${1:-}" = --clients ]; then
+  [ $# -ge 3 ] || { sed -n '2p' "$0"; exit 2; }
+  CLIENTS=$2 CLIENTS_FILTER=$3
+  shift 3
+fi
 [ $# -ge 2 ] || { sed -n '2p' "$0"; exit 2; }
 BERTH=$1
 TESTS=$2
@@ -32,6 +44,9 @@ shift 2
 # Under TCG on a loaded 2-core machine the whole run took 14 min (831 s)
 # where it takes 6 on an idle one: the bound leaves room for that.
 TEST_TIMEOUT=1500
+# The same for the clients' tests, and the race's rounds (see 4. above).
+CLIENTS_TIMEOUT=1500
+CLIENT_RACE_ROUNDS=5
 
 failed=0
 ok() { echo "ok   - $*"; }
@@ -72,7 +87,7 @@ if [ "${V2G_GUEST:-}" = 1 ]; then
   { mkdir -p "$TMPDIR" && truncate -s 1G "$img" && mkfs.ext4 -q -F "$img" && mount -o loop "$img" "$TMPDIR" && chmod 1777 "$TMPDIR"; } \
     || { echo "v2: cannot make $TMPDIR an ext4" >&2; exit 125; }
 fi
-for f in "$BERTH" "$TESTS"; do
+for f in "$BERTH" "$TESTS" ${CLIENTS:+"$CLIENTS"}; do
   [ -x "$f" ] || { echo "v2: $f is not an executable the guest sees (under /tmp or /run on the host?)" >&2; exit 125; }
 done
 
@@ -131,17 +146,28 @@ fi
 rmdir "$cg/berth-v2-smoke" 2>/dev/null
 rm -rf "$work"
 
-# ------------------------------------------------------- integration tests ----
-log=${V2G_RW:+$V2G_RW/target/v2-guest/integration.log}
-log=${log:-${TMPDIR:-/tmp}/integration.log}
-echo "v2: $TESTS $*"
-timeout -k 10 "$TEST_TIMEOUT" "$TESTS" "$@" 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-[ "$rc" != 124 ] || echo "v2: the integration tests were killed after ${TEST_TIMEOUT}s: one hangs"
-# libtest's summary: "test result: ok. 13 passed; 0 failed; ..."
-ran=$(awk '/^test result:/ { n += $4 + $6 } END { print n + 0 }' "$log")
-if [ "$rc" = 0 ] && [ "$ran" = 0 ]; then not_ok "integration tests: the selection \"$*\" matched no test"
-elif [ "$rc" = 0 ]; then ok "integration tests: $ran passed"
-else not_ok "integration tests: exit $rc"; fi
+# ---------------------------------------------------------- test binaries ----
+# run_tests NAME TIMEOUT BINARY LIBTEST-ARGS...: its output also in NAME.log;
+# a selection that runs no test fails.
+run_tests() {
+  local name=$1 limit=$2 bin=$3 log rc ran start=$SECONDS
+  shift 3
+  log=${V2G_RW:+$V2G_RW/target/v2-guest/$name.log}
+  log=${log:-${TMPDIR:-/tmp}/$name.log}
+  echo "v2: $bin $*"
+  timeout -k 10 "$limit" "$bin" "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" != 124 ] || echo "v2: the $name tests were killed after ${limit}s: one hangs"
+  # libtest's summary: "test result: ok. 13 passed; 0 failed; ..."
+  ran=$(awk '/^test result:/ { n += $4 + $6 } END { print n + 0 }' "$log")
+  if [ "$rc" = 0 ] && [ "$ran" = 0 ]; then not_ok "$name tests: the selection \"$*\" matched no test"
+  elif [ "$rc" = 0 ]; then ok "$name tests: $ran passed in $((SECONDS - start)) s"
+  else not_ok "$name tests: exit $rc after $((SECONDS - start)) s"; fi
+}
+run_tests integration "$TEST_TIMEOUT" "$TESTS" "$@"
+if [ -n "$CLIENTS" ]; then
+  export BERTH_CLIENTS_RACE_ROUNDS=$CLIENT_RACE_ROUNDS
+  run_tests clients "$CLIENTS_TIMEOUT" "$CLIENTS" "$CLIENTS_FILTER" --test-threads=2 --nocapture
+fi
 
 exit $failed

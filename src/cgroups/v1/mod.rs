@@ -196,8 +196,10 @@ impl Manager {
 
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
+        // One bound for every hierarchy, not one each.
+        let until = super::deadline(super::REMOVE_BOUND);
         for h in &self.hierarchies {
-            if let Err(e) = remove_dir(&self.dir(h)) {
+            if let Err(e) = remove_dir(&self.dir(h), until) {
                 first_err.get_or_insert(e);
             } else {
                 remove_berth_parents(&h.mountpoint, &self.path);

@@ -1,7 +1,7 @@
 //! The small v1 controllers: pids, blkio, hugetlb, net_cls, net_prio, rdma.
 
 use crate::cgroups::write::{Write, w};
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxBlockIo, LinuxResources};
 
 pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
     if let Some(p) = r.pids() {
@@ -13,68 +13,7 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
         }
     }
     if let Some(b) = r.block_io() {
-        let p = "linux.resources.blockIO";
-        if let Some(v) = b.weight().filter(|v| *v != 0) {
-            out.push(w(format!("{p}.weight"), "blkio", "blkio.weight", v));
-        }
-        if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
-            out.push(w(
-                format!("{p}.leafWeight"),
-                "blkio",
-                "blkio.leaf_weight",
-                v,
-            ));
-        }
-        for (i, d) in b.weight_device().iter().flatten().enumerate() {
-            if let Some(v) = d.weight() {
-                out.push(w(
-                    format!("{p}.weightDevice[{i}].weight"),
-                    "blkio",
-                    "blkio.weight_device",
-                    format!("{}:{} {v}", d.major(), d.minor()),
-                ));
-            }
-            if let Some(v) = d.leaf_weight() {
-                out.push(w(
-                    format!("{p}.weightDevice[{i}].leafWeight"),
-                    "blkio",
-                    "blkio.leaf_weight_device",
-                    format!("{}:{} {v}", d.major(), d.minor()),
-                ));
-            }
-        }
-        let throttles = [
-            (
-                "throttleReadBpsDevice",
-                "blkio.throttle.read_bps_device",
-                b.throttle_read_bps_device(),
-            ),
-            (
-                "throttleWriteBpsDevice",
-                "blkio.throttle.write_bps_device",
-                b.throttle_write_bps_device(),
-            ),
-            (
-                "throttleReadIOPSDevice",
-                "blkio.throttle.read_iops_device",
-                b.throttle_read_iops_device(),
-            ),
-            (
-                "throttleWriteIOPSDevice",
-                "blkio.throttle.write_iops_device",
-                b.throttle_write_iops_device(),
-            ),
-        ];
-        for (name, file, list) in throttles {
-            for (i, d) in list.iter().flatten().enumerate() {
-                out.push(w(
-                    format!("{p}.{name}[{i}]"),
-                    "blkio",
-                    file,
-                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
-                ));
-            }
-        }
+        block_io(b, out);
     }
     for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
         out.push(w(
@@ -110,5 +49,71 @@ pub fn writes(r: &LinuxResources, out: &mut Vec<Write>) {
             "rdma.max",
             v,
         ));
+    }
+}
+
+/// blkio's weights and throttles, device by device.
+fn block_io(b: &LinuxBlockIo, out: &mut Vec<Write>) {
+    let p = "linux.resources.blockIO";
+    if let Some(v) = b.weight().filter(|v| *v != 0) {
+        out.push(w(format!("{p}.weight"), "blkio", "blkio.weight", v));
+    }
+    if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
+        out.push(w(
+            format!("{p}.leafWeight"),
+            "blkio",
+            "blkio.leaf_weight",
+            v,
+        ));
+    }
+    for (i, d) in b.weight_device().iter().flatten().enumerate() {
+        if let Some(v) = d.weight() {
+            out.push(w(
+                format!("{p}.weightDevice[{i}].weight"),
+                "blkio",
+                "blkio.weight_device",
+                format!("{}:{} {v}", d.major(), d.minor()),
+            ));
+        }
+        if let Some(v) = d.leaf_weight() {
+            out.push(w(
+                format!("{p}.weightDevice[{i}].leafWeight"),
+                "blkio",
+                "blkio.leaf_weight_device",
+                format!("{}:{} {v}", d.major(), d.minor()),
+            ));
+        }
+    }
+    let throttles = [
+        (
+            "throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            b.throttle_read_bps_device(),
+        ),
+        (
+            "throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            b.throttle_write_bps_device(),
+        ),
+        (
+            "throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            b.throttle_read_iops_device(),
+        ),
+        (
+            "throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            b.throttle_write_iops_device(),
+        ),
+    ];
+    for (name, file, list) in throttles {
+        for (i, d) in list.iter().flatten().enumerate() {
+            out.push(w(
+                format!("{p}.{name}[{i}]"),
+                "blkio",
+                file,
+                format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+            ));
+        }
     }
 }

@@ -120,7 +120,7 @@ impl Manager {
     }
 
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        remove_dir(&self.dir())?;
+        remove_dir(&self.dir(), super::deadline(super::REMOVE_BOUND))?;
         remove_berth_parents(&self.root, &self.path);
         Ok(())
     }
@@ -144,7 +144,9 @@ impl Manager {
     }
 
     /// Writes cgroup.freeze and blocks (poll on cgroup.events) until the
-    /// kernel reports the cgroup frozen or thawed.
+    /// kernel reports the cgroup frozen or thawed, up to the bound
+    /// (BERTH_FREEZE_TIMEOUT, 10 s; a process in uninterruptible sleep
+    /// delays a freeze for as long as it sleeps).
     pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
         let dir = self.dir();
         let events = dir.join("cgroup.events");
@@ -152,12 +154,34 @@ impl Manager {
             .sys("open", events.display())?;
         write(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
         let want = if frozen { 1 } else { 0 };
+        let start = std::time::Instant::now();
+        let until = super::deadline(super::FREEZE_BOUND);
         loop {
-            if super::stats::read_kv(&events).get("frozen").copied() == Some(want) {
+            let now = super::stats::read_kv(&events).get("frozen").copied();
+            if now == Some(want) {
                 return Ok(());
             }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                // A freeze half done is undone: its processes run on.
+                if frozen {
+                    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+                }
+                return Err(CgroupError::FreezeTimeout {
+                    dir: dir.display().to_string(),
+                    what: if frozen { "freeze" } else { "thaw" },
+                    waited: start.elapsed(),
+                    file: "cgroup.events",
+                    state: format!("frozen {}", now.unwrap_or(1 - want)),
+                    stuck: super::stuck(&dir),
+                });
+            }
+            let ts = rustix::event::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
             let mut p = [PollFd::new(&fd, PollFlags::PRI)];
-            match rustix::event::poll(&mut p, None) {
+            match rustix::event::poll(&mut p, Some(&ts)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(SysError::new("poll", events.display(), e).into()),
             }

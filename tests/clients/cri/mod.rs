@@ -7,6 +7,7 @@
 //! pause image (catatonit) and the busybox image are imported with ctr.
 
 mod scenarios;
+mod systemd;
 
 use crate::common::{Out, berth_bin, cgroup_hierarchies};
 use crate::daemon::Daemon;
@@ -33,12 +34,15 @@ pub struct Cri {
 }
 
 impl Cri {
-    pub fn start() -> Cri {
+    /// With `systemd_cgroup`, the handler's `SystemdCgroup = true`: the
+    /// shim runs the runtime with --systemd-cgroup and the CRI plugin gives
+    /// cgroupsPath as `slice:cri-containerd:ID`, as on a systemd host.
+    pub fn start(systemd_cgroup: bool) -> Cri {
         let client = client_bin();
         let s = Scratch::new("cri");
         let rt = runtime();
         write_cni_config(&s);
-        let daemon = start_daemon(&s, &rt);
+        let daemon = start_daemon(&s, &rt, systemd_cgroup);
         let c = Cri {
             daemon,
             s,
@@ -150,7 +154,7 @@ fn write_cni_config(s: &Scratch) {
 /// server on 127.0.0.1, the pods' network namespaces under the state dir,
 /// and no oom_score_adj below containerd's own (no CAP_SYS_RESOURCE here).
 /// It runs in a new network namespace with its loopback up.
-fn start_daemon(s: &Scratch, rt: &Runtime) -> Daemon {
+fn start_daemon(s: &Scratch, rt: &Runtime, systemd_cgroup: bool) -> Daemon {
     let cri = r#"[plugins."io.containerd.grpc.v1.cri"]"#;
     let config = format!(
         r#"version = 2
@@ -179,7 +183,7 @@ state = "{state}"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{HANDLER}.options]
   BinaryName = "{binary}"
   Root = "{runtime_root}"
-  SystemdCgroup = false
+  SystemdCgroup = {systemd_cgroup}
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = "/usr/lib/cni"
   conf_dir = "{cni}"
@@ -245,7 +249,7 @@ pub fn pod_cgroup(s: &Scratch, uid: &str) -> String {
 
 #[test]
 fn containerd_cri() {
-    let mut c = Cri::start();
+    let mut c = Cri::start(false);
     let s = scenarios::run_all(&c);
     let left = c.shutdown();
     s.finish(left);

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// CRI's ContainerState and PodSandboxState, as numbers in its JSON.
-const RUNNING: i64 = 1;
-const EXITED: i64 = 2;
+pub(super) const RUNNING: i64 = 1;
+pub(super) const EXITED: i64 = 2;
 const SANDBOX_READY: i64 = 0;
 const SANDBOX_NOTREADY: i64 = 1;
 
@@ -31,9 +31,12 @@ pub fn run_all(c: &Cri) -> Suite {
     s.scenario(c, "UpdateContainerResources", || update(c));
     s.scenario(c, "ContainerStats and ListContainers", || stats_list(c));
     s.scenario(c, "a container's exit status", || exit_status(c));
-    s.scenario(c, "StopContainer racing the exit, 30 times", || {
-        stop_racing_exit(c)
-    });
+    let rounds = race_rounds();
+    s.scenario(
+        c,
+        &format!("StopContainer racing the exit, {rounds} times"),
+        || stop_racing_exit(c, rounds),
+    );
     s.scenario(
         c,
         "RemoveContainer, StopPodSandbox, RemovePodSandbox",
@@ -72,13 +75,13 @@ fn pod(c: &Cri, name: &str, privileged: bool) -> Pod {
 
 /// A container of `pod` running `cmd`, created and started; `extra` adds
 /// to its JSON (src/spec.rs of tests/cri-client).
-fn container(c: &Cri, pod: &Pod, name: &str, cmd: &[&str], extra: Value) -> String {
+pub(super) fn container(c: &Cri, pod: &Pod, name: &str, cmd: &[&str], extra: Value) -> String {
     let id = create(c, pod, name, cmd, extra);
     c.call(&["start", &id]);
     id
 }
 
-fn create(c: &Cri, pod: &Pod, name: &str, cmd: &[&str], extra: Value) -> String {
+pub(super) fn create(c: &Cri, pod: &Pod, name: &str, cmd: &[&str], extra: Value) -> String {
     let mut spec = json!({
         "name": name,
         "image": IMAGE,
@@ -94,17 +97,17 @@ fn create(c: &Cri, pod: &Pod, name: &str, cmd: &[&str], extra: Value) -> String 
         .to_string()
 }
 
-fn status(c: &Cri, id: &str) -> Value {
+pub(super) fn status(c: &Cri, id: &str) -> Value {
     c.call(&["inspect", id])["status"].clone()
 }
 
-fn state(c: &Cri, id: &str) -> i64 {
+pub(super) fn state(c: &Cri, id: &str) -> i64 {
     status(c, id)["state"].as_i64().unwrap()
 }
 
 /// ExecSync's stdout, checked to exit 0.
 #[track_caller]
-fn sh(c: &Cri, id: &str, script: &str) -> String {
+pub(super) fn sh(c: &Cri, id: &str, script: &str) -> String {
     let r = c.call(&["exec-sync", id, "20", "sh", "-c", script]);
     assert_eq!(r["exit_code"], 0, "{script}: {r}");
     r["stdout"].as_str().unwrap().to_string()
@@ -112,7 +115,7 @@ fn sh(c: &Cri, id: &str, script: &str) -> String {
 
 /// The pid of a container's (or sandbox's) process on the host, from the
 /// runtime that made it.
-fn host_pid(c: &Cri, id: &str) -> i64 {
+pub(super) fn host_pid(c: &Cri, id: &str) -> i64 {
     let st = c.runtime_state(id).expect("the runtime has the container");
     st["pid"].as_i64().unwrap()
 }
@@ -370,6 +373,18 @@ fn exit_status(c: &Cri) {
     }
 }
 
+/// How many rounds the StopContainer race runs: 30, or
+/// BERTH_CLIENTS_RACE_ROUNDS (the cgroup v2 guest runs fewer: under TCG a
+/// round takes about 30 s).
+fn race_rounds() -> u64 {
+    match std::env::var("BERTH_CLIENTS_RACE_ROUNDS") {
+        Ok(n) => n
+            .parse()
+            .unwrap_or_else(|_| panic!("BERTH_CLIENTS_RACE_ROUNDS={n}: a number")),
+        Err(_) => 30,
+    }
+}
+
 /// StopContainer while the container's own process exits, at moments
 /// around its exit; then the container and the pod are removed. No
 /// container, pod, runtime state or process may remain.
@@ -377,9 +392,9 @@ fn exit_status(c: &Cri) {
 /// containerd 1.6 itself may fail a StopContainer that lands while it is
 /// deleting the exited task ("ttrpc: closed": the shim went away under the
 /// kill); kubelet calls it again, and so does this test, once.
-fn stop_racing_exit(c: &Cri) {
+fn stop_racing_exit(c: &Cri, rounds: u64) {
     let mut retried = 0;
-    for i in 0..30u64 {
+    for i in 0..rounds {
         let p = pod(c, &format!("race{i}"), false);
         let id = container(c, &p, "exiting", &["sleep", "0.1"], json!({}));
         std::thread::sleep(std::time::Duration::from_millis(60 + (i % 10) * 10));
@@ -414,7 +429,7 @@ fn stop_racing_exit(c: &Cri) {
         "{ps}"
     );
     println!(
-        "cri: StopContainer failed with `ttrpc: closed` (then passed) in {retried} of 30 rounds"
+        "cri: StopContainer failed with `ttrpc: closed` (then passed) in {retried} of {rounds} rounds"
     );
 }
 
