@@ -289,7 +289,7 @@ fn lsm_proc(plan: &ProcessPlan) -> Result<Option<OwnedFd>, crate::error::SysErro
     }
     match crate::mounts::private_proc() {
         Err(e) if e.errno() == Some(libc::EPERM) => {
-            crate::process::namespaces::unshare(syscall::CLONE_NEWNS)?;
+            crate::process::namespaces::unshare(&syscall::Kernel, syscall::CLONE_NEWNS)?;
             crate::mounts::private_proc().map(Some)
         }
         proc => proc.map(Some),
