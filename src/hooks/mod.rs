@@ -124,12 +124,39 @@ fn run(
     trace: Option<&str>,
     limit: Option<Limit>,
 ) -> Result<(), String> {
+    let mut child = command(h, default_env, trace)
+        .spawn()
+        .map_err(|e| crate::error::errno_text(&e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is no error.
+        let _ = stdin.write_all(state.as_bytes());
+    }
+    let (status, output) = watch(child, limit)?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&output).trim().to_string();
+    let how = match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "failed".to_string(),
+    };
+    Err(if text.is_empty() {
+        how
+    } else {
+        format!("{how}: {text}")
+    })
+}
+
+/// The hook's command: its args (the first as argv[0]), its environment
+/// (given, even empty, it is the whole one; none inherits berth's), its
+/// TRACEPARENT, pipes, and death with berth.
+fn command(h: &Hook, default_env: Option<&[String]>, trace: Option<&str>) -> Command {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((first, rest)) = args.split_first() {
         cmd.arg0(first).args(rest);
     }
-    // env given (even empty) is the whole environment; none inherits.
     if let Some(env) = h.env().as_deref().or(default_env) {
         cmd.env_clear();
         for e in env {
@@ -154,11 +181,16 @@ fn run(
             Ok(())
         })
     };
-    let mut child = cmd.spawn().map_err(|e| crate::error::errno_text(&e))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is no error.
-        let _ = stdin.write_all(state.as_bytes());
-    }
+    cmd
+}
+
+/// Waits for the hook's exit within `limit`, keeping its output. Blocks on
+/// the exit and the output together: no polling loop, and a hook that
+/// writes a lot never stalls on a full pipe.
+fn watch(
+    mut child: std::process::Child,
+    limit: Option<Limit>,
+) -> Result<(std::process::ExitStatus, Vec<u8>), String> {
     let pidfd = rustix::process::pidfd_open(
         rustix::process::Pid::from_raw(child.id() as i32).expect("a child has a pid"),
         rustix::process::PidfdFlags::empty(),
@@ -169,8 +201,6 @@ fn run(
     let mut err = child.stderr.take().expect("piped");
     let mut output = Vec::new();
     let (mut out_open, mut err_open) = (true, true);
-    // Block on the hook's exit and its output together: no polling loop,
-    // and a hook that writes a lot never stalls on a full pipe.
     loop {
         let timeout = match deadline {
             Some(d) => {
@@ -224,20 +254,7 @@ fn run(
     while err_open {
         err_open = drain(&mut err, &mut output);
     }
-    if status.success() {
-        return Ok(());
-    }
-    let text = String::from_utf8_lossy(&output).trim().to_string();
-    let how = match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exited with status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => "failed".to_string(),
-    };
-    Err(if text.is_empty() {
-        how
-    } else {
-        format!("{how}: {text}")
-    })
+    Ok((status, output))
 }
 
 /// Reads what is there; false once the pipe is closed or, non-blocking,
