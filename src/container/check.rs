@@ -435,13 +435,13 @@ fn seccomp_actions(s: &oci_spec::runtime::LinuxSeccomp, f: &mut Findings) {
     }
 }
 
-/// AppArmor where the config names a profile (create refuses it where
-/// AppArmor is off); SELinux labels, which berth ignores where SELinux is
-/// off (as runc), are --strict's warnings.
+/// A profile or process label where the host lacks that LSM (create
+/// refuses both, as runc does); linux.mountLabel, which berth ignores
+/// where SELinux is off, is --strict's warning.
 fn lsm(spec: &Spec, strict: bool, f: &mut Findings) {
     let p = spec.process().as_ref();
-    if p.and_then(|p| p.apparmor_profile().as_ref())
-        .is_some_and(|a| !a.is_empty())
+    let given = |v: Option<&String>| v.is_some_and(|v| !v.is_empty());
+    if given(p.and_then(|p| p.apparmor_profile().as_ref()))
         && !process::lsm::apparmor_enabled()
         && !f.about("process.apparmorProfile")
     {
@@ -451,27 +451,23 @@ fn lsm(spec: &Spec, strict: bool, f: &mut Findings) {
             "AppArmor is not enabled on this host: the profile cannot be applied",
         );
     }
-    if !strict || process::lsm::selinux_enabled() {
+    if process::lsm::selinux_enabled() {
         return;
     }
-    let labels = [
-        (
+    if given(p.and_then(|p| p.selinux_label().as_ref())) && !f.about("process.selinuxLabel") {
+        f.error(
+            "selinux.off",
             "process.selinuxLabel",
-            p.and_then(|p| p.selinux_label().clone()),
-        ),
-        (
+            "SELinux is not enabled on this host: the label cannot be applied",
+        );
+    }
+    let mount_label = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
+    if let Some(l) = mount_label.filter(|l| strict && !l.is_empty()) {
+        f.warn(
+            "selinux.off",
             "linux.mountLabel",
-            spec.linux().as_ref().and_then(|l| l.mount_label().clone()),
-        ),
-    ];
-    for (at, label) in labels {
-        if let Some(l) = label.filter(|l| !l.is_empty()) {
-            f.warn(
-                "selinux.off",
-                at,
-                format!("SELinux is not enabled on this host: label {l} is ignored"),
-            );
-        }
+            format!("SELinux is not enabled on this host: label {l} is ignored"),
+        );
     }
 }
 

@@ -56,7 +56,7 @@ impl ContainerPlan {
         let linux = spec.linux().as_ref();
         // linux.mountLabel: a context= option where SELinux is on; ignored
         // elsewhere, as runc ignores it.
-        let label = lsm::selinux(linux.and_then(|l| l.mount_label().as_deref()));
+        let label = lsm::mount_label(linux.and_then(|l| l.mount_label().as_deref()));
         let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
         process.personality = linux

@@ -1,7 +1,7 @@
-//! AppArmor and SELinux labels, as runc handles them: an AppArmor profile
-//! on a host without AppArmor is an error (the profile would not apply);
-//! SELinux labels on a host without SELinux are ignored, as go-selinux
-//! ignores them for runc.
+//! AppArmor and SELinux labels, as runc 1.1.5 handles them: a profile or
+//! process label on a host without that LSM is an error (the confinement
+//! asked for would not apply). linux.mountLabel there is ignored: runc
+//! passes it on as a context= option that every mount then refuses.
 
 use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
@@ -31,14 +31,26 @@ pub fn apparmor(profile: Option<&str>) -> Result<Option<String>, ConfigError> {
     }
 }
 
-/// The label to apply, or None on a host without SELinux.
-pub fn selinux(label: Option<&str>) -> Option<String> {
+/// The process's label, checked against the host.
+pub fn selinux(label: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match label.filter(|l| !l.is_empty()) {
+        None => Ok(None),
+        Some(_) if !selinux_enabled() => Err(ConfigError::invalid(
+            "process.selinuxLabel",
+            "SELinux is not enabled on this host: the label cannot be applied",
+        )),
+        Some(l) => Ok(Some(l.to_string())),
+    }
+}
+
+/// linux.mountLabel, or None on a host without SELinux.
+pub fn mount_label(label: Option<&str>) -> Option<String> {
     let label = label.filter(|l| !l.is_empty())?;
     if selinux_enabled() {
         Some(label.to_string())
     } else {
         crate::logging::debug(&format!(
-            "SELinux is not enabled on this host: label {label} is ignored, as runc does"
+            "SELinux is not enabled on this host: linux.mountLabel {label} is ignored"
         ));
         None
     }

@@ -124,7 +124,7 @@ impl ProcessPlan {
             personality: None,
             mempolicy: None,
             apparmor: lsm::apparmor(p.apparmor_profile().as_deref())?,
-            selinux_label: lsm::selinux(p.selinux_label().as_deref()),
+            selinux_label: lsm::selinux(p.selinux_label().as_deref())?,
             berth_binary: exec::own_binary(),
         })
     }

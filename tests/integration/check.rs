@@ -292,7 +292,7 @@ fn strict_warns_of_what_berth_accepts_leniently() {
     });
     let selinux_off = !Path::new("/sys/fs/selinux/enforce").exists();
     if selinux_off {
-        b.config(|c| c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0".into());
+        b.config(|c| c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0".into());
     }
     let (code, got) = findings(&b, &[]);
     // cgroup v2 refuses an "x" outright: an error there, not a leniency.
@@ -319,7 +319,7 @@ fn strict_warns_of_what_berth_accepts_leniently() {
         "linux.resources.devices[0].access",
     );
     if selinux_off {
-        has(&got, "selinux.off", "warning", "process.selinuxLabel");
+        has(&got, "selinux.off", "warning", "linux.mountLabel");
     }
     assert_eq!(got.len(), 3 + usize::from(selinux_off), "{got:#?}");
     let out = check(&b, &["--strict"]);
