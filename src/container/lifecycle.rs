@@ -320,13 +320,16 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status, String)>, ContainerError>
         if !named_as_id || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
+        // A delete renames the directory away between the readdir and
+        // here: the container is gone, as it is a moment later.
+        let uid = match e.metadata() {
+            Ok(m) => std::os::unix::fs::MetadataExt::uid(&m),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(SysError::new("stat", e.path().display(), err).into()),
+        };
         match dir::load(&e.path()) {
             Ok(state) => {
                 let status = state.status();
-                let uid = std::os::unix::fs::MetadataExt::uid(
-                    &e.metadata()
-                        .map_err(|err| SysError::new("stat", e.path().display(), err))?,
-                );
                 out.push((state, status, user_name(&passwd, uid)));
             }
             // As runc: the others are listed, this one named on stderr.
