@@ -440,26 +440,26 @@ fn seccomp_actions(s: &oci_spec::runtime::LinuxSeccomp, f: &mut Findings) {
 /// where SELinux is off, is --strict's warning.
 fn lsm(spec: &Spec, strict: bool, f: &mut Findings) {
     let p = spec.process().as_ref();
-    let given = |v: Option<&String>| v.is_some_and(|v| !v.is_empty());
-    if given(p.and_then(|p| p.apparmor_profile().as_ref()))
-        && !process::lsm::apparmor_enabled()
-        && !f.about("process.apparmorProfile")
-    {
-        f.error(
+    // create's own checks (process::lsm), each reported once.
+    let checks = [
+        (
             "apparmor.off",
-            "process.apparmorProfile",
-            "AppArmor is not enabled on this host: the profile cannot be applied",
-        );
+            process::lsm::apparmor(p.and_then(|p| p.apparmor_profile().as_deref())),
+        ),
+        (
+            "selinux.off",
+            process::lsm::selinux(p.and_then(|p| p.selinux_label().as_deref())),
+        ),
+    ];
+    for (code, checked) in checks {
+        if let Err(crate::config::ConfigError::Invalid { path, msg }) = checked
+            && !f.about(&path)
+        {
+            f.error(code, path, msg);
+        }
     }
     if process::lsm::selinux_enabled() {
         return;
-    }
-    if given(p.and_then(|p| p.selinux_label().as_ref())) && !f.about("process.selinuxLabel") {
-        f.error(
-            "selinux.off",
-            "process.selinuxLabel",
-            "SELinux is not enabled on this host: the label cannot be applied",
-        );
     }
     let mount_label = spec.linux().as_ref().and_then(|l| l.mount_label().clone());
     if let Some(l) = mount_label.filter(|l| strict && !l.is_empty()) {

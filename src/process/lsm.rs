@@ -21,25 +21,41 @@ pub fn selinux_enabled() -> bool {
 
 /// The profile to apply, checked against the host.
 pub fn apparmor(profile: Option<&str>) -> Result<Option<String>, ConfigError> {
-    match profile.filter(|p| !p.is_empty()) {
-        None => Ok(None),
-        Some(_) if !apparmor_enabled() => Err(ConfigError::invalid(
-            "process.apparmorProfile",
-            "AppArmor is not enabled on this host: the profile cannot be applied",
-        )),
-        Some(p) => Ok(Some(p.to_string())),
-    }
+    checked(
+        profile,
+        apparmor_enabled,
+        "process.apparmorProfile",
+        "AppArmor",
+        "profile",
+    )
 }
 
 /// The process's label, checked against the host.
 pub fn selinux(label: Option<&str>) -> Result<Option<String>, ConfigError> {
-    match label.filter(|l| !l.is_empty()) {
+    checked(
+        label,
+        selinux_enabled,
+        "process.selinuxLabel",
+        "SELinux",
+        "label",
+    )
+}
+
+/// A non-empty `value` at `path`, refused where the host lacks `lsm`.
+fn checked(
+    value: Option<&str>,
+    enabled: fn() -> bool,
+    path: &str,
+    lsm: &str,
+    what: &str,
+) -> Result<Option<String>, ConfigError> {
+    match value.filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(_) if !selinux_enabled() => Err(ConfigError::invalid(
-            "process.selinuxLabel",
-            "SELinux is not enabled on this host: the label cannot be applied",
+        Some(_) if !enabled() => Err(ConfigError::invalid(
+            path,
+            format!("{lsm} is not enabled on this host: the {what} cannot be applied"),
         )),
-        Some(l) => Ok(Some(l.to_string())),
+        Some(v) => Ok(Some(v.to_string())),
     }
 }
 
