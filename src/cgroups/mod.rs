@@ -151,6 +151,24 @@ pub fn is_frozen(path: &str) -> bool {
     .is_ok_and(|s| s.trim() == "1")
 }
 
+/// The v1 freezer cgroup holding process `pid` (its /proc/PID/cgroup line)
+/// and that cgroup's state, when it is not THAWED: what keeps a process
+/// from dying of its SIGKILL. None on v2, where a frozen cgroup's
+/// processes still die.
+pub fn freezer_holding(pid: i32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "freezer")
+            .then(|| path.to_string())
+    })?;
+    let (_, file, state) = v1::Manager::discover(&path).ok()?.frozen_state()?;
+    Some((path, format!("{file} {state}")))
+}
+
 pub enum Manager {
     V1(v1::Manager),
     V2(v2::Manager),

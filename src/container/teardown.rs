@@ -110,7 +110,7 @@ fn gone_by(fd: &OwnedFd, deadline: Instant) -> bool {
 fn still_there(pid: i32, bound: Duration) -> Option<String> {
     let waits = crate::syscall::proc_waits(pid)?;
     let mut why = String::new();
-    if let Some((cgroup, state)) = freezer_of(pid) {
+    if let Some((cgroup, state)) = cgroups::freezer_holding(pid) {
         why = format!(": it is held by freezer cgroup {cgroup} ({state}); thaw it");
     } else if waits.contains("zap_pid_ns_processes") {
         why = ": it is the init of a pid namespace whose processes are not all gone (or not reaped by a parent outside the container)".into();
@@ -118,22 +118,4 @@ fn still_there(pid: i32, bound: Duration) -> Option<String> {
     Some(format!(
         "process {waits} did not die within {bound:.1?} of SIGKILL{why}"
     ))
-}
-
-/// The v1 freezer cgroup of `pid` when it is frozen or freezing.
-fn freezer_of(pid: i32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let path = text.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "freezer")
-            .then(|| path.to_string())
-    })?;
-    let file = std::path::Path::new("/sys/fs/cgroup/freezer")
-        .join(path.trim_start_matches('/'))
-        .join("freezer.state");
-    let state = std::fs::read_to_string(file).ok()?.trim().to_string();
-    (state != "THAWED").then(|| (path, format!("freezer.state {state}")))
 }
