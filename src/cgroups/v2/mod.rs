@@ -11,7 +11,7 @@ mod stats;
 use super::{
     CgroupError, DeviceRule, View, make_path, read_pids, remove_berth_parents, remove_dir, write,
 };
-use crate::error::{SysContext, SysError};
+use crate::error::SysContext;
 use oci_spec::runtime::LinuxResources;
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
@@ -176,15 +176,8 @@ impl Manager {
                     stuck: super::stuck(&dir),
                 });
             }
-            let ts = rustix::event::Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as i64,
-            };
             let mut p = [PollFd::new(&fd, PollFlags::PRI)];
-            match rustix::event::poll(&mut p, Some(&ts)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(SysError::new("poll", events.display(), e).into()),
-            }
+            crate::syscall::poll_until(&mut p, Some(until)).sys("poll", events.display())?;
             let _ = rustix::fs::seek(&fd, rustix::fs::SeekFrom::Start(0));
             let mut buf = [0u8; 256];
             let _ = rustix::io::read(&fd, &mut buf);
