@@ -76,12 +76,26 @@ impl Manager {
         }
     }
 
+    /// Whether the hierarchy's root offers `controller` (files such as
+    /// cgroup.procs belong to no controller: always there).
+    fn host_has(&self, controller: &str) -> bool {
+        controller == "cgroup"
+            || std::fs::read_to_string(self.root.join("cgroup.controllers"))
+                .is_ok_and(|have| have.split_whitespace().any(|c| c == controller))
+    }
+
     pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
         self.check_rules(rules)?;
         let dir = self.dir();
         for w in resources::writes(r, &dir)? {
             if !w.optional && !dir.join(&w.file).exists() {
                 let controller = w.file.split('.').next().unwrap_or("");
+                if !self.host_has(controller) {
+                    return Err(w.no_controller(format!(
+                        "this host's cgroup v2 has no {controller} controller (for {})",
+                        w.file
+                    )));
+                }
                 return Err(w.missing(&format!(
                     "the container's cgroup has no {} (is the {controller} controller enabled?)",
                     w.file
