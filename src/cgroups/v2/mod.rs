@@ -76,10 +76,14 @@ impl Manager {
         }
     }
 
-    /// Whether the hierarchy's root offers `controller` (files such as
-    /// cgroup.procs belong to no controller: always there).
+    /// Whether the hierarchy's root offers `controller`. Only the names of
+    /// v2's controllers are asked about: a file of another name (a unified
+    /// key, cgroup.*) is no controller's, and its absence is the cgroup's.
     fn host_has(&self, controller: &str) -> bool {
-        controller == "cgroup"
+        const CONTROLLERS: [&str; 8] = [
+            "cpu", "cpuset", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+        ];
+        !CONTROLLERS.contains(&controller)
             || std::fs::read_to_string(self.root.join("cgroup.controllers"))
                 .is_ok_and(|have| have.split_whitespace().any(|c| c == controller))
     }
