@@ -454,3 +454,111 @@ fn errors_before_criu_runs() {
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
+
+/// A container on a terminal (process.terminal, --console-socket): its
+/// shell, blocked reading the terminal when dumped, answers on the master
+/// restore sends to a new console socket.
+#[test]
+fn a_terminal_comes_back_over_the_console_socket() {
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+    if !criu_here("a_terminal_comes_back_over_the_console_socket") {
+        return;
+    }
+    let b = Bundle::sh("while read l; do echo \"got $l\"; done");
+    b.config(|c| {
+        c["process"]["terminal"] = true.into();
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+    });
+    let bundle = s(&b.path);
+    let id = b.id("criu-tty");
+    let sock = b.path.join("tty1.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    b.berth(&[
+        "run",
+        "-d",
+        "--console-socket",
+        &s(&sock),
+        "-b",
+        &bundle,
+        &id,
+    ])
+    .ok();
+    let conn = accept(&listener);
+    let mut master = std::fs::File::from(crate::common::tty::recv_fd(&conn).1);
+    master.write_all(b"one\n").unwrap();
+    read_until(&mut master, "got one");
+    let img = images(&b, "img");
+    // The old master stays open through the dump: its closing would hang
+    // the shell up.
+    slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
+    drop(master);
+
+    let sock = b.path.join("tty2.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let args = [
+        "restore",
+        "-d",
+        "--console-socket",
+        &s(&sock),
+        "-b",
+        &bundle,
+    ];
+    let mut cmd = b.cmd(&args);
+    cmd.args(["--image-path", &s(&img), &id]);
+    let restore = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(240)));
+    let conn = accept(&listener);
+    let mut master = std::fs::File::from(crate::common::tty::recv_fd(&conn).1);
+    restore.join().unwrap().ok();
+    master.write_all(b"two\n").unwrap();
+    read_until(&mut master, "got two");
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+/// The console socket's connection, waited for (bounded).
+#[track_caller]
+fn accept(listener: &std::os::unix::net::UnixListener) -> std::os::unix::net::UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => {
+                conn.set_nonblocking(false).unwrap();
+                return conn;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "berth never connected to the console socket"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Reads the terminal's master until `needle` shows (bounded).
+#[track_caller]
+fn read_until(master: &mut std::fs::File, needle: &str) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = String::new();
+    let mut buf = [0u8; 1024];
+    while !seen.contains(needle) {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "no {needle:?} in {seen:?}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("reading the terminal: {e} (so far {seen:?})"),
+        }
+    }
+    assert!(seen.contains(needle), "no {needle:?} in {seen:?}");
+}
