@@ -17,7 +17,7 @@ use super::images::{
 };
 use super::plan::ContainerPlan;
 use super::rootless::make_cgroup;
-use super::shared::{connect, kill_and_reap, pidfd_of, poststart, write_pid_file};
+use super::shared::{connect, pidfd_of, poststart, write_pid_file};
 use super::state::{Phase, State, Status};
 use crate::cgroups::{self, CgroupManager};
 use crate::criu::{self, Notify, Request};
@@ -61,8 +61,15 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid.take() {
-            kill_and_reap(pid);
+        if let Some(pid) = self.pid.take()
+            && let Some(left) = super::teardown::kill_child(pid)
+        {
+            // Its cgroup cannot go, and delete --force must find it.
+            crate::logging::warn(&format!(
+                "cleanup: {left}; the container's state is kept: delete --force clears it"
+            ));
+            self.cgroup = None;
+            self.dir = None;
         }
         if let Some(r) = self.criu_root.take() {
             unmount_root(&r);

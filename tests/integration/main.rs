@@ -23,4 +23,5 @@ mod netdev;
 mod process;
 mod rootless;
 mod seccomp;
+mod setup;
 mod teardown;
