@@ -1,8 +1,9 @@
 //! checkpoint and restore through CRIU (issue 16): a counting container
 //! dumped and brought back counts on from where it was, in its cgroup with
 //! the bundle's limits; --leave-running, a pre-dump and a dump on it, a
-//! bind volume and a tmpfs, a new id; and the errors found before CRIU
-//! runs, with nothing left behind.
+//! bind volume and a tmpfs, a new id, a terminal, a network namespace of
+//! its own and one joined by path with an established TCP connection; and
+//! the errors found before CRIU runs, with nothing left behind.
 //!
 //! Debian 12's CRIU 3.17 cannot start on the 6.18 kernel of these hosts
 //! (kerndat_vdso_fill_symtable fails), so the tests that need CRIU run
@@ -31,15 +32,22 @@ fn criu_here(test: &str) -> bool {
 /// (and a line to DIR/starts when it starts: a restored process does not
 /// start again),
 /// its stdio the container's own /dev/null (CRIU dumps no fd of the
-/// host's), sharing the host's network namespace (CRIU 3.17 cannot dump
-/// a network namespace of the guest's 6.1 kernel: see checkpoint.rs).
+/// host's), sharing the host's network namespace.
 fn counter(dir: &str) -> Bundle {
+    let b = counter_in_own_netns(dir);
+    b.config(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "network");
+    });
+    b
+}
+
+/// The counter with `berth spec`'s network namespace of its own.
+fn counter_in_own_netns(dir: &str) -> Bundle {
     let b = Bundle::sh(&format!(
         "exec </dev/null >/dev/null 2>&1; echo started >> {dir}/starts; i=0; while :; do i=$((i+1)); echo $i > {dir}/count; sleep 0.2; done"
     ));
     b.config(|c| {
-        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
-        ns.retain(|n| n["type"] != "network");
         c["linux"]["resources"]["pids"] = json!({"limit": 99});
         // The count is read from the host in the rootfs's /tmp.
         c["root"]["readonly"] = false.into();
@@ -151,12 +159,14 @@ fn a_restored_counter_counts_on_from_where_it_was() {
     b.assert_no_leftovers(&id);
 }
 
+/// In a network namespace of its own (CRIU dumps it: its links, and its
+/// conntrack table through nf_conntrack_netlink, which the guest loads).
 #[test]
 fn leave_running_then_restore_under_a_new_id() {
     if !criu_here("leave_running_then_restore_under_a_new_id") {
         return;
     }
-    let b = counter("/tmp");
+    let b = counter_in_own_netns("/tmp");
     let file = b.path.join("rootfs/tmp/count");
     let id = b.id("criu-leave");
     let pid = b.run_detached(&id);
@@ -561,4 +571,122 @@ fn read_until(master: &mut std::fs::File, needle: &str) {
         }
     }
     assert!(seen.contains(needle), "no {needle:?} in {seen:?}");
+}
+
+/// A network namespace the test made, joined by path: external to the
+/// checkpoint and joined again on restore. An established TCP connection
+/// inside it (busybox nc over lo) needs --tcp-established, and carries on
+/// after the restore.
+#[test]
+fn an_established_tcp_connection_in_a_joined_netns() {
+    if !criu_here("an_established_tcp_connection_in_a_joined_netns") {
+        return;
+    }
+    let netns = Netns::new();
+    let b = Bundle::sh(
+        "exec </dev/null >/dev/null 2>&1; sleep 100000 | nc -l -p 5000 > /tmp/recv & sleep 1; i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done | nc 127.0.0.1 5000",
+    );
+    b.config(|c| {
+        c["root"]["readonly"] = false.into();
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = s(&netns.path()).into();
+            }
+        }
+    });
+    let recv = b.path.join("rootfs/tmp/recv");
+    let last = || -> u64 {
+        let text = std::fs::read_to_string(&recv).unwrap_or_default();
+        text.lines()
+            .last()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0)
+    };
+    let id = b.id("criu-tcp");
+    b.run_detached(&id);
+    wait_for(|| last() > 2, "the connection carries nothing");
+    let img = s(&images(&b, "img"));
+    let out = slow(&b, &["checkpoint", "--image-path", &img, &id]);
+    assert_ne!(
+        out.code, 0,
+        "an established connection without --tcp-established"
+    );
+    assert_eq!(b.status(&id), "running");
+    slow(
+        &b,
+        &["checkpoint", "--tcp-established", "--image-path", &img, &id],
+    )
+    .ok();
+    let dumped = last();
+    let bundle = s(&b.path);
+    let args = [
+        "restore",
+        "-d",
+        "--tcp-established",
+        "-b",
+        &bundle,
+        "--image-path",
+        &img,
+        &id,
+    ];
+    slow(&b, &args).ok();
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap(),
+        std::fs::read_link(format!("/proc/{}/ns/net", netns.holder.id())).unwrap(),
+        "restored into the network namespace the config joins"
+    );
+    wait_for(
+        || last() > dumped + 2,
+        "the restored connection carries nothing",
+    );
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+/// Waits (bounded) for `ok`.
+#[track_caller]
+fn wait_for(ok: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A network namespace of the test's own (lo up), held by a sleeping
+/// process and reached by its /proc path; ended on drop.
+struct Netns {
+    holder: std::process::Child,
+}
+
+impl Netns {
+    fn new() -> Netns {
+        let holder = std::process::Command::new("unshare")
+            .args(["--net", "sh", "-c", "ip link set lo up && exec sleep 1000"])
+            .spawn()
+            .unwrap();
+        let ns = Netns { holder };
+        let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+        wait_for(
+            || {
+                std::fs::read_link(ns.path()).is_ok_and(|l| l != mine)
+                    && std::fs::read_to_string(format!("/proc/{}/comm", ns.holder.id()))
+                        .is_ok_and(|c| c.trim() == "sleep")
+            },
+            "the network namespace's holder never started",
+        );
+        ns
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.holder.id()))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
