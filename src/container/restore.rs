@@ -90,19 +90,7 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
     super::dir::validate_id(&opts.id)?;
     let mut o = opts.flags.opts()?;
     let images_path = &opts.flags.image_path;
-    let images = open_dir("--image-path", images_path, false)?;
-    if !images_path.join("inventory.img").is_file() {
-        return Err(usage(format!(
-            "--image-path {}: holds no checkpoint (no inventory.img)",
-            images_path.display()
-        )));
-    }
-    let work = opts
-        .flags
-        .work_path
-        .as_ref()
-        .map(|p| open_dir("--work-path", p, true))
-        .transpose()?;
+    let (images, work) = image_dirs(&opts.flags)?;
     let pid_file = opts
         .pid_file
         .as_ref()
@@ -307,6 +295,24 @@ impl Restoring {
             master,
         })
     }
+}
+
+/// --image-path, which must hold a checkpoint, and --work-path, made if
+/// missing.
+fn image_dirs(flags: &CriuFlags) -> Result<(OwnedFd, Option<OwnedFd>), ContainerError> {
+    let images = open_dir("--image-path", &flags.image_path, false)?;
+    if !flags.image_path.join("inventory.img").is_file() {
+        return Err(usage(format!(
+            "--image-path {}: holds no checkpoint (no inventory.img)",
+            flags.image_path.display()
+        )));
+    }
+    let work = flags
+        .work_path
+        .as_ref()
+        .map(|p| open_dir("--work-path", p, true))
+        .transpose()?;
+    Ok((images, work))
 }
 
 /// The console socket a restored terminal goes to, checked as create
