@@ -694,3 +694,37 @@ fn rootless_id_maps_within_the_users_subordinate_ranges() {
         )]
     );
 }
+
+/// An idmapped bind whose filesystem takes no idmap (procfs) is named;
+/// one on this host's ext4 passes, and nothing of the probe remains.
+#[test]
+fn idmapped_binds_on_filesystems_that_take_them() {
+    let b = Bundle::new(&["true"]);
+    let data = b.path.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mount = |source: &str| {
+        json!({"destination": "/data", "type": "bind", "source": source,
+               "options": ["rbind", "idmap"],
+               "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+               "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]})
+    };
+    let n = b.read_config()["mounts"].as_array().unwrap().len();
+    b.config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(mount(data.to_str().unwrap()))
+    });
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let (code, got) = findings(&b, &[]);
+    assert_eq!((code, got.len()), (0, 0), "{got:#?}");
+    b.config(|c| c["mounts"][n] = mount("/proc"));
+    let (code, got) = findings(&b, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        got,
+        [("mount.idmap".into(), "error".into(), format!("mounts[{n}]"))]
+    );
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(mounts_before.lines().count(), mounts_after.lines().count());
+}

@@ -2,10 +2,47 @@
 //! a rootless berth can map ids other than its own only through newuidmap
 //! and newgidmap, within the ranges /etc/subuid and /etc/subgid grant the
 //! user (what those setuid helpers check; berth says it before they refuse).
+//! And idmapped mounts: whether the source's filesystem takes an idmap.
 
 use crate::config::Findings;
-use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+use crate::mounts::RootfsError;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, Spec};
 use std::ops::Range;
+use std::path::Path;
+
+/// The kernel says whether a filesystem takes an idmap only when asked
+/// with a user namespace: berth makes the idmapped binds as create does,
+/// detached, and drops them. The namespace's process is gone before this
+/// returns (mounts::prepare_idmaps), and the detached mounts with their
+/// fds: nothing remains.
+pub fn idmapped_mounts(spec: &Spec, bundle: &Path, l: &Linux, f: &mut Findings) {
+    let wanted = spec.mounts().iter().flatten().any(|m| {
+        m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "idmap" || o == "ridmap")
+    });
+    if !wanted {
+        return;
+    }
+    // A plan that does not build is the config's finding, made elsewhere.
+    let Ok(mut plan) = crate::mounts::Plan::from_spec(spec, bundle, false, None) else {
+        return;
+    };
+    let text = |m: &Option<Vec<LinuxIdMapping>>| {
+        crate::config::id_map_text(m.as_deref().unwrap_or_default())
+    };
+    let (uid_map, gid_map) = (text(l.uid_mappings()), text(l.gid_mappings()));
+    match plan.prepare_idmaps(&uid_map, &gid_map) {
+        Ok(()) => {}
+        Err(RootfsError::Mount { index, source, .. }) => f.error(
+            "mount.idmap",
+            format!("mounts[{index}]"),
+            format!("cannot idmap this bind: {source}"),
+        ),
+        Err(e) => f.error("mount.idmap", "mounts", e.to_string()),
+    }
+}
 
 pub fn user_namespace(l: &Linux, f: &mut Findings) {
     let namespaces = l.namespaces().as_deref().unwrap_or_default();

@@ -179,6 +179,7 @@ fn host(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
     };
     namespace_paths(l, f);
     ids::user_namespace(l, f);
+    ids::idmapped_mounts(spec, bundle, l, f);
     cgroup(l, opts.systemd, f);
     if let Some(s) = l.seccomp() {
         seccomp_actions(s, f);
