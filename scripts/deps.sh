@@ -50,6 +50,9 @@ v2_guest() {
   # profiles of its own with the host's parser (the host's AppArmor may
   # well be off; nothing is loaded here).
   [ -x /sbin/apparmor_parser ] || [ -x /usr/sbin/apparmor_parser ] || need="$need apparmor"
+  # tests/integration/criu.rs: checkpoint and restore through CRIU, which
+  # starts in the guest's 6.1 kernel (3.17 cannot on these hosts' 6.18).
+  command -v criu >/dev/null || need="$need criu"
 }
 systemd_guest() {
   # The guest runs the host's systemd as its PID 1; the host's own init is

@@ -9,6 +9,9 @@
 # cgroup_no_v1=all and every controller enabled in the root's subtree_control.
 #
 # What the program sees:
+#  * The modules CRIU needs loaded (sock_diag's, nf_tables, conntrack's
+#    netlink): `criu check` says "Looks good." (scripts/deps.sh v2-guest
+#    installs criu).
 #  * AppArmor on, no profile loaded (securityfs at /sys/kernel/security),
 #    and two NUMA nodes, 0 and 1, each with half the memory (not with
 #    --systemd).
@@ -90,8 +93,13 @@ ACCEL=${V2G_ACCEL:-tcg}
 BUSYBOX=/bin/busybox
 # 9p and its virtio transport carry the host's / and --rw; overlay makes that
 # writable. The rest is for the program, what container tests tend to need:
-# veth, bridge, tun, and loop and ext4 (whose crc32c modules.dep omits).
+# veth, bridge, tun, and loop and ext4 (whose crc32c modules.dep omits);
+# and what CRIU needs (tests/integration/criu.rs): the sock_diag modules and
+# nf_tables that `criu check` probes (crc32c_generic for it too), and
+# nf_conntrack_netlink, without which nfnetlink answers the conntrack dump of
+# a network namespace with EINVAL.
 MODULES="virtio_pci 9pnet_virtio 9p overlay veth bridge tun loop crc32c_generic ext4"
+MODULES+=" netlink_diag unix_diag inet_diag tcp_diag udp_diag af_packet_diag nf_tables nf_conntrack_netlink"
 
 [ "$(id -u)" = 0 ] || die "run me as root: I install packages, write $CACHE and export the host's / to the guest"
 "$(dirname "$0")/deps.sh" v2-guest >&2 || die "scripts/deps.sh v2-guest failed"

@@ -4,7 +4,7 @@
 //! names, and a path against the flow fails the test with its file and line:
 //!
 //!   commands → container → pieces (process, mounts, cgroups, seccomp,
-//!   hooks) → config (data and its validation) → syscall, error, logging
+//!   hooks, criu) → config (data and its validation) → syscall, error, logging
 //!
 //! No piece imports another piece. Inside container/, the flows (create,
 //! init, exec, lifecycle, resources) share helpers (dir, state, sync, plan,
@@ -14,9 +14,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const PIECES: &[&str] = &["process", "mounts", "cgroups", "seccomp", "hooks"];
+const PIECES: &[&str] = &["process", "mounts", "cgroups", "seccomp", "hooks", "criu"];
 const BOTTOM: &[&str] = &["syscall", "netlink", "mountinfo", "error", "logging"];
-const CONTAINER_FLOWS: &[&str] = &["create", "init", "exec", "lifecycle", "resources"];
+const CONTAINER_FLOWS: &[&str] = &[
+    "create",
+    "init",
+    "exec",
+    "lifecycle",
+    "resources",
+    "checkpoint",
+    "restore",
+];
 
 /// What each top-level module may name, besides itself.
 fn allowed(from: &str, to: &str) -> bool {

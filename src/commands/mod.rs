@@ -3,6 +3,7 @@
 //! `container`; nothing here touches the system directly.
 
 mod check;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -12,6 +13,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -38,7 +40,7 @@ pub struct GlobalOpts {
     pub debug: bool,
     /// Manage the container's cgroup through systemd (a transient scope)
     pub systemd_cgroup: bool,
-    /// runc's --criu: the CRIU binary checkpoint and restore would run
+    /// runc's --criu: the CRIU binary checkpoint and restore run
     pub criu: PathBuf,
     /// runc's --rootless: true, false or auto, checked by the commands that
     /// would act on it (as runc checks it), not by those that never read it
@@ -85,6 +87,8 @@ pub enum Command {
     Update(update::UpdateArgs),
     // Boxed: exec's flags are three times the size of any other command's.
     Exec(Box<exec::ExecArgs>),
+    Checkpoint(checkpoint::CheckpointArgs),
+    Restore(restore::RestoreArgs),
     Features,
 }
 
@@ -109,6 +113,8 @@ Commands:
   exec      run a new process in a running container
   features  print what this berth supports (the runtime-spec document)
   check     check a bundle against the runtime-spec and this host
+  checkpoint  checkpoint a running container with CRIU
+  restore   restore a container from CRIU's images
 
 Global flags:
       --root DIR          the containers' state (default /run/berth; rootless:
@@ -117,7 +123,7 @@ Global flags:
       --log-format FMT    text (default) or json
       --debug             log debug messages too
       --systemd-cgroup    manage cgroups through systemd (cgroup v2)
-      --criu PATH         the CRIU binary (for checkpoint and restore, not supported yet)
+      --criu PATH         the CRIU binary checkpoint and restore run
       --rootless VALUE    true, false or auto (default): whether to run as rootless
   -v, --version           print the version
 
@@ -189,6 +195,8 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Parsed<Cli> {
         Some("events") => Some(Command::Events(args::parse(p)?)),
         Some("update") => Some(Command::Update(args::parse(p)?)),
         Some("exec") => Some(Command::Exec(Box::new(args::parse(p)?))),
+        Some("checkpoint") => Some(Command::Checkpoint(args::parse(p)?)),
+        Some("restore") => Some(Command::Restore(args::parse(p)?)),
         Some("features") => {
             args::parse::<features::FeaturesArgs>(p)?;
             Some(Command::Features)
@@ -224,7 +232,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     // As runc, these are read by the commands that make a container, and
     // ignored by the rest (a client may pass them to every call).
-    if matches!(cli.command, Some(Command::Create(_) | Command::Run(_))) {
+    if matches!(
+        cli.command,
+        Some(Command::Create(_) | Command::Run(_) | Command::Restore(_))
+    ) {
         if g.systemd_cgroup {
             // sd_booted()'s test: systemd makes this directory as PID 1,
             // and nothing else does. Said first, so that a host without
@@ -259,6 +270,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Events(a)) => events::run(g, a),
         Some(Command::Update(a)) => update::run(g, a),
         Some(Command::Exec(a)) => exec::run(g, *a),
+        Some(Command::Checkpoint(a)) => checkpoint::run(g, a),
+        Some(Command::Restore(a)) => restore::run(g, a),
         Some(Command::Features) => features::run(),
     }
 }

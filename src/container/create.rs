@@ -17,13 +17,11 @@ use crate::cgroups::{self, CgroupManager};
 use crate::error::SysContext;
 use crate::logging;
 use crate::syscall::{self, CLONE_NEWUSER};
-use oci_spec::runtime::Spec;
 use rustix::fs::{Mode as FsMode, OFlags};
 use rustix::process::{Pid, WaitOptions};
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 pub struct CreateOpts {
     pub id: String,
@@ -181,7 +179,7 @@ impl Creating {
         check_terminal(&plan, opts)?;
         drop(phase);
         let phase = logging::span("state dir");
-        let state = initial_state(opts, &spec, &plan, &bundle);
+        let state = plan.initial_state(&spec);
         let dir = StateDir::create(&opts.root, &opts.id)?;
         dir.save(&state)?;
         drop(phase);
@@ -455,35 +453,6 @@ impl Creating {
             channel: (opts.mode == Mode::Foreground).then_some(child.ch),
             master,
         })
-    }
-}
-
-/// The state as it is recorded before anything exists.
-fn initial_state(opts: &CreateOpts, spec: &Spec, plan: &ContainerPlan, bundle: &Path) -> State {
-    let linux = spec.linux().as_ref();
-    State {
-        id: opts.id.clone(),
-        pid: 0,
-        start_time: 0,
-        phase: Phase::Creating,
-        bundle: bundle.display().to_string(),
-        rootfs: plan.rootfs.rootfs.display().to_string(),
-        created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-        annotations: plan.annotations.clone(),
-        cgroup_path: plan.cgroup_path.clone(),
-        systemd: plan.systemd.clone(),
-        hooks: plan.hooks.clone(),
-        pid_ns: plan.pid_ns(),
-        host_mounts: if plan.rootfs.mount_ns {
-            None
-        } else {
-            crate::mounts::mount_id(&plan.rootfs.rootfs)
-        },
-        process: spec.process().clone(),
-        seccomp: linux.and_then(|l| l.seccomp().clone()),
-        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
-        namespaces: plan.ns.proc_names(),
-        resctrl: plan.rdt.as_ref().map(|r| r.state()),
     }
 }
 

@@ -259,8 +259,9 @@ fn enter_root(ctx: &InitContext, root: OwnedFd, proc: std::os::fd::BorrowedFd) -
     chdir_cwd(plan, root.as_fd())?;
     mounts::readonly_root(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
-    if let Some(slave) = slave {
-        terminal::become_controlling(slave).at(Stage::Terminal)?;
+    match slave {
+        Some(slave) => terminal::become_controlling(slave).at(Stage::Terminal)?,
+        None => terminal::new_session().at(Stage::Terminal)?,
     }
     Ok(())
 }

@@ -7,12 +7,14 @@
 //! from one another (tests/flow.rs).
 
 mod check;
+mod checkpoint;
 mod child;
 mod create;
 mod dir;
 mod exec;
 mod failure;
 mod features;
+mod images;
 mod init;
 mod lifecycle;
 mod netdev;
@@ -21,6 +23,7 @@ mod plan;
 mod program;
 mod resctrl;
 mod resources;
+mod restore;
 mod rootless;
 mod shared;
 mod state;
@@ -28,12 +31,15 @@ mod sync;
 mod teardown;
 
 pub use check::{CheckOpts, check, check_untrusted};
+pub use checkpoint::{CheckpointOpts, checkpoint};
 pub use create::{CreateOpts, create, wait_started};
 pub use exec::{ExecOpts, exec};
 pub use failure::{Failure, Stage};
 pub use features::features;
+pub use images::CriuFlags;
 pub use lifecycle::{delete, kill, list, parse_signal, start, state};
 pub use resources::{events, oom_report, pause, pids, update};
+pub use restore::{RestoreOpts, Restored, restore};
 pub use rootless::{SYSTEM_ROOT, default_root, prepare_xdg_root, rootless};
 pub use shared::Mode;
 pub use state::Status;
@@ -163,6 +169,9 @@ pub enum ContainerError {
     Unfinished { id: String, left: String },
     #[error("{0}")]
     Usage(String),
+    /// CRIU could not checkpoint or restore (its message, and its log).
+    #[error("{0}")]
+    Criu(String),
     /// runc's phrase, and why: a rootless container has no cgroup.
     #[error(
         "cannot set {0} limit: container could not join or create cgroup (rootless: berth may not create cgroups on this host, so a rootless container has none; remove the limit from linux.resources)"

@@ -2,6 +2,7 @@
 //! command line before anything exists: whatever can fail here fails with
 //! nothing to clean up.
 
+use super::state::{Phase, State};
 use crate::cgroups::{self, DeviceRule};
 use crate::config::ConfigError;
 use crate::mounts;
@@ -12,6 +13,7 @@ use crate::syscall::CLONE_NEWPID;
 use oci_spec::runtime::{Hooks, LinuxResources, Spec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 pub struct ContainerPlan {
     pub id: String,
@@ -122,6 +124,37 @@ impl ContainerPlan {
             net_devices,
             rdt,
         })
+    }
+
+    /// The state as it is recorded before anything exists (create's, and
+    /// restore's before CRIU runs).
+    pub fn initial_state(&self, spec: &Spec) -> State {
+        let plan = self;
+        let linux = spec.linux().as_ref();
+        State {
+            id: plan.id.clone(),
+            pid: 0,
+            start_time: 0,
+            phase: Phase::Creating,
+            bundle: plan.bundle.display().to_string(),
+            rootfs: plan.rootfs.rootfs.display().to_string(),
+            created: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            annotations: plan.annotations.clone(),
+            cgroup_path: plan.cgroup_path.clone(),
+            systemd: plan.systemd.clone(),
+            hooks: plan.hooks.clone(),
+            pid_ns: plan.pid_ns(),
+            host_mounts: if plan.rootfs.mount_ns {
+                None
+            } else {
+                crate::mounts::mount_id(&plan.rootfs.rootfs)
+            },
+            process: spec.process().clone(),
+            seccomp: linux.and_then(|l| l.seccomp().clone()),
+            memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+            namespaces: plan.ns.proc_names(),
+            resctrl: plan.rdt.as_ref().map(|r| r.state()),
+        }
     }
 
     pub fn pid_ns(&self) -> bool {

@@ -51,6 +51,14 @@ pub fn setup(
     Ok(slave)
 }
 
+/// A new session without a terminal: runc's container process is a
+/// session leader with or without one (nsexec's setsid), and CRIU dumps
+/// only a tree whose sessions' leaders are inside it.
+pub fn new_session() -> Result<(), SysError> {
+    rustix::process::setsid().sys("setsid", "")?;
+    Ok(())
+}
+
 /// A new session whose controlling terminal is the slave, which becomes
 /// stdin, stdout and stderr.
 pub fn become_controlling(slave: OwnedFd) -> Result<(), SysError> {

@@ -8,6 +8,7 @@ mod common;
 mod apparmor;
 mod cgroups;
 mod check;
+mod criu;
 mod cve;
 mod errors;
 mod exec;

@@ -1,0 +1,269 @@
+//! What checkpoint and restore share: their common flags checked before
+//! CRIU runs, the image and work directories, CRIU's version, the mounts
+//! and namespaces that are external to a checkpoint (the config's bind
+//! mounts, a network namespace joined by path), and descriptors.json, the
+//! container process's stdio at checkpoint (runc's file, in the image
+//! directory), whose pipes restore hands over again.
+
+use super::ContainerError;
+use crate::criu::{self, CgMode, CriuError};
+use crate::error::{SysContext, SysError};
+use crate::mounts::{self, MountKind};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// runc's file of the container process's fds 0, 1 and 2.
+pub const DESCRIPTORS: &str = "descriptors.json";
+/// CRIU's key for a network namespace the container joined by path.
+const EXT_NETNS: &str = "extRootNetNS";
+
+/// The flags both commands take, as given.
+#[derive(Debug, Default, Clone)]
+pub struct CriuFlags {
+    pub criu: PathBuf,
+    pub image_path: PathBuf,
+    pub work_path: Option<PathBuf>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub auto_dedup: bool,
+    pub manage_cgroups_mode: Option<String>,
+    pub empty_ns: Vec<String>,
+    pub lazy_pages: bool,
+}
+
+impl CriuFlags {
+    /// The options every request carries, once the flags are checked.
+    pub fn opts(&self) -> Result<criu::Opts, ContainerError> {
+        let mode = match &self.manage_cgroups_mode {
+            None => None,
+            Some(m) => Some(CgMode::parse(m).ok_or_else(|| {
+                usage(format!(
+                    "--manage-cgroups-mode {m:?}: one of soft, full, strict, ignore"
+                ))
+            })?),
+        };
+        let mut empty_ns = 0;
+        for ns in &self.empty_ns {
+            match ns.as_str() {
+                "network" => empty_ns |= libc::CLONE_NEWNET as u32,
+                other => {
+                    return Err(usage(format!(
+                        "--empty-ns {other:?}: CRIU can leave only the network namespace empty (--empty-ns network)"
+                    )));
+                }
+            }
+        }
+        if self.lazy_pages {
+            return Err(usage(
+                "--lazy-pages: berth does not drive CRIU's lazy pages (a page server and the lazy-pages daemon) yet".into(),
+            ));
+        }
+        Ok(criu::Opts {
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            auto_dedup: self.auto_dedup,
+            manage_cgroups_mode: mode,
+            empty_ns,
+            orphan_pts_master: true,
+            ..Default::default()
+        })
+    }
+
+    /// CRIU's version, checked before anything is changed.
+    pub fn check_version(&self) -> Result<(), ContainerError> {
+        criu::check_version(&self.criu).map_err(|e| criu_error("", e, None))?;
+        Ok(())
+    }
+}
+
+pub fn usage(msg: String) -> ContainerError {
+    ContainerError::Usage(msg)
+}
+
+/// A CRIU failure, with where its log is when it wrote one.
+pub fn criu_error(id: &str, e: CriuError, log: Option<PathBuf>) -> ContainerError {
+    let log = match (&e, log) {
+        (CriuError::Failed { .. } | CriuError::Protocol(_), Some(l)) => {
+            format!("; CRIU's log: {}", l.display())
+        }
+        _ => String::new(),
+    };
+    match id {
+        "" => ContainerError::Criu(format!("{e}{log}")),
+        id => ContainerError::Criu(format!("container \"{id}\": {e}{log}")),
+    }
+}
+
+/// A directory opened for CRIU (made first when `make`).
+pub fn open_dir(flag: &'static str, path: &Path, make: bool) -> Result<OwnedFd, ContainerError> {
+    if make {
+        std::fs::create_dir_all(path).sys(flag, path.display())?;
+    }
+    match std::fs::File::open(path) {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_dir()) => Ok(f.into()),
+        Ok(_) => Err(usage(format!("{flag} {}: not a directory", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(usage(format!(
+            "{flag} {}: no such directory",
+            path.display()
+        ))),
+        Err(e) => Err(SysError::new("open", path.display(), e).into()),
+    }
+}
+
+/// Mounts CRIU must not dump, by their place in the container: the
+/// config's binds (a host file or directory is not the container's to
+/// save), the `cgroup` mount on cgroup v2 (`cgroup2`: the container's own
+/// cgroup directory; CRIU 3.17 finds no root mount for a cgroup2 mount made
+/// in a cgroup namespace, and the restored container's cgroup is another
+/// directory) and, in a user namespace, the device nodes berth binds from
+/// the host. With the source each is bound from again on restore.
+pub fn external_mounts(
+    spec: &Spec,
+    bundle: &Path,
+    cgroup2: Option<&Path>,
+) -> Result<Vec<(String, String)>, ContainerError> {
+    let plan = mounts::Plan::from_spec(spec, bundle, false, None)?;
+    let mut out: Vec<(String, String)> = plan
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            let source = match &m.kind {
+                MountKind::Bind { source } => source.as_path(),
+                MountKind::Cgroup => cgroup2?,
+                MountKind::Fs { .. } => return None,
+            };
+            Some((
+                m.destination.display().to_string(),
+                source.display().to_string(),
+            ))
+        })
+        .collect();
+    if plan.userns {
+        for d in &plan.devices {
+            let p = d.path.display().to_string();
+            out.push((p.clone(), p));
+        }
+    }
+    Ok(out)
+}
+
+/// The network namespace the config joins by path, if any, and its file.
+pub fn joined_netns(spec: &Spec) -> Option<PathBuf> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)?
+        .path()
+        .clone()
+}
+
+/// At checkpoint: the joined network namespace is external, by inode.
+pub fn external_netns(path: &Path) -> Result<String, ContainerError> {
+    let st = rustix::fs::stat(path).sys("stat network namespace", path.display())?;
+    Ok(format!("net[{}]:{EXT_NETNS}", st.st_ino))
+}
+
+/// At restore: the same path, opened, for CRIU to put the tree in.
+pub fn inherit_netns(path: &Path) -> Result<(String, OwnedFd), ContainerError> {
+    let f = std::fs::File::open(path).sys("open network namespace", path.display())?;
+    Ok((EXT_NETNS.to_string(), f.into()))
+}
+
+/// The container process's fds 0-2 as /proc shows them, into the images.
+pub fn save_descriptors(images: &Path, pid: i32) -> Result<(), ContainerError> {
+    let fds: Vec<String> = (0..3)
+        .map(|i| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{i}"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "/dev/null".into())
+        })
+        .collect();
+    let file = images.join(DESCRIPTORS);
+    std::fs::write(&file, serde_json::to_vec(&fds).expect("strings"))
+        .sys("write", file.display())?;
+    Ok(())
+}
+
+/// At restore: the stdio pipes of the checkpointed process, each replaced
+/// by this berth's own fd of that number (runc's rule: pipes only; files
+/// and terminals are the image's to restore).
+pub fn inherited_stdio(images: &Path) -> Result<Vec<(String, i32)>, ContainerError> {
+    let file = images.join(DESCRIPTORS);
+    let fds: Vec<String> = match std::fs::read(&file) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            usage(format!(
+                "{}: not a list of descriptors: {e}",
+                file.display()
+            ))
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(SysError::new("read", file.display(), e).into()),
+    };
+    Ok(fds
+        .into_iter()
+        .take(3)
+        .enumerate()
+        .filter(|(_, s)| s.starts_with("pipe:"))
+        .map(|(i, s)| (s, i as i32))
+        .collect())
+}
+
+/// The container's own cgroup directory when cgroup v2 is the only
+/// hierarchy (what its `cgroup` mount shows).
+pub fn cgroup2_dir(views: Vec<crate::cgroups::View>) -> Option<PathBuf> {
+    match views.as_slice() {
+        [v] if v.name.is_empty() => Some(v.host_path.clone()),
+        _ => None,
+    }
+}
+
+/// The raw number of an fd CRIU inherits.
+pub fn raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_checked_before_criu_runs() {
+        let f = |m: &str, ns: &[&str]| CriuFlags {
+            manage_cgroups_mode: Some(m.into()),
+            empty_ns: ns.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let o = f("full", &["network"]).opts().unwrap();
+        assert_eq!(o.manage_cgroups_mode, Some(CgMode::Full));
+        assert_eq!(o.empty_ns, libc::CLONE_NEWNET as u32);
+        let e = f("props", &[]).opts().unwrap_err().to_string();
+        assert!(e.contains("soft, full, strict"), "{e}");
+        let e = f("soft", &["pid"]).opts().unwrap_err().to_string();
+        assert!(e.contains("--empty-ns \"pid\""), "{e}");
+    }
+
+    #[test]
+    fn only_stdio_pipes_are_handed_over() {
+        let d = tempfile_dir();
+        std::fs::write(
+            d.join(DESCRIPTORS),
+            r#"["/dev/null","pipe:[1234]","/dev/pts/0"]"#,
+        )
+        .unwrap();
+        assert_eq!(inherited_stdio(&d).unwrap(), [("pipe:[1234]".into(), 1)]);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-images-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
