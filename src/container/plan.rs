@@ -57,7 +57,12 @@ impl ContainerPlan {
         // linux.mountLabel: a context= option where SELinux is on; ignored
         // elsewhere, as runc ignores it.
         let label = lsm::mount_label(linux.and_then(|l| l.mount_label().as_deref()));
-        let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
+        let mut rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
+        // berth itself in a user namespace (rootless podman runs it as uid
+        // 0 of its own) has no mknod and no sysfs of the host's network
+        // namespace either: the same binds as for the config's user
+        // namespace, as runc decides (RunningInUserNS or NEWUSER).
+        rootfs.userns |= super::rootless::in_user_namespace();
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
         process.personality = linux
             .and_then(|l| l.personality().as_ref())
