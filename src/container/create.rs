@@ -8,7 +8,9 @@ use super::dir::{EXEC_FIFO, StateDir};
 use super::failure::Stage;
 use super::init::{self, InitContext};
 use super::plan::ContainerPlan;
-use super::rootless::{limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps};
+use super::rootless::{
+    apply_resources, limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps,
+};
 use super::shared::{
     Mode, connect, kill_and_reap, pidfd_of, poststart, terminal_pair, write_pid_file,
 };
@@ -366,7 +368,8 @@ impl Creating {
                 // fork there) counts against nothing the user asked for,
                 // and the user's program starts under every limit.
                 if let Some(cg) = &self.undo.cgroup {
-                    cg.apply(&self.plan.resources, &self.plan.device_rules)?;
+                    let (r, rules) = (&self.plan.resources, &self.plan.device_rules);
+                    apply_resources(cg, r, rules, self.rootless)?;
                 }
                 return Ok(Some(()));
             }

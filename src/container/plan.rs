@@ -88,7 +88,7 @@ impl ContainerPlan {
             )?;
             (unit.cgroup_path(), Some(unit), props)
         } else {
-            (cgroups::cgroup_path(configured, id)?, None, Vec::new())
+            (cgroup_path(configured, id)?, None, Vec::new())
         };
         Ok(ContainerPlan {
             id: id.to_string(),
@@ -131,6 +131,20 @@ impl ContainerPlan {
 
     pub fn pid_ns(&self) -> bool {
         self.ns.creates(CLONE_NEWPID)
+    }
+}
+
+/// Where the container's cgroup goes without systemd: for a rootless
+/// berth on cgroup v2, beside its own cgroup as runc's v2 manager places
+/// it (where a delegated subtree lets the user make one); else under
+/// berth's parent, or where an absolute linux.cgroupsPath says.
+fn cgroup_path(configured: Option<&str>, id: &str) -> Result<String, ConfigError> {
+    match super::rootless::rootless()
+        .then(cgroups::own_unified)
+        .flatten()
+    {
+        Some(own) => cgroups::beside_own(configured, id, &own),
+        None => cgroups::cgroup_path(configured, id),
     }
 }
 

@@ -182,6 +182,26 @@ pub fn limits_without_cgroup(r: &LinuxResources) -> Result<(), ContainerError> {
     }
 }
 
+/// linux.resources on the container's cgroup. A rootless berth cannot
+/// attach a device filter (a cgroup's eBPF program needs the host's
+/// CAP_BPF and CAP_NET_ADMIN), and runc 1.1.5 ignores its device errors
+/// when rootless (fs2's Set): where the whole fails, the limits alone are
+/// applied again, and only their error counts.
+pub fn apply_resources(
+    cg: &cgroups::Manager,
+    r: &LinuxResources,
+    rules: &[cgroups::DeviceRule],
+    rootless: bool,
+) -> Result<(), ContainerError> {
+    match cg.apply(r, rules) {
+        Err(e) if rootless && !rules.is_empty() => {
+            crate::logging::debug(&format!("rootless: device rules not applied ({e})"));
+            Ok(cg.apply(r, &[])?)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// What the container's `cgroup` mount shows without a cgroup of its own:
 /// berth's cgroups, the ones the container's processes are in (runc binds
 /// the cgroup its init finds in /proc/self/cgroup, in each hierarchy).

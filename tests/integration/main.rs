@@ -21,5 +21,6 @@ mod namespaces;
 mod netdev;
 mod process;
 mod rootless;
+mod rootless_v2;
 mod seccomp;
 mod teardown;
