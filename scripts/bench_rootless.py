@@ -71,7 +71,7 @@ class RootlessUser:
 
 class RootlessRuntime:
     """One runtime as the user sees it: its --root in the user's directory,
-    and its own `spec --rootless` config over the root's rootfs."""
+    its own `spec --rootless` config, and a rootfs of the user's."""
 
     def __init__(self, rt, user, spawn):
         self.rt, self.user, self.spawn = rt, user, spawn
@@ -88,7 +88,12 @@ class RootlessRuntime:
             self.spec = json.load(f)
         self.spec["process"]["terminal"] = False
         self.spec["process"]["args"] = ["/bin/true"]
-        self.spec["root"]["path"] = rt.rootfs
+        # The user's own copy of the rootfs, as a user's bundle has: the
+        # runtime makes its mount points there.
+        rootfs = os.path.join(self.bundles, "rootfs")
+        shutil.copytree(rt.rootfs, rootfs, symlinks=True)
+        subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", rootfs], check=True)
+        self.spec["root"]["path"] = rootfs
 
     def run_as(self, *argv):
         return self.spawn(self.user.argv(*argv), self.rt.tmp)
