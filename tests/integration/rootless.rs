@@ -509,3 +509,22 @@ fn rootless_spec_bundle_runs_as_is_on_a_terminal() {
     assert_eq!(code, Some(0), "{seen}");
     assert!(seen.contains("27 83\r\n0\r\n/dev/pts/0\r\nberth"), "{seen}");
 }
+
+/// process.oomScoreAdj as the user: raised as runc 1.1.5 raises it (its
+/// nsexec writes /proc/self/oom_score_adj as the user); lowering it below
+/// what the user started with takes CAP_SYS_RESOURCE, and the create fails
+/// as runc's does ("failed to update /proc/self/oom_score_adj"), naming
+/// the file and leaving nothing.
+#[test]
+fn rootless_oom_score_adj() {
+    let r = Rootless::new("cat /proc/self/oom_score_adj");
+    r.config(|c| c["process"]["oomScoreAdj"] = 500.into());
+    let out = r.run(&r.id("rl-oom"));
+    out.ok();
+    assert_eq!(out.stdout.trim(), "500");
+    r.config(|c| c["process"]["oomScoreAdj"] = (-500).into());
+    let out = r.run(&r.id("rl-oom-low"));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("oom_score_adj"), "{}", out.stderr);
+    r.assert_state_empty();
+}
