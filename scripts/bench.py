@@ -33,7 +33,9 @@ hour there.
 
 Environment: BERTH (default target/x86_64-unknown-linux-gnu/release/berth), RUNC (default
 /usr/sbin/runc), CRUN (default /usr/bin/crun), BENCH_QUICK=1, BENCH_SCALE,
-BENCH_OUT (the file to write).
+BENCH_OUT (the file to write), BERTH_FLAGS, RUNC_FLAGS, CRUN_FLAGS (global
+flags before each command: with RUNC set to berth and RUNC_FLAGS="--debug
+--log-format json --log FILE", the run measures what per-phase tracing costs).
 
 Workload 8 runs /bin/true as an ordinary user the bench makes (and removes),
 each runtime with its own `spec --rootless` bundle (scripts/bench_rootless.py).
@@ -66,6 +68,10 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 BERTH = os.environ.get("BERTH", os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/berth"))
 RUNC = os.environ.get("RUNC", "/usr/sbin/runc")
 CRUN = os.environ.get("CRUN", "/usr/bin/crun")
+# Global flags each runtime gets before its command (e.g. RUNC_FLAGS="--debug
+# --log-format json --log /tmp/l" with RUNC set to berth: tracing's cost).
+FLAGS = {name: os.environ.get(f"{name.upper()}_FLAGS", "").split()
+         for name in ("berth", "runc", "crun")}
 SCALE = float(os.environ.get("BENCH_SCALE") or 1)
 OUT = os.environ.get(
     "BENCH_OUT",
@@ -250,7 +256,7 @@ class Runtime:
         return b
 
     def argv(self, *args):
-        return [self.bin, "--root", self.root, *args]
+        return [self.bin, *FLAGS[self.name], "--root", self.root, *args]
 
     def cmd(self, *args, record=None):
         """Runs a runtime command; record names the row its time counts in."""

@@ -5,7 +5,9 @@
 //! one piece uses (fds over SCM_RIGHTS, id maps, /proc/PID/stat). Each is
 //! written once, here; everything else calls rustix.
 
+mod poll;
 pub mod seam;
+pub use poll::poll_until;
 pub use seam::{Kernel, Syscall};
 
 use crate::error::{SysContext, SysError};

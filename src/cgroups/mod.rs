@@ -44,6 +44,11 @@ pub enum CgroupError {
     Sys(#[from] SysError),
     #[error("{path}: {msg}")]
     Unsupported { path: String, msg: String },
+    /// A resource whose controller this host lacks altogether (not mounted
+    /// on v1, not in the root's cgroup.controllers on v2): no cgroup
+    /// anywhere could apply it.
+    #[error("{path}: {why}")]
+    NoController { path: String, why: String },
     /// The kernel refused a value: the config field it came from, and why.
     #[error("{path}: {source}")]
     Write { path: String, source: SysError },

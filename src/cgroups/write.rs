@@ -56,6 +56,14 @@ impl Write {
         })
     }
 
+    /// Its controller is not on this host at all.
+    pub fn no_controller(&self, why: String) -> CgroupError {
+        CgroupError::NoController {
+            path: self.json.clone(),
+            why,
+        }
+    }
+
     pub fn missing(&self, why: &str) -> CgroupError {
         CgroupError::Unsupported {
             path: self.json.clone(),

@@ -19,6 +19,7 @@
 
 use super::ContainerError;
 use super::failure::{At, Failure, Stage};
+use super::patience::Patience;
 use super::shared::exit_on_panic;
 use super::sync::{Channel, Msg};
 use crate::process::ProcessPlan;
@@ -185,9 +186,13 @@ pub enum Heard<T> {
 pub fn answer<T>(
     ch: &Channel,
     id: &str,
+    patience: &Patience,
     mut on: impl FnMut(Msg) -> Result<Option<T>, ContainerError>,
 ) -> Result<Heard<T>, ContainerError> {
     loop {
+        if !ch.readable_by(patience.deadline())? {
+            return Err(patience.exceeded(id));
+        }
         match ch.recv()? {
             None => return Ok(Heard::Eof),
             Some(Msg::Error(failure)) => {
@@ -200,6 +205,7 @@ pub fn answer<T>(
                 if let Some(done) = on(m)? {
                     return Ok(Heard::Done(done));
                 }
+                patience.restart();
             }
         }
     }

@@ -7,14 +7,13 @@ use super::child::{self, Heard};
 use super::dir::{EXEC_FIFO, StateDir};
 use super::failure::Stage;
 use super::init::{self, InitContext};
+use super::patience::{EXEC, Patience};
 use super::plan::ContainerPlan;
 use super::rootless::{
     apply_resources, limits_without_cgroup, make_cgroup, own_cgroup_views, own_oom_score_adj,
     write_id_maps,
 };
-use super::shared::{
-    Mode, connect, kill_and_reap, pidfd_of, poststart, terminal_pair, write_pid_file,
-};
+use super::shared::{Mode, connect, pidfd_of, poststart, terminal_pair, write_pid_file};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
@@ -72,8 +71,16 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            kill_and_reap(pid);
+        if let Some(pid) = self.child.take()
+            && let Some(left) = super::teardown::kill_child(pid)
+        {
+            // Its cgroup cannot go, and delete --force must find it: the
+            // state dir (cleanup.json) stays for it.
+            crate::logging::warn(&format!(
+                "cleanup: {left}; the container's state is kept: delete --force clears it"
+            ));
+            self.cgroup = None;
+            self.dir = None;
         }
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::mounts::detach_from_host(&rootfs, before);
@@ -303,8 +310,9 @@ impl Creating {
     /// what the process asks for until the process is Ready, or fails.
     fn answer_until_ready(&mut self, child: &mut Child) -> Result<(), ContainerError> {
         let id = self.state.id.clone();
-        let heard = child::answer(&child.ch, &id, |m| {
-            self.answer(m, &child.ch, &mut child.pid, &mut child.pidfd)
+        let patience = Patience::new(child.pid);
+        let heard = child::answer(&child.ch, &id, &patience, |m| {
+            self.answer(m, &child.ch, &patience, &mut child.pid, &mut child.pidfd)
         });
         match heard {
             Ok(Heard::Done(())) => Ok(()),
@@ -330,6 +338,7 @@ impl Creating {
         &mut self,
         m: Msg,
         ch: &Channel,
+        patience: &Patience,
         pid: &mut i32,
         pidfd: &mut OwnedFd,
     ) -> Result<Option<()>, ContainerError> {
@@ -352,6 +361,7 @@ impl Creating {
                 // The first process forked the real one and exits.
                 let _ = rustix::process::waitpid(Pid::from_raw(*pid), WaitOptions::empty());
                 *pid = p;
+                patience.set_pid(p);
                 self.undo.child = Some(p);
                 *pidfd = pidfd_of(p)?;
                 self.record_pid(p)?;
@@ -360,6 +370,11 @@ impl Creating {
                 super::netdev::move_into(&self.plan.net_devices, *pid)?;
                 self.create_time_hooks()?;
                 ch.send(&Msg::HooksDone(*pid))?;
+                let hooks = self.plan.hooks.as_ref();
+                patience.expect(
+                    "the container process's Ready, after its createContainer hooks,",
+                    hooks.and_then(|h| h.create_container().as_deref()),
+                );
             }
             Msg::SeccompFd => {
                 let listener = self.plan.seccomp.as_ref().and_then(|p| p.listener.as_ref());
@@ -565,7 +580,11 @@ pub fn wait_started(created: &mut Created) -> Result<(), ContainerError> {
     ch.send(&Msg::Start)?;
     let id = created.state.id.clone();
     let unexpected = |m| Err::<Option<Infallible>, _>(child::unexpected(&id, m));
-    match child::answer(&ch, &id, unexpected)? {
+    let patience = Patience::new(created.state.pid);
+    let hooks = created.state.hooks.as_ref();
+    patience.expect(EXEC, hooks.and_then(|h| h.start_container().as_deref()));
+    patience.restart();
+    match child::answer(&ch, &id, &patience, unexpected)? {
         Heard::Eof => {}
         Heard::Done(never) => match never {},
     }

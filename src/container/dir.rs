@@ -165,11 +165,37 @@ impl StateDir {
             Err(_) => {}
         }
         std::fs::remove_dir_all(from).sys("remove", from.display())?;
+        sweep(root);
         Ok(())
     }
 
     pub fn fifo(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
+    }
+}
+
+/// Removes what deletes killed mid-way left (a `~deleted.<pid>` whose
+/// berth is gone): no command looks at it, nothing else would clear it. One
+/// whose pid lives is a delete still at work (or, after pid reuse, is left
+/// to a later sweep).
+fn sweep(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("~deleted."))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = rustix::process::Pid::from_raw(pid)
+            .is_none_or(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
+        if gone {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use super::ContainerError;
 use super::child::{self, Heard, Inbox, R, Role};
 use super::dir;
 use super::failure::{At, Stage};
-use super::shared::{connect, kill_and_reap, pidfd, pidfd_of, terminal_pair, write_pid_file};
+use super::patience::Patience;
+use super::shared::{connect, pidfd, pidfd_of, terminal_pair, write_pid_file};
 use super::state::{State, Status};
 use super::sync::{self, Channel, Msg};
 use crate::cgroups::{self, CgroupManager};
@@ -93,7 +94,9 @@ pub fn exec(root: &Path, id: &str, opts: ExecOpts) -> Result<Execed, ContainerEr
     let master = match result {
         Ok(m) => m,
         Err(e) => {
-            kill_and_reap(pid);
+            if let Some(left) = super::teardown::kill_child(pid) {
+                crate::logging::warn(&format!("cleanup: {left}"));
+            }
             return Err(e);
         }
     };
@@ -184,7 +187,7 @@ fn answer_until_exec(
     pid: i32,
     listener: Option<&(PathBuf, String)>,
 ) -> Result<(), ContainerError> {
-    let heard = child::answer(ch, &state.id, |m| match m {
+    let heard = child::answer(ch, &state.id, &Patience::new(pid), |m| match m {
         Msg::SeccompFd => {
             child::forward_listener(ch, listener, pid, state.oci(Status::Running))?;
             Ok(None::<std::convert::Infallible>)

@@ -3,6 +3,7 @@
 use super::ContainerError;
 use super::dir::{self, StateDir};
 use super::failure::Failure;
+use super::patience::{EXEC, Patience};
 use super::rootless::cgroup_of;
 use super::shared::{pidfd, poststart, wrong};
 use super::state::{Phase, State, Status};
@@ -38,6 +39,11 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     .sys("open", fifo_path.display())?;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
+    // Bounded as each setup step is, with its startContainer hooks' time.
+    let patience = Patience::new(state.pid);
+    let hooks = state.hooks.as_ref();
+    patience.expect(EXEC, hooks.and_then(|h| h.start_container().as_deref()));
+    patience.restart();
     // Wait for the process's byte and then for the fifo to close, or for
     // the process to die: both block in poll, nothing is polled in a loop.
     loop {
@@ -45,11 +51,11 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
             PollFd::new(&fifo, PollFlags::IN),
             PollFd::new(&pidfd, PollFlags::IN),
         ];
-        match rustix::event::poll(&mut fds, None) {
-            Err(rustix::io::Errno::INTR) => continue,
-            r => {
-                r.sys("poll", "exec.fifo")?;
-            }
+        let ready =
+            crate::syscall::poll_until(&mut fds, patience.deadline()).sys("poll", "exec.fifo")?;
+        if ready == 0 {
+            // exec.fifo stays: a later start can still release the process.
+            return Err(patience.exceeded(id));
         }
         let fifo_ready = !fds[0].revents().is_empty();
         let died = !fds[1].revents().is_empty();

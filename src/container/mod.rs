@@ -16,6 +16,7 @@ mod features;
 mod init;
 mod lifecycle;
 mod netdev;
+mod patience;
 mod plan;
 mod program;
 mod resctrl;
@@ -132,6 +133,17 @@ pub enum ContainerError {
     /// The container process said something out of turn.
     #[error("container \"{id}\": unexpected message {got}")]
     Protocol { id: String, got: String },
+    /// The container process did not take its next step of setup within
+    /// BERTH_SETUP_TIMEOUT (patience.rs).
+    #[error(
+        "container \"{id}\": {what} did not come within {bound:.1?} (BERTH_SETUP_TIMEOUT): {process}"
+    )]
+    Stalled {
+        id: String,
+        what: &'static str,
+        bound: std::time::Duration,
+        process: String,
+    },
     #[error("container \"{0}\": the container process exited before it was started")]
     ExitedBeforeStart(String),
     /// Another command held the container's lock past the bound.

@@ -121,6 +121,17 @@ fn examine(root: BorrowedFd, path: &Path, what: &str, depth: u32, f: &mut Findin
             ),
         );
     }
+    // The kernel refuses to exec from a noexec mount (the rootfs's bind
+    // keeps its filesystem's flag), an interpreter's too.
+    if rustix::fs::fstatvfs(&fd)
+        .is_ok_and(|v| v.f_flag.contains(rustix::fs::StatVfsMountFlags::NOEXEC))
+    {
+        return f.error(
+            "program.noexec",
+            AT,
+            format!("{what} is on a filesystem mounted noexec: permission denied"),
+        );
+    }
     // O_PATH cannot be read: reopened through /proc (the host's; only the
     // rootfs was resolved in the root).
     let Ok(file) = std::fs::File::open(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())) else {

@@ -8,7 +8,7 @@
 use super::ContainerError;
 use super::state::{State, Status};
 use crate::error::{SysContext, SysError};
-use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+use rustix::process::{Pid, PidfdFlags};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -53,15 +53,6 @@ pub fn pidfd_of(pid: i32) -> Result<OwnedFd, SysError> {
         PidfdFlags::empty(),
     )
     .sys("pidfd_open", pid)
-}
-
-/// Ends a process berth forked that failed to become what it should, and
-/// reaps it.
-pub fn kill_and_reap(pid: i32) {
-    if let Some(p) = Pid::from_raw(pid) {
-        let _ = rustix::process::kill_process(p, Signal::KILL);
-        let _ = rustix::process::waitpid(Some(p), WaitOptions::empty());
-    }
 }
 
 /// In a process berth forked: a panic must not unwind into the parent's

@@ -160,6 +160,16 @@ impl Channel {
     }
 
     /// The next message, or None when the other side is gone.
+    /// Whether a message (or EOF) is there to read by `deadline`.
+    pub fn readable_by(&self, deadline: Option<std::time::Instant>) -> Result<bool, SysError> {
+        let mut p = [rustix::event::PollFd::new(
+            &self.0,
+            rustix::event::PollFlags::IN,
+        )];
+        let n = crate::syscall::poll_until(&mut p, deadline).sys("poll", "the sync channel")?;
+        Ok(n > 0)
+    }
+
     pub fn recv(&self) -> Result<Option<Msg>, SysError> {
         use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage};
         let mut buf = vec![0u8; MAX];

@@ -62,6 +62,25 @@ pub fn kill_all(
     Ok(left)
 }
 
+/// SIGKILL to one child of berth's (a create or exec that failed), reaped
+/// once it is gone, up to BERTH_KILL_TIMEOUT. Returns what is left: the
+/// process and where it waits, when it outlived the bound.
+pub fn kill_child(pid: i32) -> Option<String> {
+    let p = Pid::from_raw(pid)?;
+    let Ok(fd) = rustix::process::pidfd_open(p, PidfdFlags::empty()) else {
+        // Gone already, a zombie of ours at most.
+        let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG);
+        return None;
+    };
+    let _ = rustix::process::pidfd_send_signal(&fd, Signal::KILL);
+    let bound = cgroups::bound(KILL_BOUND.0, KILL_BOUND.1);
+    if gone_by(&fd, Instant::now() + bound) {
+        let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty());
+        return None;
+    }
+    still_there(pid, bound)
+}
+
 /// Every process of the container: its cgroup's, and its process. Without
 /// a cgroup, a pid namespace's init takes every process of it along;
 /// without one either, the container is its process.
@@ -89,19 +108,8 @@ fn container_pids(state: &State, cg: Option<&cgroups::Manager>) -> Vec<i32> {
 
 /// Whether the process of `fd` has ended by `deadline`.
 fn gone_by(fd: &OwnedFd, deadline: Instant) -> bool {
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ts = rustix::event::Timespec {
-            tv_sec: left.as_secs() as i64,
-            tv_nsec: left.subsec_nanos() as i64,
-        };
-        let mut p = [PollFd::new(fd, PollFlags::IN)];
-        match rustix::event::poll(&mut p, Some(&ts)) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Ok(0) => return false,
-            _ => return true,
-        }
-    }
+    let mut p = [PollFd::new(fd, PollFlags::IN)];
+    !matches!(crate::syscall::poll_until(&mut p, Some(deadline)), Ok(0))
 }
 
 /// A process that outlived its SIGKILL by `bound`: where it waits, and

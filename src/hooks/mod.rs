@@ -202,21 +202,11 @@ fn watch(
     let mut output = Vec::new();
     let (mut out_open, mut err_open) = (true, true);
     loop {
-        let timeout = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(limit.map(Limit::timed_out).unwrap_or_default());
-                }
-                Some(rustix::event::Timespec {
-                    tv_sec: left.as_secs() as i64,
-                    tv_nsec: left.subsec_nanos() as i64,
-                })
-            }
-            None => None,
-        };
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(limit.map(Limit::timed_out).unwrap_or_default());
+        }
         let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
         if out_open {
             fds.push(PollFd::new(&out, PollFlags::IN));
@@ -224,10 +214,8 @@ fn watch(
         if err_open {
             fds.push(PollFd::new(&err, PollFlags::IN));
         }
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(crate::error::errno_text(&e.into())),
-            Ok(_) => {}
+        if let Err(e) = crate::syscall::poll_until(&mut fds, deadline) {
+            return Err(crate::error::errno_text(&e));
         }
         let exited = !fds[0].revents().is_empty();
         let out_ready = out_open && !fds[1].revents().is_empty();

@@ -203,19 +203,28 @@ fn filter_flags(s: &LinuxSeccomp, notify: bool) -> u32 {
     let mut flags = 0;
     for f in s.flags().iter().flatten() {
         flags |= match f {
-            F::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
-            F::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             // It changes how a notify agent's receive waits: the kernel takes
             // it only with a listener, and without NOTIFY rules it means nothing.
-            F::SeccompFilterFlagWaitKillableRecv if notify => {
-                SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-            }
-            F::SeccompFilterFlagWaitKillableRecv => 0,
+            F::SeccompFilterFlagWaitKillableRecv if !notify => 0,
             // Thread sync means nothing for a process about to exec.
             F::SeccompFilterFlagTsync => 0,
+            f => flag_bits(f),
         };
     }
     flags
+}
+
+/// A flag's bit in seccomp(2), with the listener WAIT_KILLABLE_RECV needs
+/// beside it (the kernel refuses it alone): what to ask the kernel about.
+pub fn flag_bits(f: &F) -> u32 {
+    match f {
+        F::SeccompFilterFlagLog => SECCOMP_FILTER_FLAG_LOG,
+        F::SeccompFilterFlagSpecAllow => SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+        F::SeccompFilterFlagWaitKillableRecv => {
+            SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV | SECCOMP_FILTER_FLAG_NEW_LISTENER
+        }
+        F::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
+    }
 }
 
 /// One entry of linux.seccomp.syscalls, as rules for each of its names.

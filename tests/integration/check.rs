@@ -264,6 +264,19 @@ fn each_host_problem_alone() {
         ("missing rootfs", "rootfs.missing", "root.path", |b| {
             b.config(|c| c["root"]["path"] = "nope".into())
         }),
+        (
+            "program under a noexec mount",
+            "program.noexec",
+            "process.args[0]",
+            |b| {
+                b.config(|c| {
+                    c["process"]["args"] = json!(["/work/run"]);
+                    c["mounts"].as_array_mut().unwrap().push(json!(
+                        {"destination": "/work", "type": "tmpfs", "source": "tmpfs", "options": ["exec", "noexec"]}
+                    ))
+                })
+            },
+        ),
     ];
     for (what, code, path, setup) in cases {
         let b = Bundle::new(&["true"]);
@@ -484,14 +497,27 @@ fn cgroup_controllers_and_files() {
         c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 2097152}]);
         c["linux"]["resources"]["rdma"] = json!({"mlx5_0": {"hcaHandles": 3}});
     });
-    // Only the root exists: pids.max is not there (the root has no limit).
+    // Only the root exists: pids.max is not there (the root has no limit),
+    // which the container's cgroup may yet have; hugetlb and rdma are not
+    // mounted at all, which no cgroup can mend.
     let (code, got) = findings(&b, &[]);
-    assert_eq!(code, 0, "{got:#?}");
+    assert_eq!(code, 1, "{got:#?}");
     has(
         &got,
         "cgroup.unverified",
         "warning",
         "linux.resources.pids.limit",
+    );
+    has(
+        &got,
+        "cgroup.unsupported",
+        "error",
+        "linux.resources.hugepageLimits[0]",
+    );
+    assert!(
+        got.iter()
+            .any(|(c, s, p)| c == "cgroup.unsupported" && s == "error" && p.contains("rdma")),
+        "{got:#?}"
     );
     let parents = Parents(b.cgroup_dirs(&parent));
     for d in &parents.0 {
@@ -546,4 +572,159 @@ fn systemd_cgroups_path_follows_the_global_flag() {
         bundle,
     ]);
     assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// The kernel refuses to exec from a filesystem mounted noexec, where the
+/// rootfs (or a directory of it) lies: check says so, as for a mount of
+/// the config's.
+#[test]
+fn a_program_on_a_noexec_filesystem() {
+    let b = Bundle::new(&["/noexec/sh"]);
+    let dir = b.path.join("rootfs/noexec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    // SAFETY: a fresh tmpfs on a directory of the test's own bundle.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    struct Unmount(std::ffi::CString);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+    let _u = Unmount(target);
+    std::fs::copy(b.path.join("rootfs/bin/busybox"), dir.join("sh")).unwrap();
+    let (code, got) = findings(&b, &[]);
+    assert_eq!(code, 1, "{got:#?}");
+    assert_eq!(
+        got,
+        [(
+            "program.noexec".into(),
+            "error".into(),
+            "process.args[0]".into()
+        )]
+    );
+}
+
+/// Every seccomp flag this kernel takes passes check (each is asked of the
+/// kernel, as features' supportedFlags); none is a false alarm.
+#[test]
+fn seccomp_flags_the_kernel_takes() {
+    let b = Bundle::new(&["true"]);
+    b.config(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                      "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+        })
+    });
+    let features: Value = serde_json::from_str(&b.berth(&["features"]).stdout).unwrap();
+    let supported = features["linux"]["seccomp"]["supportedFlags"]
+        .as_array()
+        .unwrap();
+    let (_, got) = findings(&b, &[]);
+    let refused: Vec<_> = got.iter().filter(|(c, _, _)| c == "seccomp.flag").collect();
+    assert_eq!(
+        refused.len(),
+        4 - supported.len(),
+        "{got:#?} with {supported:?}"
+    );
+}
+
+/// A rootless berth maps ids beyond the user's own only through
+/// newuidmap/newgidmap, within the user's /etc/subuid and /etc/subgid
+/// ranges: a range that is not the user's is named before newuidmap
+/// refuses it.
+#[test]
+fn rootless_id_maps_within_the_users_subordinate_ranges() {
+    let user = crate::common::user::TestUser::new(&[crate::common::berth_bin()]);
+    let bundle = user.home.join("bundle");
+    crate::common::make_rootfs(&bundle.join("rootfs"));
+    user.chown_all(&bundle);
+    let b = bundle.to_str().unwrap().to_string();
+    user.run("berth", &["spec", "--rootless", "--bundle", &b])
+        .ok();
+    let (uid, gid, sub) = (user.uid, user.gid, user.sub_start);
+    let set = |host: u32| {
+        let file = bundle.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        c["linux"]["uidMappings"] = json!([
+            {"containerID": 0, "hostID": uid, "size": 1},
+            {"containerID": 1, "hostID": host, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([
+            {"containerID": 0, "hostID": gid, "size": 1},
+            {"containerID": 1, "hostID": sub, "size": 65536}]);
+        std::fs::write(&file, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    };
+    let codes = |out: Out| -> Vec<(String, String)> {
+        let doc: Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["code"].as_str().unwrap().into(),
+                    x["path"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    set(sub);
+    let out = user.run("berth", &["check", "--bundle", &b, "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(codes(out).iter().all(|(c, _)| !c.starts_with("userns")));
+    set(sub + 65536 * 4);
+    let out = user.run("berth", &["check", "--bundle", &b, "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        codes(out),
+        [(
+            "userns.subid".to_string(),
+            "linux.uidMappings[1].hostID".to_string()
+        )]
+    );
+}
+
+/// An idmapped bind whose filesystem takes no idmap (procfs) is named;
+/// one on this host's ext4 passes, and nothing of the probe remains.
+#[test]
+fn idmapped_binds_on_filesystems_that_take_them() {
+    let b = Bundle::new(&["true"]);
+    let data = b.path.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mount = |source: &str| {
+        json!({"destination": "/data", "type": "bind", "source": source,
+               "options": ["rbind", "idmap"],
+               "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+               "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]})
+    };
+    let n = b.read_config()["mounts"].as_array().unwrap().len();
+    b.config(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(mount(data.to_str().unwrap()))
+    });
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let (code, got) = findings(&b, &[]);
+    assert_eq!((code, got.len()), (0, 0), "{got:#?}");
+    b.config(|c| c["mounts"][n] = mount("/proc"));
+    let (code, got) = findings(&b, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        got,
+        [("mount.idmap".into(), "error".into(), format!("mounts[{n}]"))]
+    );
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(mounts_before.lines().count(), mounts_after.lines().count());
 }

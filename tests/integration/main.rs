@@ -23,4 +23,5 @@ mod process;
 mod rootless;
 mod rootless_v2;
 mod seccomp;
+mod setup;
 mod teardown;

@@ -25,7 +25,7 @@ fn cgroup_pids(id: &str, n: usize) -> Vec<i32> {
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -221,7 +221,11 @@ impl Drop for Freezer {
 }
 
 /// berth with these arguments and environment; its output and how long it took.
-fn timed(b: &Bundle, args: &[&str], env: &[(&str, &str)]) -> (crate::common::Out, Duration) {
+pub(crate) fn timed(
+    b: &Bundle,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (crate::common::Out, Duration) {
     let mut cmd = b.cmd(args);
     cmd.envs(env.iter().copied());
     let t = Instant::now();
@@ -441,5 +445,30 @@ fn a_command_holding_the_lock_is_named_not_waited_for_forever() {
     assert_eq!(b.status(&id), "running", "nothing was done");
     drop(dir);
     b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+/// A delete killed after it moved the state dir away leaves a
+/// `~deleted.<pid>` no command shows; the next delete clears it, and leaves
+/// one whose berth still works alone.
+#[test]
+fn what_a_killed_delete_left_is_cleared_by_the_next_delete() {
+    let b = Bundle::new(&["true"]);
+    std::fs::create_dir_all(&b.root).unwrap();
+    // A pid above the kernel's largest (PID_MAX_LIMIT, 4194304): gone.
+    let dead = b.root.join("~deleted.4194305");
+    let live = b.root.join(format!("~deleted.{}", std::process::id()));
+    for d in [&dead, &live] {
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("state.json"), "{}").unwrap();
+    }
+    let out = b.berth(&["list", "-q"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""), "{out:?}");
+    let id = b.id("sweeper");
+    b.create(&id).ok();
+    b.berth(&["delete", "--force", &id]).ok();
+    assert!(!dead.exists(), "{} is swept", dead.display());
+    assert!(live.exists(), "{} of a live berth stays", live.display());
+    std::fs::remove_dir_all(&live).unwrap();
     b.assert_no_leftovers(&id);
 }

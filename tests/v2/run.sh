@@ -21,6 +21,10 @@
 #     root and state under /tmp (tests/clients/host.rs), the guest's tmpfs.
 #     The StopContainer race runs CLIENT_RACE_ROUNDS rounds, not the
 #     host's 30: under TCG a round takes 40 s, and the host runs the 30.
+#     CRI's Exec and Attach through the streaming server are left out
+#     (CLIENTS_SKIP): the host runs them, and what they add to ExecSync
+#     (containerd's streaming server, a pty, stdin) does not touch cgroups;
+#     ExecSync still execs into the v2 cgroup. Under TCG they take 80 s.
 #
 # Exits 0 only if all of it passed. With V2G_RW set (scripts/v2-guest.sh
 # --rw, the checkout), the tests' output is also kept in
@@ -47,6 +51,7 @@ TEST_TIMEOUT=1500
 # The same for the clients' tests, and the race's rounds (see 4. above).
 CLIENTS_TIMEOUT=1500
 CLIENT_RACE_ROUNDS=2
+CLIENTS_SKIP="streaming server"
 
 failed=0
 ok() { echo "ok   - $*"; }
@@ -166,7 +171,7 @@ run_tests() {
 }
 run_tests integration "$TEST_TIMEOUT" "$TESTS" "$@"
 if [ -n "$CLIENTS" ]; then
-  export BERTH_CLIENTS_RACE_ROUNDS=$CLIENT_RACE_ROUNDS
+  export BERTH_CLIENTS_RACE_ROUNDS=$CLIENT_RACE_ROUNDS BERTH_CLIENTS_SKIP=$CLIENTS_SKIP
   run_tests clients "$CLIENTS_TIMEOUT" "$CLIENTS" "$CLIENTS_FILTER" --test-threads=2 --nocapture
 fi
 

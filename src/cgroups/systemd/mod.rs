@@ -195,7 +195,7 @@ impl Manager {
         for w in v2::writes(r, &self.fs.dir())? {
             let controller = w.file.split('.').next().unwrap_or("");
             if controller != "cgroup" && !have.split_whitespace().any(|c| c == controller) {
-                return Err(w.missing(&format!(
+                return Err(w.no_controller(format!(
                     "this host's cgroup v2 has no {controller} controller (for {})",
                     w.file
                 )));

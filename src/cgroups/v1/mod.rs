@@ -108,9 +108,9 @@ impl Manager {
 
     pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
         if !rules.is_empty() && self.controller("devices").is_none() {
-            return Err(CgroupError::Unsupported {
+            return Err(CgroupError::NoController {
                 path: "linux.resources.devices".into(),
-                msg: "the devices cgroup controller is not mounted on this host".into(),
+                why: "the devices cgroup controller is not mounted on this host".into(),
             });
         }
         // runc 1.1 drops other letters on v1; a rule left with none fails.
@@ -121,7 +121,7 @@ impl Manager {
         }
         for w in Self::writes(r)? {
             let Some(h) = self.controller(w.controller) else {
-                return Err(w.missing(&format!(
+                return Err(w.no_controller(format!(
                     "the {} cgroup controller is not mounted on this host",
                     w.controller
                 )));

@@ -11,7 +11,7 @@ mod stats;
 use super::{
     CgroupError, DeviceRule, View, make_path, read_pids, remove_berth_parents, remove_dir, write,
 };
-use crate::error::{SysContext, SysError};
+use crate::error::SysContext;
 use oci_spec::runtime::LinuxResources;
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
@@ -76,12 +76,26 @@ impl Manager {
         }
     }
 
+    /// Whether the hierarchy's root offers `controller` (files such as
+    /// cgroup.procs belong to no controller: always there).
+    fn host_has(&self, controller: &str) -> bool {
+        controller == "cgroup"
+            || std::fs::read_to_string(self.root.join("cgroup.controllers"))
+                .is_ok_and(|have| have.split_whitespace().any(|c| c == controller))
+    }
+
     pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
         self.check_rules(rules)?;
         let dir = self.dir();
         for w in resources::writes(r, &dir)? {
             if !w.optional && !dir.join(&w.file).exists() {
                 let controller = w.file.split('.').next().unwrap_or("");
+                if !self.host_has(controller) {
+                    return Err(w.no_controller(format!(
+                        "this host's cgroup v2 has no {controller} controller (for {})",
+                        w.file
+                    )));
+                }
                 return Err(w.missing(&format!(
                     "the container's cgroup has no {} (is the {controller} controller enabled?)",
                     w.file
@@ -176,15 +190,8 @@ impl Manager {
                     stuck: super::stuck(&dir),
                 });
             }
-            let ts = rustix::event::Timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as i64,
-            };
             let mut p = [PollFd::new(&fd, PollFlags::PRI)];
-            match rustix::event::poll(&mut p, Some(&ts)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(SysError::new("poll", events.display(), e).into()),
-            }
+            crate::syscall::poll_until(&mut p, Some(until)).sys("poll", events.display())?;
             let _ = rustix::fs::seek(&fd, rustix::fs::SeekFrom::Start(0));
             let mut buf = [0u8; 256];
             let _ = rustix::io::read(&fd, &mut buf);

@@ -5,6 +5,8 @@
 //! config before it touches the host, for the fuzz target and the
 //! hostile-config tests. Nothing here creates anything.
 
+mod ids;
+
 use crate::cgroups::CgroupManager;
 use crate::config::{ConfigError, Findings};
 use crate::{cgroups, mounts, process, seccomp};
@@ -152,6 +154,7 @@ fn cgroup_error(
 ) {
     let (path, msg) = match e {
         cgroups::CgroupError::Unsupported { path, msg } => (path, msg),
+        cgroups::CgroupError::NoController { path, why } => (path, why),
         cgroups::CgroupError::Write { path, source } => (path, source.to_string()),
         other => ("linux.resources".to_string(), other.to_string()),
     };
@@ -175,9 +178,12 @@ fn host(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
         return;
     };
     namespace_paths(l, f);
+    ids::user_namespace(l, f);
+    ids::idmapped_mounts(spec, bundle, l, f);
     cgroup(l, opts.systemd, f);
     if let Some(s) = l.seccomp() {
         seccomp_actions(s, f);
+        seccomp_flags(s, f);
     }
     lsm(spec, strict, f);
 }
@@ -218,8 +224,40 @@ fn rootfs_and_program(spec: &Spec, bundle: &Path, f: &mut Findings) {
         .filter(|d| *d != Path::new("/"))
         .collect();
     let hidden = |p: &Path| destinations.iter().any(|d| p.starts_with(d));
+    if program.contains('/') {
+        noexec_mount(spec, &p.cwd().join(program), f);
+    }
     let env = p.env().clone().unwrap_or_default();
     super::program::check(fd.as_fd(), program, p.cwd(), &env, &hidden, f);
+}
+
+/// A program under a mount of the config's whose options end in noexec.
+fn noexec_mount(spec: &Spec, program: &Path, f: &mut Findings) {
+    let over = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, m)| program.starts_with(m.destination()))
+        .max_by_key(|(_, m)| m.destination().components().count());
+    let Some((i, m)) = over else { return };
+    let last = m
+        .options()
+        .iter()
+        .flatten()
+        .rev()
+        .find(|o| *o == "exec" || *o == "noexec");
+    if last.is_some_and(|o| o == "noexec") {
+        f.error(
+            "program.noexec",
+            "process.args[0]",
+            format!(
+                "{} is under mounts[{i}] ({}), mounted noexec: permission denied",
+                program.display(),
+                m.destination().display()
+            ),
+        );
+    }
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
@@ -351,7 +389,11 @@ fn cgroup(l: &oci_spec::runtime::Linux, systemd: bool, f: &mut Findings) {
             // The manager stops at its first problem: one call per part.
             for (part, rules) in resource_parts(&resources, &rules) {
                 if let Err(e) = m.check(&part, rules) {
-                    if root {
+                    // Where only the root could be looked at, a missing
+                    // file may yet be in the container's cgroup; a missing
+                    // controller is missing everywhere.
+                    let nowhere = matches!(e, cgroups::CgroupError::NoController { .. });
+                    if root && !nowhere {
                         cgroup_error(f, "cgroup.unverified", e, crate::config::Severity::Warning);
                     } else {
                         cgroup_error(f, "cgroup.unsupported", e, crate::config::Severity::Error);
@@ -432,6 +474,19 @@ fn seccomp_actions(s: &oci_spec::runtime::LinuxSeccomp, f: &mut Findings) {
     one("linux.seccomp.defaultAction".into(), s.default_action());
     for (i, r) in s.syscalls().iter().flatten().enumerate() {
         one(format!("linux.seccomp.syscalls[{i}].action"), r.action());
+    }
+}
+
+/// Each of linux.seccomp.flags, asked of the kernel as features' list is.
+fn seccomp_flags(s: &oci_spec::runtime::LinuxSeccomp, f: &mut Findings) {
+    for (i, flag) in s.flags().iter().flatten().enumerate() {
+        if !crate::syscall::seccomp_flags_supported(seccomp::flag_bits(flag)) {
+            f.error(
+                "seccomp.flag",
+                format!("linux.seccomp.flags[{i}]"),
+                format!("this kernel does not take the seccomp flag {flag}"),
+            );
+        }
     }
 }
 
