@@ -226,6 +226,10 @@ mount -t tmpfs -o mode=1777 shm $N/dev/shm
 mount -t mqueue mqueue $N/dev/mqueue
 mount -t tmpfs -o mode=1777 tmpfs $N/tmp
 mount -t tmpfs -o mode=755 tmpfs $N/run && mkdir -p $N/run/lock
+# The CNI library caches results in /var/lib/cni, which the host's own client
+# tests make and remove: under cache=loose the guest would still see a
+# directory the host removed (ENOENT on its files). The guest's own instead.
+mkdir -p $N/var/lib/cni && mount -t tmpfs -o mode=755 tmpfs $N/var/lib/cni
 mount -t securityfs securityfs $N/sys/kernel/security 2>/dev/null
 mount -t bpf bpf $N/sys/fs/bpf 2>/dev/null
 if [ -n "$V2G_RW" ]; then
