@@ -37,6 +37,9 @@ BENCH_OUT (the file to write), BERTH_FLAGS, RUNC_FLAGS, CRUN_FLAGS (global
 flags before each command: with RUNC set to berth and RUNC_FLAGS="--debug
 --log-format json --log FILE", the run measures what per-phase tracing costs).
 
+Workload 8 runs /bin/true as an ordinary user the bench makes (and removes),
+each runtime with its own `spec --rootless` bundle (scripts/bench_rootless.py).
+
 Everything it makes lives in a temp dir (bundles, --root of each runtime) and
 in cgroups /berth-bench/<id>, /runc-bench/<id> and /crun-bench/<id>, ids
 starting with bench<pid>-; all of it is removed at the end, also on failure
@@ -58,6 +61,7 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the checkout for this one import
 from bench_report import report  # noqa: E402
+from bench_rootless import RootlessRuntime, RootlessUser  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
@@ -88,6 +92,7 @@ if QUICK:
     ROUNDS = 1         # 4: rounds of those
     N_EXEC = 5         # 5: exec
     N_RSS = 2          # 6: lifecycles measured for peak RSS
+    N_ROOTLESS = 5     # 8: rootless run
 else:
     def scaled(n, least=2):
         return max(least, round(n * SCALE))
@@ -100,6 +105,7 @@ else:
     ROUNDS = scaled(5, 1)  # each round is 150 containers: the slowest part
     N_EXEC = scaled(100)
     N_RSS = scaled(20)
+    N_ROOTLESS = scaled(100)
 
 CMD_TIMEOUT = 120.0     # seconds; a command taking longer is killed and fails
 GONE_TIMEOUT = 15.0     # seconds to wait for a killed container process
@@ -522,6 +528,20 @@ def w_rss(rts, exec_support):
     reap()
 
 
+def w_rootless(rts, tmp, users):
+    """8: run /bin/true as an ordinary user (bench_rootless.py), berth and
+    runc: crun's rootless mode is not what the bench compares."""
+    user = RootlessUser(tmp)
+    users.append(user)
+    rl = [RootlessRuntime(rt, user, spawn) for rt in rts if rt.name != "crun"]
+    for i in range(WARMUP + N_ROOTLESS):
+        for r in interleaved(rl, i):
+            r.run(f"{TAG}-rl-{i}", record=i >= WARMUP).check()
+    left = [f"{r.rt.name}: {e}" for r in rl for e in r.leftovers()]
+    if left:
+        raise BenchError(f"rootless run left state behind: {', '.join(left[:5])}")
+
+
 # ------------------------------------------------------------------ cleanup
 
 def cleanup(rts, tmp):
@@ -634,6 +654,7 @@ def main():
     start = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="berth-bench.", dir="/run")
     rts = []
+    users = []
     failure = None
     text = None
     try:
@@ -659,6 +680,8 @@ def main():
         exec_support = w_exec(rts)
         progress("6 peak RSS")
         w_rss(rts, exec_support)
+        progress("8 rootless run")
+        w_rootless(rts, tmp, users)
         notes = []
         for rt in rts:
             left = rt.leftovers()
@@ -684,7 +707,7 @@ def main():
         INTERRUPTED.append("cleanup")
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        problems = cleanup(rts, tmp)
+        problems = [p for u in users for p in u.remove()] + cleanup(rts, tmp)
     if INTERRUPTED[0] != "cleanup":
         failure = f"interrupted ({INTERRUPTED[0]})"
         text = None

@@ -109,6 +109,8 @@ def report(rts, floor, par, exec_support, elapsed, notes, *, quick, n_existing, 
     t.row(["7 floor: unshare --fork --pid --mount", len(floor), ms(statistics.median(floor)),
            ms(min(floor)), ms(max(floor))])
     add("    --uts --ipc --net /bin/true")
+    timing_row("8 rootless run /bin/true, as a user", times("rootless run"))
+    add("    (spec --rootless, through setpriv)")
     add("")
     for n in no_exec:
         add(f"{n} has no exec yet")

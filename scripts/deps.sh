@@ -35,7 +35,8 @@ command -v catatonit >/dev/null || [ -x /usr/libexec/podman/catatonit ] || need=
 # compiles the CRI's protobuf definitions with protoc.
 command -v protoc >/dev/null || need="$need protobuf-compiler"
 # tests/integration/rootless.rs: an unprivileged test user's multi-id
-# user namespace goes through the setuid newuidmap and newgidmap.
+# user namespace goes through the setuid newuidmap and newgidmap, and so
+# does rootless podman's (tests/clients/podman_rootless.rs).
 command -v newuidmap >/dev/null && command -v newgidmap >/dev/null || need="$need uidmap"
 # tests/integration/netdev.rs: veth pairs in network namespaces of its own.
 command -v ip >/dev/null || need="$need iproute2"

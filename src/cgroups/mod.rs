@@ -16,7 +16,7 @@ mod write;
 pub use oom::{OomKills, OomWatch};
 
 pub use devices::{DeviceRule, rules_from_spec};
-pub use path::cgroup_path;
+pub use path::{beside_own, cgroup_path};
 
 use crate::error::SysError;
 use oci_spec::runtime::LinuxResources;
@@ -192,6 +192,20 @@ pub fn manager(path: &str) -> Result<Manager, CgroupError> {
     } else {
         Ok(Manager::V1(v1::Manager::discover(path)?))
     }
+}
+
+/// On a host whose only hierarchy is cgroup v2, the caller's own cgroup
+/// there (its /proc/self/cgroup line "0::PATH"); None on a v1 or hybrid
+/// host, where nothing is delegated to a user.
+pub fn own_unified() -> Option<String> {
+    let fs = rustix::fs::statfs("/sys/fs/cgroup").ok()?;
+    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+        return None;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    own.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
 }
 
 /// The manager for a container's cgroup as create placed it: through

@@ -9,7 +9,10 @@ use super::failure::Stage;
 use super::init::{self, InitContext};
 use super::patience::{EXEC, Patience};
 use super::plan::ContainerPlan;
-use super::rootless::{limits_without_cgroup, make_cgroup, own_cgroup_views, write_id_maps};
+use super::rootless::{
+    apply_resources, limits_without_cgroup, make_cgroup, own_cgroup_views, own_oom_score_adj,
+    write_id_maps,
+};
 use super::shared::{Mode, connect, pidfd_of, poststart, terminal_pair, write_pid_file};
 use super::state::{Phase, State, Status};
 use super::sync::{self, Channel, Msg};
@@ -231,6 +234,9 @@ impl Creating {
         console: Option<OwnedFd>,
         state_dir: Option<OwnedFd>,
     ) -> Result<Child, ContainerError> {
+        if let (true, Some(adj)) = (self.rootless, self.plan.process.oom_score_adj) {
+            own_oom_score_adj(adj)?;
+        }
         let (ours, theirs) = sync::pair()?;
         let into = self.undo.cgroup.as_ref().and_then(|cg| cg.clone_into());
         let child = syscall::clone_fork(
@@ -270,11 +276,11 @@ impl Creating {
     }
 
     /// What the container process needs before it may go on: its
-    /// oom_score_adj and (from a root berth) its user namespace's maps;
+    /// oom_score_adj (a rootless berth's is inherited: `spawn`) and (from a root berth) its user namespace's maps;
     /// then, while it already sets up, its cgroup.
     fn first_steps(&self, child: &Child) -> Result<(), ContainerError> {
         let (plan, pid) = (&self.plan, child.pid);
-        if let Some(adj) = plan.process.oom_score_adj {
+        if let (false, Some(adj)) = (self.rootless, plan.process.oom_score_adj) {
             let f = format!("/proc/{pid}/oom_score_adj");
             std::fs::write(&f, adj.to_string()).sys("write", &f)?;
         }
@@ -379,7 +385,8 @@ impl Creating {
                 // fork there) counts against nothing the user asked for,
                 // and the user's program starts under every limit.
                 if let Some(cg) = &self.undo.cgroup {
-                    cg.apply(&self.plan.resources, &self.plan.device_rules)?;
+                    let (r, rules) = (&self.plan.resources, &self.plan.device_rules);
+                    apply_resources(cg, r, rules, self.rootless)?;
                 }
                 return Ok(Some(()));
             }

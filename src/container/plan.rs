@@ -59,7 +59,12 @@ impl ContainerPlan {
         // linux.mountLabel: a context= option where SELinux is on; ignored
         // elsewhere, as runc ignores it.
         let label = lsm::mount_label(linux.and_then(|l| l.mount_label().as_deref()));
-        let rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
+        let mut rootfs = mounts::Plan::from_spec(spec, &bundle, no_pivot, label)?;
+        // berth itself in a user namespace (rootless podman runs it as uid
+        // 0 of its own) has no mknod and no sysfs of the host's network
+        // namespace either: the same binds as for the config's user
+        // namespace, as runc decides (RunningInUserNS or NEWUSER).
+        rootfs.userns |= super::rootless::in_user_namespace();
         let mut process = ProcessPlan::from_spec(spec, preserve_fds)?;
         process.personality = linux
             .and_then(|l| l.personality().as_ref())
@@ -85,7 +90,7 @@ impl ContainerPlan {
             )?;
             (unit.cgroup_path(), Some(unit), props)
         } else {
-            (cgroups::cgroup_path(configured, id)?, None, Vec::new())
+            (cgroup_path(configured, id)?, None, Vec::new())
         };
         Ok(ContainerPlan {
             id: id.to_string(),
@@ -159,6 +164,20 @@ impl ContainerPlan {
 
     pub fn pid_ns(&self) -> bool {
         self.ns.creates(CLONE_NEWPID)
+    }
+}
+
+/// Where the container's cgroup goes without systemd: for a rootless
+/// berth on cgroup v2, beside its own cgroup as runc's v2 manager places
+/// it (where a delegated subtree lets the user make one); else under
+/// berth's parent, or where an absolute linux.cgroupsPath says.
+fn cgroup_path(configured: Option<&str>, id: &str) -> Result<String, ConfigError> {
+    match super::rootless::rootless()
+        .then(cgroups::own_unified)
+        .flatten()
+    {
+        Some(own) => cgroups::beside_own(configured, id, &own),
+        None => cgroups::cgroup_path(configured, id),
     }
 }
 

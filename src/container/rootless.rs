@@ -5,7 +5,7 @@
 use super::ContainerError;
 use super::state::State;
 use crate::cgroups::{self, CgroupError, CgroupManager};
-use crate::error::SysError;
+use crate::error::{SysContext, SysError};
 use oci_spec::runtime::LinuxResources;
 use std::path::{Path, PathBuf};
 
@@ -179,6 +179,50 @@ pub fn limits_without_cgroup(r: &LinuxResources) -> Result<(), ContainerError> {
         Some((name, _)) => Err(ContainerError::NoCgroupLimit(name.to_string())),
         None if unified => Err(ContainerError::NoCgroupLimit("unified".into())),
         None => Ok(()),
+    }
+}
+
+/// process.oomScoreAdj for a rootless berth: its own, before the clone,
+/// which the container's process inherits, as runc 1.1.5's nsexec writes
+/// /proc/self/oom_score_adj (a user may not write another process's once
+/// that process is in a user namespace of its own). Raising it is anyone's
+/// right; lowering it below what the user started with takes
+/// CAP_SYS_RESOURCE, and fails here as runc's create fails. berth is not
+/// dumpable (main.rs), which makes its /proc files root's: dumpable for
+/// the write alone, as runc writes it before it makes itself not dumpable.
+pub fn own_oom_score_adj(adj: i32) -> Result<(), ContainerError> {
+    use rustix::process::{DumpableBehavior, set_dumpable_behavior};
+    let f = "/proc/self/oom_score_adj";
+    let now = std::fs::read_to_string(f).unwrap_or_default();
+    set_dumpable_behavior(DumpableBehavior::Dumpable).sys("prctl", "PR_SET_DUMPABLE")?;
+    let written = std::fs::write(f, adj.to_string());
+    set_dumpable_behavior(DumpableBehavior::NotDumpable).sys("prctl", "PR_SET_DUMPABLE")?;
+    written.map_err(|e| {
+        ContainerError::Usage(format!(
+            "process.oomScoreAdj: write {adj} to {f}: {} (rootless: an ordinary user may raise oom_score_adj, here {}, but not lower it, which takes CAP_SYS_RESOURCE)",
+            crate::error::errno_text(&e),
+            now.trim()
+        ))
+    })
+}
+
+/// linux.resources on the container's cgroup. A rootless berth cannot
+/// attach a device filter (a cgroup's eBPF program needs the host's
+/// CAP_BPF and CAP_NET_ADMIN), and runc 1.1.5 ignores its device errors
+/// when rootless (fs2's Set): where the whole fails, the limits alone are
+/// applied again, and only their error counts.
+pub fn apply_resources(
+    cg: &cgroups::Manager,
+    r: &LinuxResources,
+    rules: &[cgroups::DeviceRule],
+    rootless: bool,
+) -> Result<(), ContainerError> {
+    match cg.apply(r, rules) {
+        Err(e) if rootless && !rules.is_empty() => {
+            crate::logging::debug(&format!("rootless: device rules not applied ({e})"));
+            Ok(cg.apply(r, &[])?)
+        }
+        other => Ok(other?),
     }
 }
 

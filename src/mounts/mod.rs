@@ -84,7 +84,8 @@ pub struct Plan {
     pub no_pivot: bool,
     /// A new mount namespace: without one, the rootfs is only chroot'ed.
     pub mount_ns: bool,
-    /// In a user namespace, device nodes are bound from the host.
+    /// In a user namespace (the config's, or the one berth runs in: the
+    /// container layer says), device nodes are bound from the host.
     pub userns: bool,
     pub cgroupns: bool,
     pub cgroup_views: Vec<CgroupView>,

@@ -1,4 +1,5 @@
-//! berth under its real clients: containerd (with ctr), podman and dockerd,
+//! berth under its real clients: containerd (with ctr), podman (as root and
+//! rootless, as an ordinary user the test makes) and dockerd,
 //! each started privately by its test (a root, state, sockets and cgroup
 //! parent of its own; no change to the host's network) with berth where
 //! runc would be, and driven as a user would drive it. A daemon that cannot
@@ -19,3 +20,4 @@ mod containerd;
 mod cri;
 mod docker;
 mod podman;
+mod podman_rootless;

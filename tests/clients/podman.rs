@@ -226,13 +226,13 @@ fn run_rm(p: &Podman) {
     assert!(out.stdout.trim().is_empty(), "--rm removed them: {out:?}");
 }
 
-fn exec(p: &Podman) {
+pub fn exec<C: DockerCli>(p: &C) {
     p.run(&["-d", "--name", "exec"], &["sleep", "1000"]).ok();
     let st = p
         .runtime_state("exec")
         .expect("the runtime has the container");
     assert_eq!(st["status"], "running", "{st}");
-    let out = p.podman(&[
+    let out = p.cli(&[
         "exec",
         "exec",
         "sh",
@@ -242,13 +242,13 @@ fn exec(p: &Podman) {
     out.ok();
     assert_eq!(out.stdout, "not a tty\nsleep 1000 \n", "{out:?}");
     assert_eq!(out.stderr, "err\n", "{out:?}");
-    let out = p.podman(&["exec", "exec", "sh", "-c", "exit 7"]);
+    let out = p.cli(&["exec", "exec", "sh", "-c", "exit 7"]);
     assert_eq!(out.code, 7, "{out:?}");
-    let out = p.podman(&["exec", "exec", "nosuch"]);
+    let out = p.cli(&["exec", "exec", "nosuch"]);
     assert_eq!(out.code, 127, "a missing command: {out:?}");
 }
 
-fn exec_tty(p: &Podman) {
+pub fn exec_tty<C: DockerCli>(p: &C) {
     p.run(&["-d", "--name", "tty"], &["sleep", "1000"]).ok();
     let (seen, code) = run_on_pty(p.cmd(&[
         "exec",
@@ -268,7 +268,7 @@ fn exec_tty(p: &Podman) {
     assert!(seen.contains("size 24 80"), "the terminal's size: {seen:?}");
 }
 
-fn stop(p: &Podman) {
+pub fn stop<C: DockerCli>(p: &C) {
     p.run(
         &["-d", "--name", "term"],
         &[
@@ -279,7 +279,7 @@ fn stop(p: &Podman) {
     )
     .ok();
     let t = Instant::now();
-    p.podman(&["stop", "-t", "10", "term"]).ok();
+    p.cli(&["stop", "-t", "10", "term"]).ok();
     assert!(t.elapsed() < Duration::from_secs(8), "TERM was enough");
     assert_eq!(p.inspect("term", "{{.State.ExitCode}}"), "3");
 
@@ -289,7 +289,7 @@ fn stop(p: &Podman) {
     )
     .ok();
     let t = Instant::now();
-    let out = p.podman(&["stop", "-t", "2", "ignore"]);
+    let out = p.cli(&["stop", "-t", "2", "ignore"]);
     out.ok();
     assert!(t.elapsed() >= Duration::from_secs(2), "{out:?}");
     assert!(out.stderr.contains("SIGKILL"), "{out:?}");
@@ -443,12 +443,12 @@ fn oom(p: &Podman) {
 
 /// podman reads the runtime's error: "not found" is 127, "permission
 /// denied" 126, and the runtime's words reach the user.
-fn exit_codes(p: &Podman) {
+pub fn exit_codes<C: DockerCli>(p: &C) {
     let out = p.run(&["--rm"], &["nosuch"]);
     assert_eq!(out.code, 127, "{out:?}");
     assert!(out.stderr.contains("executable file not found"), "{out:?}");
     let out = p.run(&["--rm"], &["/etc/passwd"]);
     assert_eq!(out.code, 126, "{out:?}");
     assert!(out.stderr.contains("permission denied"), "{out:?}");
-    assert!(p.podman(&["ps", "-a", "-q"]).stdout.trim().is_empty());
+    assert!(p.cli(&["ps", "-a", "-q"]).stdout.trim().is_empty());
 }

@@ -26,6 +26,10 @@ pub struct TestUser {
     pub xdg: PathBuf,
     /// The binaries under test, copied where the user can run them.
     pub bin: PathBuf,
+    /// A cgroup v2 directory every command starts in (moved there by root
+    /// before it becomes the user, as a login's session scope is entered);
+    /// None: the test's own.
+    pub cgroup: Option<PathBuf>,
     tmp: Option<tempfile::TempDir>,
 }
 
@@ -87,6 +91,7 @@ impl TestUser {
             home: PathBuf::new(),
             xdg: PathBuf::new(),
             bin: PathBuf::new(),
+            cgroup: None,
             tmp: None,
         };
         // From here on the guard removes the user, whatever fails next.
@@ -152,7 +157,16 @@ impl TestUser {
     /// `program args` as the user: its uid, gid and groups, its
     /// XDG_RUNTIME_DIR, a minimal environment, stdin from /dev/null.
     pub fn cmd(&self, program: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("setpriv");
+        let mut c = match &self.cgroup {
+            None => Command::new("setpriv"),
+            Some(dir) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg("echo $$ > \"$0\" || exit 125; exec setpriv \"$@\"")
+                    .arg(dir.join("cgroup.procs"));
+                c
+            }
+        };
         c.args([
             "--reuid",
             &self.uid.to_string(),

@@ -113,3 +113,20 @@ fn rootless_cgroup_commands() {
         },
     );
 }
+
+/// process.oomScoreAdj: raised by an ordinary user in both (runc's nsexec
+/// writes its own before the clone, berth the same); lowered below the
+/// user's, both fail the create, naming oom_score_adj, and leave nothing.
+#[test]
+fn rootless_oom_score_adj() {
+    compare_rootless(&[], |c| {
+        c.sh("cat /proc/self/oom_score_adj");
+        for (name, adj) in [("raised", 500), ("lowered", -500)] {
+            c.config(|v| v["process"]["oomScoreAdj"] = adj.into());
+            let id = c.new_id(name);
+            let out = c.rt(&["run", "--bundle", "{bundle}", &id]);
+            c.see_out(name, &out, &["oom_score_adj"]);
+            c.see_exit(&format!("{name}: state after"), &c.rt(&["state", &id]), &[]);
+        }
+    });
+}

@@ -22,6 +22,7 @@ mod namespaces;
 mod netdev;
 mod process;
 mod rootless;
+mod rootless_v2;
 mod seccomp;
 mod setup;
 mod teardown;

@@ -13,16 +13,16 @@ static IDS: AtomicU32 = AtomicU32::new(0);
 
 /// A test user with a bundle of its own; every container it made is
 /// deleted (as the user) before the user goes.
-struct Rootless {
+pub(crate) struct Rootless {
     ids: std::sync::Mutex<Vec<String>>,
-    bundle: PathBuf,
-    user: TestUser,
+    pub bundle: PathBuf,
+    pub user: TestUser,
 }
 
 impl Rootless {
     /// `spec --rootless`'s config as the user made it, running `sh -c
     /// script` without a terminal.
-    fn new(script: &str) -> Rootless {
+    pub(crate) fn new(script: &str) -> Rootless {
         let user = TestUser::new(&[berth_bin()]);
         let bundle = user.home.join("bundle");
         make_rootfs(&bundle.join("rootfs"));
@@ -41,7 +41,7 @@ impl Rootless {
         r
     }
 
-    fn config(&self, f: impl FnOnce(&mut Value)) {
+    pub(crate) fn config(&self, f: impl FnOnce(&mut Value)) {
         let file = self.bundle.join("config.json");
         let mut v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         f(&mut v);
@@ -49,11 +49,11 @@ impl Rootless {
         std::fs::write(&file, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     }
 
-    fn berth(&self, args: &[&str]) -> Out {
+    pub(crate) fn berth(&self, args: &[&str]) -> Out {
         self.user.run("berth", args)
     }
 
-    fn id(&self, name: &str) -> String {
+    pub(crate) fn id(&self, name: &str) -> String {
         let id = format!(
             "{name}-{}-{}",
             std::process::id(),
@@ -63,24 +63,24 @@ impl Rootless {
         id
     }
 
-    fn run(&self, id: &str) -> Out {
+    pub(crate) fn run(&self, id: &str) -> Out {
         let b = self.bundle.to_str().unwrap().to_string();
         self.berth(&["run", "--bundle", &b, id])
     }
 
-    fn state(&self, id: &str) -> Value {
+    pub(crate) fn state(&self, id: &str) -> Value {
         let out = self.berth(&["state", id]);
         out.ok();
         serde_json::from_str(&out.stdout).unwrap()
     }
 
     /// The user's state root: $XDG_RUNTIME_DIR/berth.
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.user.xdg.join("berth")
     }
 
     #[track_caller]
-    fn assert_state_empty(&self) {
+    pub(crate) fn assert_state_empty(&self) {
         let left: Vec<_> = std::fs::read_dir(self.root())
             .map(|d| d.map(|e| e.unwrap().file_name()).collect())
             .unwrap_or_default();
@@ -96,7 +96,7 @@ impl Drop for Rootless {
     }
 }
 
-fn wait_status(r: &Rootless, id: &str, want: &str) {
+pub(crate) fn wait_status(r: &Rootless, id: &str, want: &str) {
     for _ in 0..500 {
         if r.state(id)["status"] == want {
             return;
@@ -508,4 +508,23 @@ fn rootless_spec_bundle_runs_as_is_on_a_terminal() {
     let _ = user.run("berth", &["delete", "--force", &id]);
     assert_eq!(code, Some(0), "{seen}");
     assert!(seen.contains("27 83\r\n0\r\n/dev/pts/0\r\nberth"), "{seen}");
+}
+
+/// process.oomScoreAdj as the user: raised as runc 1.1.5 raises it (its
+/// nsexec writes /proc/self/oom_score_adj as the user); lowering it below
+/// what the user started with takes CAP_SYS_RESOURCE, and the create fails
+/// as runc's does ("failed to update /proc/self/oom_score_adj"), naming
+/// the file and leaving nothing.
+#[test]
+fn rootless_oom_score_adj() {
+    let r = Rootless::new("cat /proc/self/oom_score_adj");
+    r.config(|c| c["process"]["oomScoreAdj"] = 500.into());
+    let out = r.run(&r.id("rl-oom"));
+    out.ok();
+    assert_eq!(out.stdout.trim(), "500");
+    r.config(|c| c["process"]["oomScoreAdj"] = (-500).into());
+    let out = r.run(&r.id("rl-oom-low"));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("oom_score_adj"), "{}", out.stderr);
+    r.assert_state_empty();
 }
