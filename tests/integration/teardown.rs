@@ -238,14 +238,22 @@ fn delete_force_of_a_process_held_in_d_state_is_bounded_and_names_it() {
     // Held in D state: frozen by a v1 freezer cgroup of the test's own, a
     // frozen task's SIGKILL stays pending until it is thawed. (A pure v2
     // host has no v1 freezer, and its freezer lets SIGKILL through.)
+    let b = Bundle::sh("sleep 1000 & wait");
+    // Declared after the bundle, dropped before it: a failed assertion
+    // thaws first, so that the bundle's delete --force can clean.
     let Some(freezer) = Freezer::new("held") else {
         return;
     };
-    let b = Bundle::sh("sleep 1000 & wait");
     let id = b.id("held");
     let init = b.run_detached(&id) as i32;
     let pids = cgroup_pids(&id, 2);
     let sleep = *pids.iter().find(|&&p| p != init).unwrap();
+    // The shell's child is in the cgroup before it has exec'd sleep.
+    let comm = || std::fs::read_to_string(format!("/proc/{sleep}/comm")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while comm().trim() != "sleep" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     freezer.hold(sleep);
     let (out, took) = timed(
         &b,
