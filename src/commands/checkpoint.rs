@@ -87,10 +87,10 @@ impl Command for CheckpointArgs {
     }
 }
 
-pub fn run(g: &GlobalOpts, a: CheckpointArgs) -> anyhow::Result<i32> {
-    let mut opts = a.opts;
-    let given = std::mem::take(&mut opts.flags);
-    opts.flags = CriuFlags {
+/// The shared flags as given, with runc's default image path and the
+/// global --criu.
+pub fn with_defaults(given: CriuFlags, g: &GlobalOpts) -> CriuFlags {
+    CriuFlags {
         image_path: if given.image_path.as_os_str().is_empty() {
             "checkpoint".into()
         } else {
@@ -98,7 +98,12 @@ pub fn run(g: &GlobalOpts, a: CheckpointArgs) -> anyhow::Result<i32> {
         },
         criu: g.criu.clone(),
         ..given
-    };
+    }
+}
+
+pub fn run(g: &GlobalOpts, a: CheckpointArgs) -> anyhow::Result<i32> {
+    let mut opts = a.opts;
+    opts.flags = with_defaults(std::mem::take(&mut opts.flags), g);
     opts.root = g.root.clone();
     if container::checkpoint(&opts)? {
         container::delete(&g.root, &opts.id, true)?;

@@ -94,11 +94,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             mode,
-            rootless_cgroups: match g.rootless.as_str() {
-                "true" => true,
-                "false" => false,
-                _ => container::rootless(),
-            },
+            rootless_cgroups: g.rootless_cgroups(),
             relay_terminal: false,
             systemd_cgroup: g.systemd_cgroup,
         }

@@ -48,6 +48,17 @@ pub struct GlobalOpts {
     pub version: bool,
 }
 
+impl GlobalOpts {
+    /// Whether the cgroups are a rootless berth's: --rootless, or auto.
+    pub fn rootless_cgroups(&self) -> bool {
+        match self.rootless.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => crate::container::rootless(),
+        }
+    }
+}
+
 impl Default for GlobalOpts {
     fn default() -> Self {
         GlobalOpts {

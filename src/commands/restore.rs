@@ -1,7 +1,7 @@
 use super::GlobalOpts;
 use super::args::{self, Command, Flag, Parsed};
-use super::checkpoint::{criu_flag, criu_flags};
-use crate::container::{self, CriuFlags, RestoreOpts};
+use super::checkpoint::{criu_flag, criu_flags, with_defaults};
+use crate::container::{self, RestoreOpts};
 use lexopt::Parser;
 
 #[derive(Debug)]
@@ -66,24 +66,11 @@ impl Command for RestoreArgs {
 
 pub fn run(g: &GlobalOpts, a: RestoreArgs) -> anyhow::Result<i32> {
     let mut opts = a.opts;
-    let given = std::mem::take(&mut opts.flags);
-    opts.flags = CriuFlags {
-        image_path: if given.image_path.as_os_str().is_empty() {
-            "checkpoint".into()
-        } else {
-            given.image_path.clone()
-        },
-        criu: g.criu.clone(),
-        ..given
-    };
+    opts.flags = with_defaults(std::mem::take(&mut opts.flags), g);
     opts.root = g.root.clone();
     opts.foreground = !a.detach;
     opts.systemd_cgroup = g.systemd_cgroup;
-    opts.rootless_cgroups = match g.rootless.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => container::rootless(),
-    };
+    opts.rootless_cgroups = g.rootless_cgroups();
     // Blocked before CRIU runs: the restored process is berth's child, and
     // no signal meant for it may be lost.
     let sigfd = if a.detach {

@@ -69,17 +69,7 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.child.take()
-            && let Some(left) = super::teardown::kill_child(pid)
-        {
-            // Its cgroup cannot go, and delete --force must find it: the
-            // state dir (cleanup.json) stays for it.
-            crate::logging::warn(&format!(
-                "cleanup: {left}; the container's state is kept: delete --force clears it"
-            ));
-            self.cgroup = None;
-            self.dir = None;
-        }
+        super::teardown::kill_or_keep(self.child.take(), &mut self.cgroup, &mut self.dir);
         if let Some((rootfs, before)) = self.host_mounts.take() {
             crate::mounts::detach_from_host(&rootfs, before);
         }

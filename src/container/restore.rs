@@ -61,16 +61,7 @@ struct Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid.take()
-            && let Some(left) = super::teardown::kill_child(pid)
-        {
-            // Its cgroup cannot go, and delete --force must find it.
-            crate::logging::warn(&format!(
-                "cleanup: {left}; the container's state is kept: delete --force clears it"
-            ));
-            self.cgroup = None;
-            self.dir = None;
-        }
+        super::teardown::kill_or_keep(self.pid.take(), &mut self.cgroup, &mut self.dir);
         if let Some(r) = self.criu_root.take() {
             unmount_root(&r);
         }

@@ -81,6 +81,22 @@ pub fn kill_child(pid: i32) -> Option<String> {
     still_there(pid, bound)
 }
 
+/// A failed create's or restore's process, killed (kill_child). One that
+/// outlives its SIGKILL keeps its cgroup and the state dir (its
+/// cleanup.json), so that delete --force finds them: both are let go here,
+/// and the caller removes only what is left.
+pub fn kill_or_keep<C, D>(pid: Option<i32>, cgroup: &mut Option<C>, dir: &mut Option<D>) {
+    if let Some(pid) = pid
+        && let Some(left) = kill_child(pid)
+    {
+        crate::logging::warn(&format!(
+            "cleanup: {left}; the container's state is kept: delete --force clears it"
+        ));
+        *cgroup = None;
+        *dir = None;
+    }
+}
+
 /// Every process of the container: its cgroup's, and its process. Without
 /// a cgroup, a pid namespace's init takes every process of it along;
 /// without one either, the container is its process.

@@ -96,6 +96,15 @@ fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// `restore -d -b BUNDLE --image-path IMG ID`, with CRIU's bound.
+fn restore_detached(b: &Bundle, img: &Path, id: &str) -> Out {
+    let bundle = s(&b.path);
+    slow(
+        b,
+        &["restore", "-d", "-b", &bundle, "--image-path", &s(img), id],
+    )
+}
+
 /// A directory beside the bundle for images.
 fn images(b: &Bundle, name: &str) -> PathBuf {
     b.path.parent().unwrap().join(name)
@@ -192,20 +201,7 @@ fn leave_running_then_restore_under_a_new_id() {
     b.berth(&["delete", "--force", &id]).ok();
 
     let new = b.id("criu-new");
-    let bundle = s(&b.path);
-    slow(
-        &b,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            &bundle,
-            "--image-path",
-            &s(&img),
-            &new,
-        ],
-    )
-    .ok();
+    restore_detached(&b, &img, &new).ok();
     assert_restored(&b, &new);
     let n = count_above(&file, 0);
     count_above(&file, n);
@@ -254,20 +250,7 @@ fn a_pre_dump_then_a_dump_on_it() {
     );
     assert!(!b.root.join(&id).exists());
     let dumped = read_count(&file).unwrap();
-    let bundle = s(&b.path);
-    slow(
-        &b,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            &bundle,
-            "--image-path",
-            &s(&last),
-            &id,
-        ],
-    )
-    .ok();
+    restore_detached(&b, &last, &id).ok();
     assert_restored(&b, &id);
     count_above(&file, dumped);
     assert_started_once(&file);
@@ -299,20 +282,7 @@ fn a_bind_volume_and_a_tmpfs_come_back() {
     let img = images(&b, "img");
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
     let dumped = read_count(&file).unwrap();
-    let bundle = s(&b.path);
-    slow(
-        &b,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            &bundle,
-            "--image-path",
-            &s(&img),
-            &id,
-        ],
-    )
-    .ok();
+    restore_detached(&b, &img, &id).ok();
     assert_restored(&b, &id);
     count_above(&file, dumped);
     assert_started_once(&file);
@@ -343,37 +313,13 @@ fn a_failed_restore_leaves_nothing() {
     let img = images(&b, "img");
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
     std::fs::remove_dir_all(&vol).unwrap();
-    let bundle = s(&b.path);
-    let out = slow(
-        &b,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            &bundle,
-            "--image-path",
-            &s(&img),
-            &id,
-        ],
-    );
+    let out = restore_detached(&b, &img, &id);
     assert_ne!(out.code, 0, "restore without its volume: {out:?}");
     assert!(out.stderr.contains("restore.log"), "{}", out.stderr);
     b.assert_no_leftovers(&id);
     // The id is free again.
     std::fs::create_dir_all(&vol).unwrap();
-    slow(
-        &b,
-        &[
-            "restore",
-            "-d",
-            "-b",
-            &bundle,
-            "--image-path",
-            &s(&img),
-            &id,
-        ],
-    )
-    .ok();
+    restore_detached(&b, &img, &id).ok();
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
