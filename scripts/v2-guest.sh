@@ -31,7 +31,8 @@
 #    the guest's own, whose one service (v2g.service, in system.slice) runs
 #    PROGRAM (with V2G_SYSTEMD=1) and then powers off, so that the services the
 #    host enables (containerd, docker, ...) never start. D-Bus is there
-#    (dbus.socket), without sysinit.target and the host's fstab. systemd
+#    (dbus.socket), without sysinit.target and the host's fstab, and so is
+#    user@UID.service when a test starts it. systemd
 #    manages the guest's cgroup v2 tree. Its boot takes about 30-40 s of
 #    TCG time more than the plain guest's: systemd loads every unit of the
 #    host.
@@ -180,6 +181,14 @@ systemd_units() {
   mkdir -p $S/dbus.socket.d $S/dbus.service.d || return 1
   printf '[Unit]\nDefaultDependencies=no\n' > $S/dbus.socket.d/v2g.conf
   printf '[Unit]\nDefaultDependencies=no\n' > $S/dbus.service.d/v2g.conf
+  # A test user's manager (user@UID.service, started by the test) likewise,
+  # and logind, which its runtime directory's service wakes over D-Bus:
+  # their sysinit.target would run the host's tmpfiles under the running
+  # test, emptying its /tmp.
+  for u in user@ user-runtime-dir@ systemd-logind; do
+    mkdir -p $S/$u.service.d || return 1
+    printf '[Unit]\nDefaultDependencies=no\n' > $S/$u.service.d/v2g.conf
+  done
   cat > $S/v2g.target <<'UNIT_EOF' || return 1
 [Unit]
 Description=berth test guest

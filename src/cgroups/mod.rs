@@ -60,6 +60,10 @@ pub enum CgroupError {
         what: String,
         source: systemd::DbusError,
     },
+    /// A rootless berth's --systemd-cgroup found no user's systemd to
+    /// talk to, or it did not answer.
+    #[error("--systemd-cgroup (rootless): {0}")]
+    UserManager(systemd::DbusError),
     /// rmdir kept answering EBUSY until the bound.
     #[error(
         "cgroup {dir} will not go away: still busy after {waited:.1?} ({holds}); delete --force again once it is empty"
@@ -214,6 +218,31 @@ pub fn open(path: &str, unit: Option<&systemd::Unit>) -> Result<Manager, CgroupE
     match unit {
         None => manager(path),
         Some(u) => Ok(Manager::Systemd(systemd::Manager::existing(u.clone()))),
+    }
+}
+
+/// Who manages a container's cgroup: berth itself through /sys/fs/cgroup,
+/// or systemd (--systemd-cgroup): the system's, or the user's own for a
+/// rootless berth.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    Fs,
+    Systemd,
+    SystemdUser(systemd::UserManager),
+}
+
+impl Driver {
+    /// The driver for --systemd-cgroup (`systemd`) and --rootless or its
+    /// auto (`rootless`); for the user's systemd, found and asked where
+    /// its units' cgroups are.
+    pub fn pick(systemd: bool, rootless: bool) -> Result<Driver, CgroupError> {
+        if !systemd {
+            return Ok(Driver::Fs);
+        }
+        match systemd::find_user_manager(rootless).map_err(CgroupError::UserManager)? {
+            Some(u) => Ok(Driver::SystemdUser(u)),
+            None => Ok(Driver::Systemd),
+        }
     }
 }
 

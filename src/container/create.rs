@@ -161,13 +161,14 @@ impl Creating {
         let phase = logging::span("config");
         let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
         let spec = crate::config::load(&bundle)?;
+        let driver = cgroups::Driver::pick(opts.systemd_cgroup, opts.rootless_cgroups)?;
         let plan = ContainerPlan::new(
             &spec,
             &opts.id,
             bundle.clone(),
             opts.no_pivot,
             opts.preserve_fds,
-            opts.systemd_cgroup,
+            &driver,
         )?;
         check_terminal(&plan, opts)?;
         drop(phase);

@@ -53,7 +53,7 @@ impl ContainerPlan {
         bundle: PathBuf,
         no_pivot: bool,
         preserve_fds: u32,
-        systemd: bool,
+        driver: &cgroups::Driver,
     ) -> Result<Self, ConfigError> {
         let linux = spec.linux().as_ref();
         // linux.mountLabel: a context= option where SELinux is on; ignored
@@ -78,8 +78,12 @@ impl ContainerPlan {
         let configured = linux
             .and_then(|l| l.cgroups_path().as_ref())
             .and_then(|p| p.to_str());
-        let (cgroup_path, systemd, systemd_properties) = if systemd {
-            let unit = cgroups::systemd::parse(configured, id)?;
+        let user = match driver {
+            cgroups::Driver::SystemdUser(u) => Some(u),
+            _ => None,
+        };
+        let (cgroup_path, systemd, systemd_properties) = if !matches!(driver, cgroups::Driver::Fs) {
+            let unit = cgroups::systemd::parse(configured, id, user)?;
             let props = cgroups::systemd::from_annotations(
                 &spec
                     .annotations()

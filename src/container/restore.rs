@@ -89,14 +89,8 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
         .transpose()?;
     let bundle = std::fs::canonicalize(&opts.bundle).sys("bundle", opts.bundle.display())?;
     let spec = crate::config::load(&bundle)?;
-    let plan = ContainerPlan::new(
-        &spec,
-        &opts.id,
-        bundle.clone(),
-        false,
-        0,
-        opts.systemd_cgroup,
-    )?;
+    let driver = cgroups::Driver::pick(opts.systemd_cgroup, opts.rootless_cgroups)?;
+    let plan = ContainerPlan::new(&spec, &opts.id, bundle.clone(), false, 0, &driver)?;
     let console = terminal(&plan, opts)?;
     opts.flags.check_version()?;
     let mut r = Restoring {

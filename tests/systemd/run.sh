@@ -16,7 +16,9 @@
 #     the scope, the cgroup files, limits that bite, update, pause/resume,
 #     daemon-reload, nested kubepods slices, annotations, errors, and that
 #     delete leaves no unit and no cgroup.
-#  3. Its real clients set up for systemd cgroups (clients.sh): ctr, podman,
+#  3. Rootless (user.sh): berth as an ordinary user, with the user's own
+#     systemd (user@UID.service) owning the container's scope.
+#  4. Its real clients set up for systemd cgroups (clients.sh): ctr, podman,
 #     dockerd; and with CLIENTS, the tests/clients binary built on the host,
 #     containerd's CRI plugin with SystemdCgroup = true in kubepods slices
 #     (its ignored test cri::systemd::containerd_cri_systemd_cgroup).
@@ -80,6 +82,7 @@ ids=()
 cleanup() {
   for id in "${ids[@]}"; do timeout 60 "$BERTH" --root "$ROOT" delete --force "$id" >/dev/null 2>&1; done
   declare -F stop_daemons >/dev/null && stop_daemons
+  declare -F stop_user >/dev/null && stop_user
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -205,10 +208,13 @@ if start dup1 "$d"; then
   expect "... and the first container runs on" "$(b state dup1 | jq -r .status)" running
   b delete --force dup1
 fi
-# 6. The clients, each set up for systemd cgroups.
+# 6. Rootless: the user's own systemd (user.sh), with runc beside it.
+. "$(dirname "$0")/user.sh"
+
+# 7. The clients, each set up for systemd cgroups.
 . "$(dirname "$0")/clients.sh"
 
-# 7. containerd's CRI plugin with SystemdCgroup = true, driven as kubelet
+# 8. containerd's CRI plugin with SystemdCgroup = true, driven as kubelet
 # does by the client suite's test (its daemon private, stopped by the test).
 if [ -n "$CLIENTS" ]; then
   t=cri::systemd::containerd_cri_systemd_cgroup

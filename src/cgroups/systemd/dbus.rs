@@ -1,5 +1,5 @@
 //! The part of the D-Bus wire protocol berth's systemd driver needs: a
-//! blocking client on one Unix socket (the system bus, or systemd's private
+//! blocking client on one Unix socket (a bus, or systemd's private
 //! socket), AUTH EXTERNAL, method calls and their replies, and the signals
 //! that arrive between them.
 //!
@@ -149,6 +149,15 @@ pub enum DbusError {
     Remote { name: String, message: String },
     #[error("D-Bus: no reply to {0} within {1:?}")]
     Timeout(String, Duration),
+    /// A rootless berth finds no manager of the user's own to talk to.
+    #[error(
+        "cannot connect to the user's systemd at {socket}: {why}: the user's systemd (user@{uid}.service) is not running (it runs while the user is logged in, or always after `loginctl enable-linger`); or run without --systemd-cgroup"
+    )]
+    NoUserManager {
+        socket: String,
+        uid: u32,
+        why: String,
+    },
 }
 
 fn bad(what: &str) -> DbusError {
@@ -301,9 +310,10 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects and authenticates as our uid; `bus` false for a peer-to-peer
-    /// socket (systemd's private one), which takes no Hello.
-    pub fn connect(path: &str, bus: bool, timeout: Duration) -> Result<Conn, DbusError> {
+    /// Connects and authenticates as `uid` (the uid the other end sees);
+    /// `bus` false for a peer-to-peer socket (systemd's private one), which
+    /// takes no Hello.
+    pub fn connect(path: &str, bus: bool, uid: u32, timeout: Duration) -> Result<Conn, DbusError> {
         let sock = UnixStream::connect(path).map_err(|e| DbusError::Io("connect", e))?;
         sock.set_read_timeout(Some(timeout))
             .map_err(|e| DbusError::Io("connect", e))?;
@@ -312,8 +322,7 @@ impl Conn {
             serial: 0,
             pending: Vec::new(),
         };
-        let uid: String = rustix::process::getuid()
-            .as_raw()
+        let uid: String = uid
             .to_string()
             .bytes()
             .map(|b| format!("{b:02x}"))

@@ -3,14 +3,17 @@
 //! scope unit under a slice, made over D-Bus with `Delegate=yes`; the limits
 //! systemd knows become unit properties (so that systemd keeps them across
 //! `daemon-reload`), and everything is also written to the scope's cgroup
-//! files through the v2 manager, as runc does. cgroup v2 only.
+//! files through the v2 manager, as runc does. cgroup v2 only. A rootless
+//! berth's unit is the user's own systemd's (user.rs).
 
 mod dbus;
 mod properties;
 mod unit;
+mod user;
 
 pub use dbus::DbusError;
 pub use unit::{Unit, parse};
+pub use user::{UserManager, find as find_user_manager};
 
 use super::{CgroupError, DeviceRule, v2};
 use crate::error::SysError;
@@ -90,7 +93,9 @@ impl Manager {
     ) -> Result<T, CgroupError> {
         let mut slot = self.conn.borrow_mut();
         if slot.is_none() {
-            *slot = Some(connect().map_err(|e| error(&self.unit.name, "connect to systemd", e))?);
+            let c = connect(self.unit.user.as_ref())
+                .map_err(|e| error(&self.unit.name, "connect to systemd", e))?;
+            *slot = Some(c);
         }
         f(slot.as_mut().expect("set above")).map_err(|e| error(&self.unit.name, what, e))
     }
@@ -160,6 +165,9 @@ impl Manager {
     /// Sets the properties systemd has for `r` on the unit (runtime only,
     /// as the unit itself), then writes every file through the v2 manager.
     pub fn apply(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
+        // The user's systemd cannot attach a device filter, nor can a
+        // rootless berth: the rules are ignored, as runc ignores them.
+        let rules = if self.unit.user.is_some() { &[] } else { rules };
         let writes = v2::writes(r, &self.fs.dir())?;
         let mut props = properties::from_writes(&writes)?;
         props.extend(properties::from_devices(rules));
@@ -184,22 +192,35 @@ impl Manager {
         self.fs.apply(r, rules)
     }
 
-    /// Before the scope exists: the host's cgroup v2 has a controller for
-    /// every file the resources need (systemd enables it for the scope).
+    /// Before the scope exists: the host's cgroup v2 (for the user's
+    /// systemd, the subtree delegated to it) has a controller for every
+    /// file the resources need (systemd enables it for the scope).
     pub fn check(&self, r: &LinuxResources, rules: &[DeviceRule]) -> Result<(), CgroupError> {
-        let root = std::path::Path::new("/sys/fs/cgroup");
+        let user = self.unit.user.as_ref();
+        let root = std::path::Path::new("/sys/fs/cgroup")
+            .join(user.map_or("", |u| u.cgroup.trim_start_matches('/')));
         let file = root.join("cgroup.controllers");
         let have =
             std::fs::read_to_string(&file).map_err(|e| SysError::new("read", file.display(), e))?;
-        self.fs.check_rules(rules)?;
+        // Ignored in the user's systemd (`apply`).
+        if user.is_none() {
+            self.fs.check_rules(rules)?;
+        }
         for w in v2::writes(r, &self.fs.dir())? {
             let controller = w.file.split('.').next().unwrap_or("");
-            if controller != "cgroup" && !have.split_whitespace().any(|c| c == controller) {
-                return Err(w.no_controller(format!(
-                    "this host's cgroup v2 has no {controller} controller (for {})",
-                    w.file
-                )));
+            if controller == "cgroup" || have.split_whitespace().any(|c| c == controller) {
+                continue;
             }
+            let why = match user {
+                None => format!("this host's cgroup v2 has no {controller} controller"),
+                Some(u) => format!(
+                    "the user's systemd (user@{}.service) is delegated no {controller} controller (its cgroup {} has: {})",
+                    u.uid,
+                    u.cgroup,
+                    have.trim()
+                ),
+            };
+            return Err(w.no_controller(format!("{why} (for {})", w.file)));
         }
         Ok(())
     }
@@ -250,30 +271,43 @@ fn wait_job(c: &mut Conn, job: Option<&Value>) -> Result<(), DbusError> {
     }
 }
 
-/// The system bus ($DBUS_SYSTEM_BUS_ADDRESS, as libdbus reads it), else
-/// systemd's private socket, which only root may use.
-fn connect() -> Result<Conn, DbusError> {
-    let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-        .ok()
-        .and_then(|a| a.strip_prefix("unix:path=").map(|p| p.to_string()))
-        .unwrap_or_else(|| "/run/dbus/system_bus_socket".into());
-    let mut c = match Conn::connect(&bus, true, CALL_TIMEOUT) {
-        Ok(mut c) => {
-            // On a bus, signals come only to whom asked for them.
-            c.call(
-                "org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus",
-                "AddMatch",
-                &[Value::Str(format!(
-                    "type='signal',sender='{DEST}',path='{PATH}',interface='{MANAGER}',member='JobRemoved'"
-                ))],
-                CALL_TIMEOUT,
-            )?;
-            c
+/// The system's systemd: its bus ($DBUS_SYSTEM_BUS_ADDRESS, as libdbus
+/// reads it), else its private socket, which only root may use; or the
+/// user's. Subscribed to its job signals.
+fn connect(user: Option<&UserManager>) -> Result<Conn, DbusError> {
+    let mut c = match user {
+        Some(u) => user::connect(u)?,
+        None => {
+            let uid = rustix::process::getuid().as_raw();
+            let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
+                .ok()
+                .and_then(|a| a.strip_prefix("unix:path=").map(|p| p.to_string()))
+                .unwrap_or_else(|| "/run/dbus/system_bus_socket".into());
+            match open(&bus, true, uid) {
+                Ok(c) => c,
+                Err(_) => open("/run/systemd/private", false, uid)?,
+            }
         }
-        Err(_) => Conn::connect("/run/systemd/private", false, CALL_TIMEOUT)?,
     };
     c.call(DEST, PATH, MANAGER, "Subscribe", &[], CALL_TIMEOUT)?;
+    Ok(c)
+}
+
+/// A connection to one socket; on a bus, signals come only to whom asked
+/// for them: JobRemoved is asked for.
+fn open(socket: &str, bus: bool, uid: u32) -> Result<Conn, DbusError> {
+    let mut c = Conn::connect(socket, bus, uid, CALL_TIMEOUT)?;
+    if bus {
+        c.call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "AddMatch",
+            &[Value::Str(format!(
+                "type='signal',sender='{DEST}',path='{PATH}',interface='{MANAGER}',member='JobRemoved'"
+            ))],
+            CALL_TIMEOUT,
+        )?;
+    }
     Ok(c)
 }

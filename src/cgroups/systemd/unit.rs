@@ -1,6 +1,7 @@
 //! linux.cgroupsPath in systemd's form, `slice:prefix:name`, and the scope
 //! unit and cgroup it names.
 
+use super::user::UserManager;
 use crate::config::ConfigError;
 
 const JSON: &str = "linux.cgroupsPath";
@@ -12,13 +13,22 @@ pub struct Unit {
     pub slice: String,
     /// e.g. cri-containerd-ID.scope.
     pub name: String,
+    /// A rootless berth's unit is the user's own systemd's; None: the
+    /// system's. Recorded, so that delete and update reach the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserManager>,
 }
 
 impl Unit {
     /// The scope's cgroup, as systemd lays slices out: each `-` in a
-    /// slice's name is one level (a-b.slice lives in a.slice).
+    /// slice's name is one level (a-b.slice lives in a.slice); a user
+    /// manager's units are under its own cgroup.
     pub fn cgroup_path(&self) -> String {
-        let mut path = String::new();
+        let mut path = self
+            .user
+            .as_ref()
+            .map(|u| u.cgroup.trim_end_matches('/').to_string())
+            .unwrap_or_default();
         if self.slice != "-.slice" {
             let stem = self.slice.trim_end_matches(".slice");
             let mut prefix = String::new();
@@ -37,9 +47,15 @@ impl Unit {
 }
 
 /// `slice:prefix:name` (runc's form) to the unit `prefix-name.scope` under
-/// `slice`; an empty path is `system.slice:berth:ID`, an empty slice
-/// system.slice, as runc's defaults with berth's own prefix.
-pub fn parse(configured: Option<&str>, id: &str) -> Result<Unit, ConfigError> {
+/// `slice`, in the system's systemd or (`user`) the user's; an empty path
+/// is `system.slice:berth:ID`, an empty slice system.slice, as runc's
+/// defaults with berth's own prefix. In the user's systemd the default
+/// slice is user.slice, as runc's rootless default.
+pub fn parse(
+    configured: Option<&str>,
+    id: &str,
+    user: Option<&UserManager>,
+) -> Result<Unit, ConfigError> {
     let p = configured.unwrap_or("");
     let (slice, prefix, name) = if p.is_empty() {
         ("", "berth", id)
@@ -55,10 +71,10 @@ pub fn parse(configured: Option<&str>, id: &str) -> Result<Unit, ConfigError> {
         };
         (slice, prefix, name)
     };
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
+    let slice = match (slice, user) {
+        ("", None) => "system.slice",
+        ("", Some(_)) => "user.slice",
+        (s, _) => s,
     };
     check_slice(p, slice)?;
     if name.is_empty() || name.contains('/') {
@@ -83,6 +99,7 @@ pub fn parse(configured: Option<&str>, id: &str) -> Result<Unit, ConfigError> {
     Ok(Unit {
         slice: slice.to_string(),
         name,
+        user: user.cloned(),
     })
 }
 
@@ -116,7 +133,7 @@ mod tests {
 
     #[test]
     fn forms() {
-        let u = parse(None, "c1").unwrap();
+        let u = parse(None, "c1", None).unwrap();
         assert_eq!(
             (u.slice.as_str(), u.name.as_str()),
             ("system.slice", "berth-c1.scope")
@@ -125,15 +142,16 @@ mod tests {
         let u = parse(
             Some("kubepods-besteffort-pod12.slice:cri-containerd:abc"),
             "x",
+            None,
         )
         .unwrap();
         assert_eq!(
             u.cgroup_path(),
             "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod12.slice/cri-containerd-abc.scope"
         );
-        let u = parse(Some(":docker:abc"), "x").unwrap();
+        let u = parse(Some(":docker:abc"), "x", None).unwrap();
         assert_eq!(u.cgroup_path(), "/system.slice/docker-abc.scope");
-        let u = parse(Some("-.slice::abc"), "x").unwrap();
+        let u = parse(Some("-.slice::abc"), "x", None).unwrap();
         assert_eq!(u.cgroup_path(), "/abc.scope");
         for bad in [
             "/a/b",
@@ -144,8 +162,28 @@ mod tests {
             "a--b.slice:p:n",
             "a.slice:p:n.slice",
         ] {
-            let e = parse(Some(bad), "x").unwrap_err().to_string();
+            let e = parse(Some(bad), "x", None).unwrap_err().to_string();
             assert!(e.contains("linux.cgroupsPath: "), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn user_manager_units() {
+        let m = UserManager {
+            socket: "/run/user/1001/bus".into(),
+            bus: true,
+            uid: 1001,
+            cgroup: "/user.slice/user-1001.slice/user@1001.service".into(),
+        };
+        let u = parse(None, "c1", Some(&m)).unwrap();
+        assert_eq!(
+            u.cgroup_path(),
+            "/user.slice/user-1001.slice/user@1001.service/user.slice/berth-c1.scope"
+        );
+        let u = parse(Some("a-b.slice:p:n"), "c1", Some(&m)).unwrap();
+        assert_eq!(
+            u.cgroup_path(),
+            "/user.slice/user-1001.slice/user@1001.service/a.slice/a-b.slice/p-n.scope"
+        );
     }
 }

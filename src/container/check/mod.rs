@@ -51,7 +51,7 @@ pub fn check(opts: &CheckOpts) -> Findings {
         // Whatever else create's plan would refuse on this host.
         let bundle = std::fs::canonicalize(&opts.bundle).unwrap_or(opts.bundle.clone());
         if let Err(e) =
-            super::plan::ContainerPlan::new(&spec, "check", bundle, false, 0, opts.systemd)
+            super::plan::ContainerPlan::new(&spec, "check", bundle, false, 0, &driver(opts))
         {
             add_once(&mut f, "host.refused", e);
         }
@@ -128,11 +128,21 @@ fn plan_steps(spec: &Spec, opts: &CheckOpts, f: &mut Findings) {
     }
 }
 
+/// The driver create would use, short of asking the user's systemd (check
+/// talks to no daemon): a rootless --systemd-cgroup is checked as the
+/// system's.
+fn driver(opts: &CheckOpts) -> cgroups::Driver {
+    match opts.systemd {
+        true => cgroups::Driver::Systemd,
+        false => cgroups::Driver::Fs,
+    }
+}
+
 /// The container's cgroup as create would name it (id "check").
 fn cgroup_path(l: &oci_spec::runtime::Linux, systemd: bool) -> Result<String, ConfigError> {
     let configured = l.cgroups_path().as_ref().and_then(|p| p.to_str());
     if systemd {
-        Ok(cgroups::systemd::parse(configured, "check")?.cgroup_path())
+        Ok(cgroups::systemd::parse(configured, "check", None)?.cgroup_path())
     } else {
         cgroups::cgroup_path(configured, "check")
     }
