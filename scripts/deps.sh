@@ -60,6 +60,9 @@ systemd_guest() {
   # left alone (systemd-sysv is what would replace it, not these).
   [ -x /lib/systemd/systemd ] || need="$need systemd"
   command -v dbus-daemon >/dev/null || need="$need dbus"
+  # The test user's own bus ($XDG_RUNTIME_DIR/bus), for rootless
+  # --systemd-cgroup (tests/systemd/user.sh).
+  [ -e /usr/lib/systemd/user/dbus.socket ] || need="$need dbus-user-session"
 }
 bench() {
   # CRUN names another build to compare with: then Debian's is not needed.
