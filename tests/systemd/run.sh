@@ -17,7 +17,8 @@
 #     daemon-reload, nested kubepods slices, annotations, errors, and that
 #     delete leaves no unit and no cgroup.
 #  3. Rootless (user.sh): berth as an ordinary user, with the user's own
-#     systemd (user@UID.service) owning the container's scope.
+#     systemd (user@UID.service) owning the container's scope, beside
+#     runc, and under rootless podman (--cgroup-manager systemd).
 #  4. Its real clients set up for systemd cgroups (clients.sh): ctr, podman,
 #     dockerd; and with CLIENTS, the tests/clients binary built on the host,
 #     containerd's CRI plugin with SystemdCgroup = true in kubepods slices

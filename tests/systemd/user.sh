@@ -8,7 +8,8 @@
 # properties and files, limits that bite, update, pause/resume, delete
 # leaving no unit and no cgroup; the errors for an undelegated controller
 # and for a user without a manager. runc 1.1.5, run the same way, is the
-# reference for where the scope goes and for what it refuses.
+# reference for where the scope goes and for what it refuses. Then rootless
+# podman with --cgroup-manager systemd and berth as its runtime.
 # The user's manager is stopped and the user removed at the end (and by
 # run.sh's cleanup if this part dies early).
 
@@ -22,7 +23,12 @@ chmod 711 "$WORK"
 RUNDIR=/run/user/$SUID
 stop_user() {
   for id in "${uids[@]}"; do as_user "$BERTH" delete --force "$id" >/dev/null 2>&1; done
+  declare -F pu >/dev/null && pu system migrate >/dev/null 2>&1
   sc stop "user@$SUID.service" "user-runtime-dir@$SUID.service" >/dev/null 2>&1
+  # Whatever of the test user's ran outside its manager (podman's pause
+  # process where podman could not move it to a scope).
+  pkill -KILL -U "$SUID" 2>/dev/null
+  for _ in $(seq 50); do pgrep -U "$SUID" >/dev/null || break; sleep 0.2; done
   timeout 60 userdel "$SU" 2>/dev/null
   sed -i "/^$SU:/d" /etc/subuid /etc/subgid 2>/dev/null
 }
@@ -130,6 +136,45 @@ if (cd "$d" && as_user runc --systemd-cgroup run -d rc1 >"$WORK/rc1.out" 2>&1 </
 else
   not_ok "runc --systemd-cgroup run -d rc1 as $SU: $(cat "$WORK/rc1.out")"
 fi
+
+# 5. Rootless podman, berth its runtime, with its rootless default on v2
+# with a user session: --cgroup-manager systemd, through the user's
+# manager (configuration and storage the user's own, as
+# tests/clients/podman_rootless.rs sets them up; no network).
+PC=$SH/.config/containers
+as_user mkdir -p "$PC" "$SH/ptmp"
+cat > "$PC/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+netns = "none"
+[engine]
+cgroup_manager = "systemd"
+events_logger = "file"
+lock_type = "file"
+image_copy_tmp_dir = "$SH/ptmp"
+EOF
+printf '[storage]\ndriver = "overlay"\nrunroot = "%s"\ngraphroot = "%s"\n' \
+  "$RUNDIR/containers" "$SH/storage" > "$PC/storage.conf"
+chown -R "$SU:" "$SH/.config"
+pu() { as_user podman --runtime "$BERTH" "$@"; }
+as_user tar -C "$R" -cf "$SH/rootfs.tar" . && pu import "$SH/rootfs.tar" localhost/berth-bb >"$WORK/pimport.out" 2>&1 \
+  || not_ok "rootless podman import: $(cat "$WORK/pimport.out")"
+expect "rootless podman: run --rm" "$(pu run --rm --pull=never localhost/berth-bb echo ok 2>&1)" ok
+if pu run -d --pull=never --name up1 --memory 64m localhost/berth-bb sleep 600 >"$WORK/prun.out" 2>&1 </dev/null; then
+  id=$(pu inspect -f '{{.Id}}' up1) u=libpod-$id.scope
+  expect "rootless podman: the scope is active in the user's manager" "$(ushow "$u" ActiveState)" active
+  expect "rootless podman: under user@$SUID.service's user.slice" "$(ushow "$u" ControlGroup)" "$MCG/user.slice/$u"
+  expect "rootless podman: --memory is MemoryMax" "$(ushow "$u" MemoryMax)" 67108864
+  expect "rootless podman: exec" "$(pu exec up1 echo hi 2>&1)" hi
+  pu stop -t 0 up1 >/dev/null 2>&1 || not_ok "rootless podman: stop up1"
+  expect "rootless podman: stop" "$(pu inspect -f '{{.State.Status}}' up1 2>&1)" exited
+  pu rm up1 >/dev/null 2>&1 || not_ok "rootless podman: rm up1"
+  ugone "$u" "/sys/fs/cgroup$MCG/user.slice/$u" && ok "rootless podman: rm leaves no unit" \
+    || not_ok "rootless podman: $u left after rm"
+else
+  not_ok "rootless podman --cgroup-manager systemd run -d: $(cat "$WORK/prun.out")"
+fi
+pu rm -a -f -t 0 >/dev/null 2>&1
 
 left=$(as_user systemctl --user list-units --all --no-legend 'berth-*' 2>/dev/null)
 [ -z "$left" ] && ok "user: no berth unit is left in the user's manager" || not_ok "user: units left: $left"
