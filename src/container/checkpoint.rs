@@ -51,7 +51,7 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
     }
     opts.flags.check_version()?;
     if opts.pre_dump
-        && !criu::has_mem_track(&opts.flags.criu).map_err(|e| criu_error(&opts.id, e, None))?
+        && !criu::has_mem_track(&opts.flags.criu()).map_err(|e| criu_error(&opts.id, e, None))?
     {
         return Err(usage(
             "--pre-dump: CRIU cannot track memory changes on this kernel (no soft-dirty bits)"
@@ -80,6 +80,11 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         true => None,
         false => cgroup2_dir(state.cgroup()?.views()),
     };
+    // CRIU freezes the tree through the cgroup (as runc has it do), and
+    // so can dump a paused container: its seizing one by one would wait
+    // forever on frozen processes. A frozen cgroup is left frozen after
+    // --leave-running.
+    o.freeze_cgroup = cgroup2.as_ref().map(|d| d.display().to_string());
     o.ext_mnt = external_mounts(&spec, bundle, cgroup2.as_deref())?
         .into_iter()
         .map(|(dest, _)| (dest.clone(), dest))
@@ -99,7 +104,7 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         .as_deref()
         .unwrap_or(images_path)
         .join("dump.log");
-    criu::run(&opts.flags.criu, request, &o, &mut |_| Ok(()))
+    criu::run(&opts.flags.criu(), request, &o, &mut |_| Ok(()))
         .map_err(|e| criu_error(&opts.id, e, Some(log)))?;
     crate::logging::debug(&format!(
         "container {}: {} into {}",

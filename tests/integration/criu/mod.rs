@@ -17,6 +17,8 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod flags;
+mod podman;
 mod terminal_net;
 
 /// CRIU works here (the v2 guest); false after saying why not.
