@@ -2,8 +2,11 @@
 //! dumped and brought back counts on from where it was, in its cgroup with
 //! the bundle's limits; --leave-running, a pre-dump and a dump on it, a
 //! bind volume and a tmpfs, a new id, a terminal, a network namespace of
-//! its own and one joined by path with an established TCP connection; and
-//! the errors found before CRIU runs, with nothing left behind.
+//! its own and one joined by path with an established TCP connection; the
+//! errors found before CRIU runs, with nothing left behind; the flags
+//! that go to CRIU, its bound and a paused container (flags.rs); and
+//! podman checkpointing and restoring with berth as its runtime
+//! (podman.rs).
 //!
 //! Debian 12's CRIU 3.17 cannot start on the 6.18 kernel of these hosts
 //! (kerndat_vdso_fill_symtable fails), so the tests that need CRIU run
