@@ -183,11 +183,18 @@ pub enum Manager {
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
-/// The manager for this host, for the cgroup at `path` (e.g. /berth/ID).
-pub fn manager(path: &str) -> Result<Manager, CgroupError> {
+/// Whether this host's only hierarchy is cgroup v2 (/sys/fs/cgroup is a
+/// cgroup2 mount), as runc's IsCgroup2UnifiedMode asks it; a hybrid host,
+/// whose cgroup2 sits at /sys/fs/cgroup/unified, is not.
+pub fn unified() -> Result<bool, CgroupError> {
     let fs = rustix::fs::statfs("/sys/fs/cgroup")
         .map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
-    if fs.f_type as i64 == CGROUP2_SUPER_MAGIC {
+    Ok(fs.f_type as i64 == CGROUP2_SUPER_MAGIC)
+}
+
+/// The manager for this host, for the cgroup at `path` (e.g. /berth/ID).
+pub fn manager(path: &str) -> Result<Manager, CgroupError> {
+    if unified()? {
         Ok(Manager::V2(v2::Manager::new("/sys/fs/cgroup".into(), path)))
     } else {
         Ok(Manager::V1(v1::Manager::discover(path)?))
@@ -198,8 +205,7 @@ pub fn manager(path: &str) -> Result<Manager, CgroupError> {
 /// there (its /proc/self/cgroup line "0::PATH"); None on a v1 or hybrid
 /// host, where nothing is delegated to a user.
 pub fn own_unified() -> Option<String> {
-    let fs = rustix::fs::statfs("/sys/fs/cgroup").ok()?;
-    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+    if !unified().ok()? {
         return None;
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
@@ -222,9 +228,7 @@ pub fn systemd_manager(
     unit: systemd::Unit,
     extra: Vec<systemd::Property>,
 ) -> Result<Manager, CgroupError> {
-    let fs = rustix::fs::statfs("/sys/fs/cgroup")
-        .map_err(|e| SysError::new("statfs", "/sys/fs/cgroup", e))?;
-    if fs.f_type as i64 != CGROUP2_SUPER_MAGIC {
+    if !unified()? {
         return Err(CgroupError::Unsupported {
             path: "--systemd-cgroup".into(),
             msg: "berth's systemd driver needs a host with cgroup v2 only (this one mounts cgroup v1 hierarchies at /sys/fs/cgroup); run without --systemd-cgroup".into(),

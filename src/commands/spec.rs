@@ -44,9 +44,7 @@ pub fn run(_g: &GlobalOpts, a: SpecArgs) -> anyhow::Result<i32> {
     if path.exists() {
         anyhow::bail!("{}: file already exists", path.display());
     }
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    let spec = crate::config::default_spec(a.rootless, uid, gid);
+    let spec = crate::container::default_spec(a.rootless)?;
     let text = crate::config::spec_text(&spec);
     std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
     Ok(0)

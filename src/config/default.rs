@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
+/// `cgroupns`: add a cgroup namespace, as runc's spec does on a host whose
+/// only hierarchy is cgroup v2 (where the container's /sys/fs/cgroup then
+/// shows its own cgroup as the root); on v1 runc's has none.
+pub fn default_spec(rootless: bool, uid: u32, gid: u32, cgroupns: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = json!({
         "ociVersion": super::SPEC_VERSION,
@@ -47,6 +50,9 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    if cgroupns && let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+        ns.push(json!({ "type": "cgroup" }));
+    }
     if rootless {
         make_rootless(&mut spec, uid, gid);
     }
@@ -59,9 +65,11 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
 /// caller may not own.
 fn make_rootless(spec: &mut Value, uid: u32, gid: u32) {
     let linux = &mut spec["linux"];
-    linux["namespaces"] = json!([
-        { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "user" }
-    ]);
+    // runc's order: the default's namespaces less network, then user.
+    if let Some(ns) = linux["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "network" && n["type"] != "user");
+        ns.push(json!({ "type": "user" }));
+    }
     linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
     linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
     if let Some(o) = linux.as_object_mut() {
@@ -201,7 +209,7 @@ mod tests {
 
     #[test]
     fn spec_text_in_runc_order() {
-        let text = spec_text(&default_spec(false, 0, 0));
+        let text = spec_text(&default_spec(false, 0, 0, false));
         assert!(text.starts_with("{\n\t\"ociVersion\": "), "{text}");
         let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
         assert!(
@@ -210,23 +218,60 @@ mod tests {
         assert!(at("destination") < at("source") && at("terminal") < at("user"));
         assert_eq!(
             serde_json::from_str::<Value>(&text).unwrap(),
-            default_spec(false, 0, 0)
+            default_spec(false, 0, 0, false)
         );
     }
 
     #[test]
     fn default_spec_parses_and_validates() {
-        let text = default_spec(false, 0, 0).to_string();
+        let text = default_spec(false, 0, 0, false).to_string();
         let spec = crate::config::parse(text.as_bytes()).unwrap();
         super::super::validate::validate(&spec).unwrap();
     }
 
     #[test]
     fn rootless_spec_maps_the_caller() {
-        let v = default_spec(true, 1000, 1001);
+        let v = default_spec(true, 1000, 1001, false);
         assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1000);
         assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 1001);
         let spec = crate::config::parse(v.to_string().as_bytes()).unwrap();
         super::super::validate::validate(&spec).unwrap();
+    }
+
+    #[test]
+    fn a_v2_host_adds_the_cgroup_namespace_rootless_keeps_it() {
+        let types = |v: &Value| -> Vec<String> {
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["type"].to_string())
+                .collect()
+        };
+        let v = default_spec(false, 0, 0, true);
+        assert_eq!(
+            types(&v),
+            [
+                "\"pid\"",
+                "\"network\"",
+                "\"ipc\"",
+                "\"uts\"",
+                "\"mount\"",
+                "\"cgroup\""
+            ]
+        );
+        let v = default_spec(true, 1000, 1000, true);
+        assert_eq!(
+            types(&v),
+            [
+                "\"pid\"",
+                "\"ipc\"",
+                "\"uts\"",
+                "\"mount\"",
+                "\"cgroup\"",
+                "\"user\""
+            ]
+        );
+        assert!(!types(&default_spec(false, 0, 0, false)).contains(&"\"cgroup\"".to_string()));
     }
 }

@@ -65,6 +65,16 @@ pub fn wait_foreground(
     crate::process::foreground::wait(sigfd, pidfd, pid, master)
 }
 
+/// The config.json `spec` writes for this host and caller: runc's, with a
+/// cgroup namespace where cgroup v2 is the only hierarchy, and for
+/// `rootless` the caller's effective ids mapped to root, as runc maps them.
+pub fn default_spec(rootless: bool) -> Result<serde_json::Value, ContainerError> {
+    let cgroupns = crate::cgroups::unified()?;
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    Ok(crate::config::default_spec(rootless, uid, gid, cgroupns))
+}
+
 /// The container's process as config.json gave it, the base of `exec`.
 pub fn process(
     root: &std::path::Path,

@@ -24,6 +24,24 @@ pub fn cgroup_v2() -> bool {
     r == 0 && st.f_type as i64 == 0x6367_7270
 }
 
+/// Keeps the host's cgroup namespace in a config: `berth spec` (as runc's)
+/// adds a cgroup namespace on a v2 host, where the container would see its
+/// own cgroup as "/"; tests that read their full cgroup path from inside
+/// drop it.
+pub fn host_cgroupns(config: &mut Value) {
+    if let Some(ns) = config["linux"]["namespaces"].as_array_mut() {
+        ns.retain(|n| n["type"] != "cgroup");
+    }
+}
+
+/// Adds a cgroup namespace to a config unless it has one already.
+pub fn own_cgroupns(config: &mut Value) {
+    host_cgroupns(config);
+    if let Some(ns) = config["linux"]["namespaces"].as_array_mut() {
+        ns.push(serde_json::json!({"type": "cgroup"}));
+    }
+}
+
 /// Every mounted cgroup hierarchy (v1 controllers and the unified tree),
 /// from /proc/self/mountinfo as berth finds them: a directory under
 /// /sys/fs/cgroup is not necessarily a mounted hierarchy (some clients leave

@@ -18,7 +18,10 @@ fn inside(controller: &str, v1_file: &str, v2_file: &str) -> String {
 fn process_is_in_its_cgroup_in_every_hierarchy() {
     let b = Bundle::new(&["cat", "/proc/self/cgroup"]);
     let id = b.id("cg");
-    b.config(|c| c["linux"]["cgroupsPath"] = format!("/berth-test/{id}").into());
+    b.config(|c| {
+        c["linux"]["cgroupsPath"] = format!("/berth-test/{id}").into();
+        crate::common::host_cgroupns(c);
+    });
     let out = b.run(&id);
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -44,7 +47,10 @@ fn process_is_in_its_cgroup_in_every_hierarchy() {
 fn relative_cgroups_path_goes_under_berth() {
     let b = Bundle::new(&["cat", "/proc/self/cgroup"]);
     let id = b.id("cgrel");
-    b.config(|c| c["linux"]["cgroupsPath"] = format!("rel/{id}").into());
+    b.config(|c| {
+        c["linux"]["cgroupsPath"] = format!("rel/{id}").into();
+        crate::common::host_cgroupns(c);
+    });
     let out = b.run(&id);
     out.ok();
     assert!(

@@ -26,15 +26,15 @@ fn create_fails(b: &Bundle, want: &str) {
 #[test]
 fn unknown_namespace_type() {
     let b = Bundle::new(&["true"]);
+    let mut at = 0;
     b.config(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "foo"}))
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        at = ns.len();
+        ns.push(json!({"type": "foo"}))
     });
     create_fails(
         &b,
-        r#"config.json: linux.namespaces[5].type: unknown namespace type \"foo\""#,
+        &format!(r#"config.json: linux.namespaces[{at}].type: unknown namespace type \"foo\""#),
     );
 }
 

@@ -30,10 +30,7 @@ fn ns(pid: &str, t: &str) -> String {
 fn exec_joins_every_namespace_and_the_cgroup() {
     let (b, id) = running("exec-ns", |c| {
         c["hostname"] = "exec-box".into();
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "cgroup"}));
+        crate::common::own_cgroupns(c);
     });
     let init = b.state(&id)["pid"].as_i64().unwrap().to_string();
     let out = exec(
@@ -376,7 +373,7 @@ fn run_relays_its_terminal_without_a_console_socket() {
 
 #[test]
 fn exec_into_a_sub_cgroup() {
-    let (b, id) = running("exec-subcg", |_| {});
+    let (b, id) = running("exec-subcg", crate::common::host_cgroupns);
     // The sub-cgroup, in every hierarchy, made by whoever manages it.
     for d in b.cgroup_dirs(&format!("/berth/{id}/sub")) {
         std::fs::create_dir_all(&d).unwrap();

@@ -67,12 +67,7 @@ fn user_namespace_maps_ids() {
 #[test]
 fn cgroup_namespace_root_is_the_container_cgroup() {
     let b = Bundle::sh("cat /proc/self/cgroup");
-    b.config(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "cgroup"}))
-    });
+    b.config(crate::common::own_cgroupns);
     let out = b.run(&b.id("cgns"));
     out.ok();
     for line in out.stdout.lines() {
@@ -205,4 +200,44 @@ fn rootless_spec_runs() {
         "{}",
         out.stdout
     );
+}
+
+/// `spec` writes runc's namespaces for this host: on a host whose only
+/// hierarchy is cgroup v2 runc's spec adds a cgroup namespace (on v1 and
+/// hybrid hosts it has none), and `--rootless` keeps it, drops the network
+/// namespace and adds a user one. Compared with runc's own `spec` here, so
+/// the v2 guest checks the v2 case and this host the hybrid one.
+#[test]
+fn spec_writes_runcs_namespaces_for_this_host() {
+    let runc = std::env::var("RUNC").unwrap_or_else(|_| "/usr/sbin/runc".into());
+    let unified = std::fs::metadata("/sys/fs/cgroup/cgroup.controllers").is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    for rootless in [false, true] {
+        let mut seen = Vec::new();
+        for rt in [crate::common::berth_bin(), runc.as_str()] {
+            let d = dir.path().join(format!("{}-{rootless}", seen.len()));
+            std::fs::create_dir(&d).unwrap();
+            let mut args = vec!["spec", "--bundle", d.to_str().unwrap()];
+            if rootless {
+                args.push("--rootless");
+            }
+            let out = std::process::Command::new(rt).args(&args).output().unwrap();
+            assert!(out.status.success(), "{rt} spec: {out:?}");
+            let text = std::fs::read_to_string(d.join("config.json")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            seen.push(v["linux"]["namespaces"].clone());
+        }
+        assert_eq!(
+            seen[0], seen[1],
+            "berth's namespaces, then runc's (rootless {rootless})"
+        );
+        let types: Vec<&str> = seen[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types.contains(&"cgroup"), unified, "{types:?}");
+        assert_eq!(types.contains(&"network"), !rootless, "{types:?}");
+    }
 }

@@ -233,7 +233,10 @@ fn rootless_v2_controller_not_delegated() {
     assert!(!d.deleg.join(&id).exists());
     r.assert_state_empty();
 
-    r.config(|c| c["linux"]["resources"] = Value::Null);
+    r.config(|c| {
+        c["linux"]["resources"] = Value::Null;
+        crate::common::host_cgroupns(c);
+    });
     let id = r.id("rl-v2-plain");
     let out = r.run(&id);
     out.ok();
