@@ -104,8 +104,11 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         .as_deref()
         .unwrap_or(images_path)
         .join("dump.log");
-    criu::run(&opts.flags.criu(), request, &o, &mut |_| Ok(()))
-        .map_err(|e| criu_error(&opts.id, e, Some(log)))?;
+    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |_| Ok(()));
+    if dumped.is_err() && status == Status::Running {
+        thaw(&state);
+    }
+    dumped.map_err(|e| criu_error(&opts.id, e, Some(log)))?;
     crate::logging::debug(&format!(
         "container {}: {} into {}",
         opts.id,
@@ -117,6 +120,21 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         images_path.display()
     ));
     Ok(!o.leave_running)
+}
+
+/// A dump that failed, or a criu killed at BERTH_CRIU_TIMEOUT, may leave
+/// the cgroup CRIU froze (freeze_cgroup) frozen: a container that was
+/// running runs on.
+fn thaw(state: &super::state::State) {
+    if state.cgroup_path.is_empty() || !crate::cgroups::is_frozen(&state.cgroup_path) {
+        return;
+    }
+    if let Err(e) = state.cgroup().and_then(|cg| cg.freeze(false)) {
+        crate::logging::warn(&format!(
+            "container {}: thaw after the failed dump: {e}",
+            state.id
+        ));
+    }
 }
 
 /// --parent-path as runc takes it: relative to --image-path (CRIU reads it
