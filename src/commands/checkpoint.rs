@@ -59,7 +59,7 @@ impl Command for CheckpointArgs {
         "      --leave-running       leave the container running\n",
         "      --pre-dump            dump memory only, for a later dump's --parent-path\n",
         "      --parent-path DIR     the pre-dump to build on, relative to --image-path\n",
-        "      --status-fd FD        CRIU writes \\0 to FD once the dump is done\n",
+        "      --status-fd FD        CRIU's status fd (written only for lazy pages)\n",
         criu_flags!()
     );
     fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {

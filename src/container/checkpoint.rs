@@ -51,7 +51,7 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
     }
     opts.flags.check_version()?;
     if opts.pre_dump
-        && !criu::has_mem_track(&opts.flags.criu).map_err(|e| criu_error(&opts.id, e, None))?
+        && !criu::has_mem_track(&opts.flags.criu()).map_err(|e| criu_error(&opts.id, e, None))?
     {
         return Err(usage(
             "--pre-dump: CRIU cannot track memory changes on this kernel (no soft-dirty bits)"
@@ -80,6 +80,11 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         true => None,
         false => cgroup2_dir(state.cgroup()?.views()),
     };
+    // CRIU freezes the tree through the cgroup (as runc has it do), and
+    // so can dump a paused container: its seizing one by one would wait
+    // forever on frozen processes. A frozen cgroup is left frozen after
+    // --leave-running.
+    o.freeze_cgroup = cgroup2.as_ref().map(|d| d.display().to_string());
     o.ext_mnt = external_mounts(&spec, bundle, cgroup2.as_deref())?
         .into_iter()
         .map(|(dest, _)| (dest.clone(), dest))
@@ -99,8 +104,11 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         .as_deref()
         .unwrap_or(images_path)
         .join("dump.log");
-    criu::run(&opts.flags.criu, request, &o, &mut |_| Ok(()))
-        .map_err(|e| criu_error(&opts.id, e, Some(log)))?;
+    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |_| Ok(()));
+    if dumped.is_err() && status == Status::Running {
+        thaw(&state);
+    }
+    dumped.map_err(|e| criu_error(&opts.id, e, Some(log)))?;
     crate::logging::debug(&format!(
         "container {}: {} into {}",
         opts.id,
@@ -112,6 +120,21 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         images_path.display()
     ));
     Ok(!o.leave_running)
+}
+
+/// A dump that failed, or a criu killed at BERTH_CRIU_TIMEOUT, may leave
+/// the cgroup CRIU froze (freeze_cgroup) frozen: a container that was
+/// running runs on.
+fn thaw(state: &super::state::State) {
+    if state.cgroup_path.is_empty() || !crate::cgroups::is_frozen(&state.cgroup_path) {
+        return;
+    }
+    if let Err(e) = state.cgroup().and_then(|cg| cg.freeze(false)) {
+        crate::logging::warn(&format!(
+            "container {}: thaw after the failed dump: {e}",
+            state.id
+        ));
+    }
 }
 
 /// --parent-path as runc takes it: relative to --image-path (CRIU reads it

@@ -12,6 +12,16 @@ use crate::mounts::{self, MountKind};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The bound on each wait for CRIU's next answer. A dump writes the
+/// container's memory at about the speed of the disk under --image-path
+/// and a restore reads it back: 10 minutes is tens of GB on a slow disk,
+/// and over 100 times what a small container's dump takes under TCG
+/// (about 5 s). runc and podman have no bound; this one is only there so
+/// that a criu that never answers (stuck on a filesystem, stopped by a
+/// signal) cannot hang berth and its caller forever.
+pub const CRIU_BOUND: (&str, Duration) = ("BERTH_CRIU_TIMEOUT", Duration::from_secs(600));
 
 /// runc's file of the container process's fds 0, 1 and 2.
 pub const DESCRIPTORS: &str = "descriptors.json";
@@ -74,9 +84,18 @@ impl CriuFlags {
         })
     }
 
+    /// The criu to run (--criu) with its bound (BERTH_CRIU_TIMEOUT).
+    pub fn criu(&self) -> criu::Criu {
+        criu::Criu {
+            path: self.criu.clone(),
+            bound: crate::cgroups::bound(CRIU_BOUND.0, CRIU_BOUND.1),
+            bound_var: CRIU_BOUND.0,
+        }
+    }
+
     /// CRIU's version, checked before anything is changed.
     pub fn check_version(&self) -> Result<(), ContainerError> {
-        criu::check_version(&self.criu).map_err(|e| criu_error("", e, None))?;
+        criu::check_version(&self.criu()).map_err(|e| criu_error("", e, None))?;
         Ok(())
     }
 }
@@ -88,7 +107,10 @@ pub fn usage(msg: String) -> ContainerError {
 /// A CRIU failure, with where its log is when it wrote one.
 pub fn criu_error(id: &str, e: CriuError, log: Option<PathBuf>) -> ContainerError {
     let log = match (&e, log) {
-        (CriuError::Failed { .. } | CriuError::Protocol(_), Some(l)) => {
+        (
+            CriuError::Failed { .. } | CriuError::Protocol(_) | CriuError::Timeout { .. },
+            Some(l),
+        ) => {
             format!("; CRIU's log: {}", l.display())
         }
         _ => String::new(),
@@ -193,8 +215,9 @@ pub fn save_descriptors(images: &Path, pid: i32) -> Result<(), ContainerError> {
 
 /// At restore: the stdio pipes of the checkpointed process, each replaced
 /// by this berth's own fd of that number (runc's rule: pipes only; files
-/// and terminals are the image's to restore).
-pub fn inherited_stdio(images: &Path) -> Result<Vec<(String, i32)>, ContainerError> {
+/// and terminals are the image's to restore). Each goes to CRIU as a
+/// duplicate: criu's own fds 0-2 are not berth's.
+pub fn inherited_stdio(images: &Path) -> Result<Vec<(String, OwnedFd)>, ContainerError> {
     let file = images.join(DESCRIPTORS);
     let fds: Vec<String> = match std::fs::read(&file) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| {
@@ -206,13 +229,24 @@ pub fn inherited_stdio(images: &Path) -> Result<Vec<(String, i32)>, ContainerErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(SysError::new("read", file.display(), e).into()),
     };
-    Ok(fds
-        .into_iter()
+    let mut out = Vec::new();
+    for (i, key) in stdio_pipes(fds) {
+        // SAFETY: fd i of this process, borrowed only to be duplicated.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(i) };
+        let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3).sys("duplicate stdio fd", i)?;
+        out.push((key, dup));
+    }
+    Ok(out)
+}
+
+/// The pipes among the descriptors, with their fd numbers.
+fn stdio_pipes(fds: Vec<String>) -> Vec<(i32, String)> {
+    fds.into_iter()
         .take(3)
         .enumerate()
         .filter(|(_, s)| s.starts_with("pipe:"))
-        .map(|(i, s)| (s, i as i32))
-        .collect())
+        .map(|(i, s)| (i as i32, s))
+        .collect()
 }
 
 /// The container's own cgroup directory when cgroup v2 is the only
@@ -251,19 +285,10 @@ mod tests {
 
     #[test]
     fn only_stdio_pipes_are_handed_over() {
-        let d = tempfile_dir();
-        std::fs::write(
-            d.join(DESCRIPTORS),
-            r#"["/dev/null","pipe:[1234]","/dev/pts/0"]"#,
-        )
-        .unwrap();
-        assert_eq!(inherited_stdio(&d).unwrap(), [("pipe:[1234]".into(), 1)]);
-        std::fs::remove_dir_all(&d).unwrap();
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("berth-images-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+        let fds = ["/dev/null", "pipe:[1234]", "/dev/pts/0", "pipe:[9]"];
+        assert_eq!(
+            stdio_pipes(fds.iter().map(|s| s.to_string()).collect()),
+            [(1, "pipe:[1234]".into())]
+        );
     }
 }

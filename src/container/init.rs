@@ -246,6 +246,9 @@ fn enter_root(ctx: &InitContext, root: OwnedFd, proc: std::os::fd::BorrowedFd) -
     mounts::pivot(&plan.rootfs, root.as_fd()).at(Stage::Mounts)?;
     drop(root);
     let root = mounts::finish(&plan.rootfs, proc).at(Stage::Mounts)?;
+    if plan.rootfs.setup_dev {
+        mounts::reopen_dev_null(root.as_fd()).at(Stage::Mounts)?;
+    }
     drop(span);
     let slave = match &ctx.console {
         Some(sock) => Some(

@@ -103,6 +103,7 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
     let criu_root = dir.path.join("criu-root");
     r.undo.dir = Some(dir);
     r.open_cgroup(opts)?;
+    crate::mounts::make_targets(&r.plan.rootfs)?;
     bind_root(&r.plan.rootfs.rootfs, &criu_root)?;
     r.undo.criu_root = Some(criu_root.clone());
 
@@ -127,7 +128,9 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
     if let Some((key, fd)) = &netns {
         o.inherit_fd.push((key.clone(), raw(fd)));
     }
-    o.inherit_fd.extend(inherited_stdio(images_path)?);
+    let stdio = inherited_stdio(images_path)?;
+    o.inherit_fd
+        .extend(stdio.iter().map(|(key, fd)| (key.clone(), raw(fd))));
 
     let log = opts
         .flags
@@ -136,7 +139,7 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
         .unwrap_or(images_path)
         .join("restore.log");
     let mut master = None;
-    let answer = criu::run(&opts.flags.criu, Request::Restore, &o, &mut |n| {
+    let answer = criu::run(&opts.flags.criu(), Request::Restore, &o, &mut |n| {
         r.notified(n, console.as_ref(), &mut master)
     })
     .map_err(|e| criu_error(&opts.id, e, Some(log)))?;

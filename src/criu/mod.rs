@@ -26,8 +26,9 @@ pub mod wire;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use wire::{Value, Writer};
 
 /// The oldest CRIU berth drives: 3.14 is the first that freezes a cgroup
@@ -56,6 +57,28 @@ pub enum CriuError {
     TooOld { have: String, need: String },
     #[error("{0}")]
     Notify(String),
+    #[error(
+        "CRIU's {what} did not answer {waiting} within {} s ({var}): criu is killed",
+        bound.as_secs_f64()
+    )]
+    Timeout {
+        what: &'static str,
+        waiting: String,
+        bound: Duration,
+        var: &'static str,
+    },
+}
+
+/// The criu to run, and how long berth waits for each of its answers.
+#[derive(Debug, Clone)]
+pub struct Criu {
+    pub path: PathBuf,
+    /// The bound on each wait for CRIU's next message (its first answer,
+    /// or the next after a notification berth answered): past it criu is
+    /// killed and the request fails.
+    pub bound: Duration,
+    /// Where the bound comes from, for the error (an environment variable).
+    pub bound_var: &'static str,
 }
 
 /// --manage-cgroups-mode, CRIU's criu_cg_mode.
@@ -236,7 +259,7 @@ impl Request {
 /// `criu` (or --criu's path): its version as runc counts it
 /// (major*10000 + minor*100 + sublevel, a git build one minor up), checked
 /// against MIN_VERSION.
-pub fn check_version(criu: &Path) -> Result<u32, CriuError> {
+pub fn check_version(criu: &Criu) -> Result<u32, CriuError> {
     let mut req = Writer::default();
     req.int(1, VERSION);
     let mut session = Session::start(criu, &[])?;
@@ -268,7 +291,7 @@ pub fn check_version(criu: &Path) -> Result<u32, CriuError> {
 
 /// Whether this CRIU on this kernel tracks memory changes (pre-dump's
 /// soft-dirty bits).
-pub fn has_mem_track(criu: &Path) -> Result<bool, CriuError> {
+pub fn has_mem_track(criu: &Criu) -> Result<bool, CriuError> {
     let mut req = Writer::default();
     req.int(1, FEATURE_CHECK)
         .msg(5, Writer::default().bool(1, true));
@@ -281,7 +304,7 @@ pub fn has_mem_track(criu: &Path) -> Result<bool, CriuError> {
 /// One dump, pre-dump or restore; `on_notify` answers each notification
 /// (an Err aborts CRIU's work, and is the error returned).
 pub fn run(
-    criu: &Path,
+    criu: &Criu,
     request: Request,
     opts: &Opts,
     on_notify: &mut dyn FnMut(Notify) -> Result<(), String>,
@@ -300,6 +323,8 @@ pub fn run(
 struct Session {
     sock: OwnedFd,
     child: std::process::Child,
+    bound: Duration,
+    bound_var: &'static str,
 }
 
 /// One answer, its fields owned.
@@ -336,7 +361,7 @@ impl Resp {
 }
 
 impl Session {
-    fn start(criu: &Path, fds: &[RawFd]) -> Result<Session, CriuError> {
+    fn start(criu: &Criu, fds: &[RawFd]) -> Result<Session, CriuError> {
         use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
         let (ours, theirs) = socketpair(
             AddressFamily::UNIX,
@@ -350,7 +375,7 @@ impl Session {
         })?;
         let mut inherit = fds.to_vec();
         inherit.push(theirs.as_raw_fd());
-        let mut cmd = Command::new(criu);
+        let mut cmd = Command::new(&criu.path);
         cmd.arg("swrk")
             .arg(theirs.as_raw_fd().to_string())
             .stdin(Stdio::null())
@@ -374,11 +399,16 @@ impl Session {
             });
         }
         let child = cmd.spawn().map_err(|source| CriuError::Spawn {
-            path: criu.to_path_buf(),
+            path: criu.path.clone(),
             source,
         })?;
         drop(theirs);
-        Ok(Session { sock: ours, child })
+        Ok(Session {
+            sock: ours,
+            child,
+            bound: criu.bound,
+            bound_var: criu.bound_var,
+        })
     }
 
     fn send(&self, req: &Writer) -> Result<(), CriuError> {
@@ -400,8 +430,9 @@ impl Session {
         on_notify: &mut dyn FnMut(Notify) -> Result<(), String>,
     ) -> Result<Resp, CriuError> {
         self.send(req)?;
+        let mut waiting = "to the request".to_string();
         loop {
-            let (resp, fd) = self.recv()?;
+            let (resp, fd) = self.recv(what, &waiting)?;
             let kind = resp.int(1).unwrap_or(0);
             if resp.int(2).unwrap_or(0) == 0 {
                 let errno = resp.int(7).unwrap_or(0);
@@ -419,7 +450,7 @@ impl Session {
                 let script = n.iter().find(|(f, _)| *f == 1).map(|(_, v)| v.text());
                 let pid = n.iter().find(|(f, _)| *f == 2).map(|(_, v)| v.int());
                 let result = on_notify(Notify {
-                    script: script.unwrap_or_default(),
+                    script: script.clone().unwrap_or_default(),
                     pid: pid.unwrap_or(0) as i32,
                     fd,
                 });
@@ -427,6 +458,10 @@ impl Session {
                 ack.int(1, NOTIFY).bool(3, result.is_ok());
                 self.send(&ack)?;
                 result.map_err(CriuError::Notify)?;
+                waiting = format!(
+                    "after its {} notification",
+                    script.as_deref().unwrap_or("unnamed")
+                );
                 continue;
             }
             if kind != want {
@@ -438,8 +473,31 @@ impl Session {
         }
     }
 
-    fn recv(&self) -> Result<(Resp, Option<OwnedFd>), CriuError> {
+    /// The next message, within the bound; past it criu is killed (and
+    /// reaped on drop) and the wait is an error.
+    fn recv(
+        &mut self,
+        what: &'static str,
+        waiting: &str,
+    ) -> Result<(Resp, Option<OwnedFd>), CriuError> {
+        use rustix::event::{PollFd, PollFlags};
         use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        let deadline = Instant::now() + self.bound;
+        let mut p = [PollFd::new(&self.sock, PollFlags::IN)];
+        let ready =
+            crate::syscall::poll_until(&mut p, Some(deadline)).map_err(|source| CriuError::Io {
+                op: "wait for criu",
+                source,
+            })?;
+        if ready == 0 {
+            let _ = self.child.kill();
+            return Err(CriuError::Timeout {
+                what,
+                waiting: waiting.to_string(),
+                bound: self.bound,
+                var: self.bound_var,
+            });
+        }
         let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let mut buf = vec![0u8; 1 << 16];

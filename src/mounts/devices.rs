@@ -9,7 +9,7 @@ use crate::config::ConfigError;
 use crate::error::{SysContext, SysError};
 use oci_spec::runtime::{Linux, LinuxDeviceType};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +190,47 @@ pub fn bind_console(root: BorrowedFd, slave: BorrowedFd) -> Result<(), SysError>
     }
     let tree = clone_fd(slave, false)?;
     attach(tree.as_fd(), target.as_fd())
+}
+
+/// The container process's stdio that is the host's /dev/null (a client
+/// such as conmon hands it over for a detached container's stdin), opened
+/// again as the container's own /dev/null, read-write, as runc does when
+/// it makes /dev. A file of the host's mount namespace is no file CRIU can
+/// dump: it finds no mount for it in the container's ("Can't lookup mount
+/// for fd=0 path=/dev/null"), and a checkpoint would fail. After
+/// pivot_root, with `root` the container's "/".
+pub fn reopen_dev_null(root: BorrowedFd) -> Result<(), SysError> {
+    let null = rustix::fs::openat2(
+        root,
+        "dev/null",
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    )
+    .sys("open", "/dev/null")?;
+    let st = rustix::fs::fstat(&null).sys("stat", "/dev/null")?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice {
+        // Not the node berth made: nothing to open again.
+        return Ok(());
+    }
+    for fd in 0..3 {
+        // SAFETY: fds 0-2 of this process; only stat'ed, then replaced by
+        // dup3 (which closes the old one) without being owned here.
+        let stdio = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Ok(s) = rustix::fs::fstat(stdio) else {
+            continue;
+        };
+        let same = FileType::from_raw_mode(s.st_mode) == FileType::CharacterDevice
+            && s.st_rdev == st.st_rdev;
+        if same {
+            // SAFETY: as above; the new fd is fd itself, kept open.
+            let mut target = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+            let r = rustix::io::dup3(&null, &mut target, rustix::io::DupFlags::empty());
+            std::mem::forget(target);
+            r.sys("reopen /dev/null as fd", fd)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

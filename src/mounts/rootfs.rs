@@ -328,6 +328,50 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
     Ok(())
 }
 
+/// At restore: each mount's destination made in the rootfs, as create
+/// makes it (a directory, or a file for a bind of a file), so that CRIU
+/// finds a mount point for every mount it restores on a rootfs that never
+/// ran the container (a fresh copy, podman's restore --import). Those
+/// beneath a filesystem the config mounts (a tmpfs at /dev) are left out:
+/// CRIU restores that filesystem with what it holds.
+pub fn make_targets(plan: &Plan) -> Result<(), RootfsError> {
+    let root = rustix::fs::open(
+        &plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RootfsError::Root {
+        path: plan.rootfs.display().to_string(),
+        source: SysError::new("open", plan.rootfs.display(), e),
+    })?;
+    let mut filesystems: Vec<&Path> = Vec::new();
+    for m in plan.mounts.iter().filter(|m| !m.options.remount) {
+        let dest = m.destination.as_path();
+        if filesystems
+            .iter()
+            .any(|f| dest != *f && dest.starts_with(f))
+        {
+            continue;
+        }
+        let made = match &m.kind {
+            MountKind::Bind { source } => match std::fs::metadata(source) {
+                Ok(meta) if !meta.is_dir() => create_file(root.as_fd(), dest, 0o644),
+                _ => mkdir_all(root.as_fd(), dest, 0o755),
+            },
+            MountKind::Fs { .. } | MountKind::Cgroup => {
+                filesystems.push(dest);
+                mkdir_all(root.as_fd(), dest, 0o755)
+            }
+        };
+        made.map_err(|source| RootfsError::Mount {
+            index: m.index,
+            dest: dest.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// Makes `root` the container's "/": pivot_root (the old root stacked on
 /// top and detached), MS_MOVE + chroot with --no-pivot, or only chroot when
 /// the container shares the host's mount namespace.

@@ -1,0 +1,348 @@
+//! The flags checkpoint and restore pass to CRIU, each checked by what it
+//! does: --file-locks (a held flock is dumped, and held again after the
+//! restore; without it the dump fails), --status-fd (empty: CRIU writes
+//! it for lazy pages only), --work-path (CRIU's logs land there),
+//! --pid-file, --auto-dedup (the pages freed from a pre-dump on the dump,
+//! from the images on the restore), and --ext-unix-sk, --shell-job and
+//! --manage-cgroups-mode soft accepted on both;
+//! CRIU's bound (BERTH_CRIU_TIMEOUT) on a criu that never answers; and a
+//! paused container, dumped through its frozen cgroup as runc has it.
+//! Scenarios share containers: a dump under TCG takes seconds.
+
+use super::{
+    assert_restored, assert_started_once, count_above, counter, criu_here, images, read_count, s,
+    slow,
+};
+use crate::common::{Bundle, Out, berth_bin, run_with_timeout};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Whether a flock on `file` is held by someone else (util-linux flock,
+/// not waiting).
+fn lock_held(file: &Path) -> bool {
+    let st = Command::new("flock")
+        .arg("-n")
+        .arg(file)
+        .arg("true")
+        .status()
+        .unwrap();
+    match st.code() {
+        Some(0) => false,
+        Some(1) => true,
+        other => panic!("flock -n {}: {other:?}", file.display()),
+    }
+}
+
+/// The disk blocks (512 bytes) of CRIU's page files in `dir`: what
+/// --auto-dedup punches out.
+fn page_blocks(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .map(|e| e.metadata().unwrap().blocks())
+        .sum()
+}
+
+/// `berth ARGS` with fd 3 open on `status` (a shell's redirection: no fd
+/// of this multi-threaded process is inherited by chance).
+fn with_fd3(b: &Bundle, status: &Path, args: &[&str]) -> Out {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$@\" 3>\"$STATUS\"")
+        .arg("sh")
+        .arg(berth_bin())
+        .arg("--root")
+        .arg(&b.root)
+        .args(args)
+        .env("STATUS", status)
+        .stdin(std::process::Stdio::null());
+    run_with_timeout(cmd, Duration::from_secs(240))
+}
+
+/// A counter holding a flock on /tmp/lock: dumped without --file-locks it
+/// fails; with it, a pre-dump and a dump on it with --auto-dedup,
+/// --status-fd and --work-path, then a restore with --pid-file,
+/// --work-path and --auto-dedup: the lock is held again, the count goes
+/// on, and each flag left its mark.
+#[test]
+fn file_locks_status_fd_work_path_pid_file_auto_dedup() {
+    if !criu_here("file_locks_status_fd_work_path_pid_file_auto_dedup") {
+        return;
+    }
+    let b = counter("/tmp");
+    // busybox has no flock: the host's, with its libraries (/usr bound
+    // read-only, and merged /usr's links).
+    b.config(|c| {
+        let args = c["process"]["args"][2].as_str().unwrap().to_string();
+        c["process"]["args"][2] =
+            format!("exec 9>/tmp/lock; /usr/bin/flock -x 9; {args}").into();
+        c["mounts"].as_array_mut().unwrap().push(
+            serde_json::json!({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}),
+        );
+    });
+    for lib in ["lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{lib}"), b.path.join("rootfs").join(lib)).unwrap();
+    }
+    let file = b.path.join("rootfs/tmp/count");
+    let lock = b.path.join("rootfs/tmp/lock");
+    let id = b.id("criu-flags");
+    b.run_detached(&id);
+    count_above(&file, 2);
+    assert!(lock_held(&lock), "the container holds no lock on /tmp/lock");
+
+    let dir = images(&b, "images");
+    let out = slow(
+        &b,
+        &[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            &s(&dir.join("nolocks")),
+            &id,
+        ],
+    );
+    assert_eq!(out.code, 1, "a held lock dumped without --file-locks");
+    assert!(
+        out.stderr
+            .contains("Some file locks are hold by dumping tasks!"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(b.status(&id), "running");
+
+    let (pre, img, work) = (dir.join("pre"), dir.join("img"), dir.join("work"));
+    slow(
+        &b,
+        &["checkpoint", "--pre-dump", "--image-path", &s(&pre), &id],
+    )
+    .ok();
+    let pre_blocks = page_blocks(&pre);
+    let status = dir.join("status");
+    with_fd3(
+        &b,
+        &status,
+        &[
+            "checkpoint",
+            "--file-locks",
+            "--status-fd",
+            "3",
+            "--work-path",
+            &s(&work),
+            "--image-path",
+            &s(&img),
+            "--parent-path",
+            "../pre",
+            "--auto-dedup",
+            "--manage-cgroups-mode",
+            "soft",
+            "--ext-unix-sk",
+            "--shell-job",
+            &id,
+        ],
+    )
+    .ok();
+    // CRIU 3.17 writes to the status fd only for lazy pages (runc's help
+    // says so); the fd reached it, and a plain dump leaves it empty.
+    assert_eq!(std::fs::read(&status).unwrap(), b"", "--status-fd");
+    // The dump took the pages that changed since the pre-dump and, with
+    // --auto-dedup, punched them out of the pre-dump's images.
+    let after = page_blocks(&pre);
+    assert!(
+        after < pre_blocks,
+        "--auto-dedup: the pre-dump's page blocks went {pre_blocks} -> {after}"
+    );
+    assert!(
+        work.join("dump.log").is_file(),
+        "no dump.log in --work-path"
+    );
+    assert!(!img.join("dump.log").exists(), "dump.log in --image-path");
+    assert!(!lock_held(&lock), "the lock outlived the dumped container");
+    let dumped = read_count(&file).unwrap();
+
+    let (rwork, pid_file) = (dir.join("rwork"), dir.join("pid"));
+    let img_blocks = page_blocks(&img);
+    let bundle = s(&b.path);
+    slow(
+        &b,
+        &[
+            "restore",
+            "-d",
+            "-b",
+            &bundle,
+            "--file-locks",
+            "--pid-file",
+            &s(&pid_file),
+            "--work-path",
+            &s(&rwork),
+            "--image-path",
+            &s(&img),
+            "--auto-dedup",
+            "--manage-cgroups-mode",
+            "soft",
+            "--ext-unix-sk",
+            "--shell-job",
+            &id,
+        ],
+    )
+    .ok();
+    assert_restored(&b, &id);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        pid.to_string()
+    );
+    assert!(
+        rwork.join("restore.log").is_file(),
+        "no restore.log in --work-path"
+    );
+    assert!(lock_held(&lock), "the lock is not held after the restore");
+    count_above(&file, dumped);
+    assert_started_once(&file);
+    // Restored from, the image's pages are freed (punched out).
+    let after = page_blocks(&img);
+    assert!(
+        after < img_blocks,
+        "--auto-dedup: the images' page blocks went {img_blocks} -> {after}"
+    );
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+/// A criu that never answers (its log in --work-path is a FIFO no one
+/// reads: criu blocks opening it) is killed past BERTH_CRIU_TIMEOUT: the
+/// checkpoint fails naming the container and the step, and the container
+/// runs on; the restore fails so too and leaves no state, cgroup or mount.
+#[test]
+fn a_criu_that_never_answers_is_bounded() {
+    if !criu_here("a_criu_that_never_answers_is_bounded") {
+        return;
+    }
+    let b = counter("/tmp");
+    let file = b.path.join("rootfs/tmp/count");
+    let id = b.id("criu-bound");
+    b.run_detached(&id);
+    count_above(&file, 2);
+    let dir = images(&b, "images");
+    let (img, stuck) = (dir.join("img"), dir.join("stuck"));
+    std::fs::create_dir_all(&stuck).unwrap();
+    for log in ["dump.log", "restore.log"] {
+        let st = Command::new("mkfifo")
+            .arg(stuck.join(log))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let bounded = |args: &[&str]| {
+        let mut cmd = b.cmd(args);
+        cmd.env("BERTH_CRIU_TIMEOUT", "5");
+        run_with_timeout(cmd, Duration::from_secs(120))
+    };
+    let args = ["--work-path", &s(&stuck), "--image-path", &s(&img)];
+    let out = bounded(&[&["checkpoint"], &args[..], &[&id]].concat());
+    assert_eq!(out.code, 1, "{out:?}");
+    let says =
+        "CRIU's dump did not answer to the request within 5 s (BERTH_CRIU_TIMEOUT): criu is killed";
+    assert!(
+        out.stderr.contains(says) && out.stderr.contains(&id),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(b.status(&id), "running");
+    let n = read_count(&file).unwrap();
+    count_above(&file, n);
+    // A bound of a second cuts a real dump short (under TCG it takes
+    // several), wherever criu is then: having frozen the cgroup, seized
+    // the processes or not yet. The container runs on all the same.
+    let mut cmd = b.cmd(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        &s(&dir.join("cut")),
+        &id,
+    ]);
+    cmd.env("BERTH_CRIU_TIMEOUT", "1");
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    eprintln!(
+        "a dump bounded at 1 s: exit {}: {}",
+        out.code,
+        out.stderr.trim()
+    );
+    assert_eq!(b.status(&id), "running");
+    let n = read_count(&file).unwrap();
+    count_above(&file, n);
+
+    slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
+    let dumped = read_count(&file).unwrap();
+    let bundle = s(&b.path);
+    let out = bounded(&[&["restore", "-d", "-b", &bundle], &args[..], &[&id]].concat());
+    assert_eq!(out.code, 1, "{out:?}");
+    let says = "CRIU's restore did not answer to the request within 5 s";
+    assert!(
+        out.stderr.contains(says) && out.stderr.contains(&id),
+        "{}",
+        out.stderr
+    );
+    b.assert_no_leftovers(&id);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        read_count(&file),
+        Some(dumped),
+        "counting after the failed restore"
+    );
+
+    super::restore_detached(&b, &img, &id).ok();
+    assert_restored(&b, &id);
+    count_above(&file, dumped);
+    assert_started_once(&file);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
+/// A paused container is dumped as runc dumps it, through its frozen
+/// cgroup: with --leave-running it stays paused (and resumes), without it
+/// is destroyed, and restored it runs (runc's restore too).
+#[test]
+fn a_paused_container_is_checkpointed() {
+    if !criu_here("a_paused_container_is_checkpointed") {
+        return;
+    }
+    let b = counter("/tmp");
+    let file = b.path.join("rootfs/tmp/count");
+    let id = b.id("criu-paused");
+    b.run_detached(&id);
+    count_above(&file, 2);
+    b.berth(&["pause", &id]).ok();
+    let dir = images(&b, "images");
+    slow(
+        &b,
+        &[
+            "checkpoint",
+            "--leave-running",
+            "--image-path",
+            &s(&dir.join("left")),
+            &id,
+        ],
+    )
+    .ok();
+    assert_eq!(b.status(&id), "paused");
+    let n = read_count(&file).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(read_count(&file), Some(n), "counting while paused");
+    b.berth(&["resume", &id]).ok();
+    count_above(&file, n);
+
+    b.berth(&["pause", &id]).ok();
+    let img = dir.join("img");
+    slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
+    assert!(!b.root.join(&id).exists(), "checkpoint left the state");
+    let dumped = read_count(&file).unwrap();
+    super::restore_detached(&b, &img, &id).ok();
+    assert_restored(&b, &id);
+    count_above(&file, dumped);
+    assert_started_once(&file);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
