@@ -277,7 +277,9 @@ fn a_criu_that_never_answers_is_bounded() {
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
     let dumped = read_count(&file).unwrap();
     let bundle = s(&b.path);
+    let one = super::restoring();
     let out = bounded(&[&["restore", "-d", "-b", &bundle], &args[..], &[&id]].concat());
+    drop(one);
     assert_eq!(out.code, 1, "{out:?}");
     let says = "CRIU's restore did not answer to the request within 5 s";
     assert!(

@@ -64,7 +64,20 @@ fn counter_in_own_netns(dir: &str) -> Bundle {
 
 /// berth with a bound long enough for CRIU under TCG.
 fn slow(b: &Bundle, args: &[&str]) -> Out {
+    let _one = (args.first() == Some(&"restore")).then(restoring);
     run_with_timeout(b.cmd(args), Duration::from_secs(240))
+}
+
+/// Held by each test while CRIU restores: one restore at a time. CRIU
+/// 3.17 names the sockets that pass fds between the tasks it restores
+/// after their pids in the container's pid namespace ("crtools-fd-1-0"),
+/// abstract sockets of the task's network namespace; two containers that
+/// share the host's, restored at once, collide ("Can't bind transport
+/// socket /crtools-fd-1-0: Address already in use"). runc meets the same;
+/// later CRIUs add a run id to the names.
+fn restoring() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn read_count(file: &Path) -> Option<u64> {

@@ -59,10 +59,12 @@ fn a_terminal_comes_back_over_the_console_socket() {
     ];
     let mut cmd = b.cmd(&args);
     cmd.args(["--image-path", &s(&img), &id]);
+    let one = super::restoring();
     let restore = std::thread::spawn(move || run_with_timeout(cmd, Duration::from_secs(240)));
     let conn = accept(&listener);
     let mut master = std::fs::File::from(crate::common::tty::recv_fd(&conn).1);
     restore.join().unwrap().ok();
+    drop(one);
     master.write_all(b"two\n").unwrap();
     read_until(&mut master, "got two");
     b.berth(&["delete", "--force", &id]).ok();
