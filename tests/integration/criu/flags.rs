@@ -220,11 +220,7 @@ fn a_criu_that_never_answers_is_bounded() {
     if !criu_here("a_criu_that_never_answers_is_bounded") {
         return;
     }
-    let b = counter("/tmp");
-    let file = b.path.join("rootfs/tmp/count");
-    let id = b.id("criu-bound");
-    b.run_detached(&id);
-    count_above(&file, 2);
+    let (b, file, id) = super::counting("criu-bound");
     let dir = images(&b, "images");
     let (img, stuck) = (dir.join("img"), dir.join("stuck"));
     std::fs::create_dir_all(&stuck).unwrap();
@@ -295,10 +291,7 @@ fn a_criu_that_never_answers_is_bounded() {
         "counting after the failed restore"
     );
 
-    super::restore_detached(&b, &img, &id).ok();
-    assert_restored(&b, &id);
-    count_above(&file, dumped);
-    assert_started_once(&file);
+    super::restore_counts_on(&b, &img, &id, &file, dumped);
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
@@ -311,11 +304,7 @@ fn a_paused_container_is_checkpointed() {
     if !criu_here("a_paused_container_is_checkpointed") {
         return;
     }
-    let b = counter("/tmp");
-    let file = b.path.join("rootfs/tmp/count");
-    let id = b.id("criu-paused");
-    b.run_detached(&id);
-    count_above(&file, 2);
+    let (b, file, id) = super::counting("criu-paused");
     b.berth(&["pause", &id]).ok();
     let dir = images(&b, "images");
     slow(
@@ -341,10 +330,7 @@ fn a_paused_container_is_checkpointed() {
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
     assert!(!b.root.join(&id).exists(), "checkpoint left the state");
     let dumped = read_count(&file).unwrap();
-    super::restore_detached(&b, &img, &id).ok();
-    assert_restored(&b, &id);
-    count_above(&file, dumped);
-    assert_started_once(&file);
+    super::restore_counts_on(&b, &img, &id, &file, dumped);
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }

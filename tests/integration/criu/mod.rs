@@ -49,6 +49,17 @@ fn counter(dir: &str) -> Bundle {
     b
 }
 
+/// The counter in /tmp, run detached as `name` and counting: the bundle,
+/// the count's file on the host, the container's id.
+fn counting(name: &str) -> (Bundle, PathBuf, String) {
+    let b = counter("/tmp");
+    let file = b.path.join("rootfs/tmp/count");
+    let id = b.id(name);
+    b.run_detached(&id);
+    count_above(&file, 2);
+    (b, file, id)
+}
+
 /// The counter with `berth spec`'s network namespace of its own.
 fn counter_in_own_netns(dir: &str) -> Bundle {
     let b = Bundle::sh(&format!(
@@ -123,6 +134,16 @@ fn restore_detached(b: &Bundle, img: &Path, id: &str) -> Out {
     )
 }
 
+/// Restores `id` from `img`, detached, and checks it as restored: in its
+/// cgroup with its limits, counting on from `dumped`, not started again.
+#[track_caller]
+fn restore_counts_on(b: &Bundle, img: &Path, id: &str, file: &Path, dumped: u64) {
+    restore_detached(b, img, id).ok();
+    assert_restored(b, id);
+    count_above(file, dumped);
+    assert_started_once(file);
+}
+
 /// A directory beside the bundle for images.
 fn images(b: &Bundle, name: &str) -> PathBuf {
     b.path.parent().unwrap().join(name)
@@ -146,10 +167,7 @@ fn a_restored_counter_counts_on_from_where_it_was() {
     if !criu_here("a_restored_counter_counts_on_from_where_it_was") {
         return;
     }
-    let b = counter("/tmp");
-    let file = b.path.join("rootfs/tmp/count");
-    let id = b.id("criu-count");
-    b.run_detached(&id);
+    let (b, file, id) = counting("criu-count");
     count_above(&file, 3);
     let img = images(&b, "img");
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
@@ -234,11 +252,7 @@ fn a_pre_dump_then_a_dump_on_it() {
     if !criu_here("a_pre_dump_then_a_dump_on_it") {
         return;
     }
-    let b = counter("/tmp");
-    let file = b.path.join("rootfs/tmp/count");
-    let id = b.id("criu-pre");
-    b.run_detached(&id);
-    count_above(&file, 2);
+    let (b, file, id) = counting("criu-pre");
     let dir = images(&b, "images");
     let (pre, last) = (dir.join("pre"), dir.join("last"));
     slow(
@@ -268,10 +282,7 @@ fn a_pre_dump_then_a_dump_on_it() {
     );
     assert!(!b.root.join(&id).exists());
     let dumped = read_count(&file).unwrap();
-    restore_detached(&b, &last, &id).ok();
-    assert_restored(&b, &id);
-    count_above(&file, dumped);
-    assert_started_once(&file);
+    restore_counts_on(&b, &last, &id, &file, dumped);
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
@@ -304,10 +315,7 @@ fn a_bind_volume_and_a_tmpfs_come_back() {
     // A rootfs that never ran the container (as an imported one): the
     // bind's mount point is made again on restore, as runc makes it.
     std::fs::remove_dir(b.path.join("rootfs/data")).unwrap();
-    restore_detached(&b, &img, &id).ok();
-    assert_restored(&b, &id);
-    count_above(&file, dumped);
-    assert_started_once(&file);
+    restore_counts_on(&b, &img, &id, &file, dumped);
     let out = b.berth(&["exec", &id, "cat", "/scratch/note"]);
     assert_eq!(out.ok().stdout, "kept\n");
     b.berth(&["delete", "--force", &id]).ok();
