@@ -20,6 +20,10 @@ macro_rules! criu_flags {
       --manage-cgroups-mode MODE  soft, full, strict or ignore
       --empty-ns TYPE       leave this namespace empty (network only)
       --auto-dedup          free the images' pages once restored from
+      --lazy-pages          memory served on demand (userfaultfd): a dump
+                            serves it on --page-server's port until `criu
+                            lazy-pages` has taken it; a restore takes it from
+                            that daemon (its socket in the work directory)
 "
     };
 }
@@ -59,7 +63,10 @@ impl Command for CheckpointArgs {
         "      --leave-running       leave the container running\n",
         "      --pre-dump            dump memory only, for a later dump's --parent-path\n",
         "      --parent-path DIR     the pre-dump to build on, relative to --image-path\n",
-        "      --status-fd FD        CRIU's status fd (written only for lazy pages)\n",
+        "      --page-server ADDRESS:PORT  send the pages to `criu page-server` there\n",
+        "                            (with --lazy-pages: serve them on PORT)\n",
+        "      --status-fd FD        with --lazy-pages: a \\0 is written to FD, then\n",
+        "                            closed, once the dump serves its pages\n",
         criu_flags!()
     );
     fn flag(&mut self, f: &Flag, p: &mut Parser) -> Parsed<bool> {

@@ -11,10 +11,11 @@ use super::images::{
     CriuFlags, cgroup2_dir, criu_error, external_mounts, external_netns, joined_netns, open_dir,
     raw, save_descriptors, usage,
 };
+use super::migration::{StatusFd, check_lazy_dump, check_lazy_support, page_server};
 use super::shared::wrong;
 use super::state::Status;
 use crate::cgroups::CgroupManager;
-use crate::criu::{self, Request};
+use crate::criu::{self, Feature, Request};
 use crate::error::SysContext;
 use std::path::{Path, PathBuf};
 
@@ -36,30 +37,19 @@ pub struct CheckpointOpts {
 pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
     let _phase = crate::logging::span("checkpoint");
     let mut o = opts.flags.opts()?;
-    if let Some(ps) = &opts.page_server {
-        return Err(usage(format!(
-            "--page-server {ps}: berth does not drive CRIU's page server yet"
-        )));
-    }
+    o.page_server = opts.page_server.as_deref().map(page_server).transpose()?;
+    check_lazy_dump(opts.flags.lazy_pages, opts.pre_dump, o.page_server.as_ref())?;
     let images_path = &opts.flags.image_path;
     let parent = parent_path(images_path, opts.parent_path.as_deref())?;
+    let mut status_fd = StatusFd::take(opts.status_fd)?;
     let dir = StateDir::open(&opts.root, &opts.id)?;
     let state = dir.load()?;
     let status = state.status();
     if !matches!(status, Status::Running | Status::Paused) {
         return Err(wrong(&state, "checkpoint", status));
     }
-    opts.flags.check_version()?;
-    if opts.pre_dump
-        && !criu::has_mem_track(&opts.flags.criu()).map_err(|e| criu_error(&opts.id, e, None))?
-    {
-        return Err(usage(
-            "--pre-dump: CRIU cannot track memory changes on this kernel (no soft-dirty bits)"
-                .into(),
-        ));
-    }
-    let bundle = Path::new(&state.bundle);
-    let spec = crate::config::load(bundle)?;
+    let version = opts.flags.check_version()?;
+    check_features(opts)?;
     let images = open_dir("--image-path", images_path, true)?;
     let work = opts
         .flags
@@ -69,13 +59,64 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         .transpose()?;
     o.images_dir_fd = raw(&images);
     o.work_dir_fd = work.as_ref().map(raw);
+    o.track_mem = opts.pre_dump || parent.is_some();
+    o.parent_img = parent;
+    // CRIU 3.15 and later say "status-ready" to berth, which writes the
+    // fd; an older one writes it itself.
+    if version < 31500 {
+        o.status_fd = status_fd.as_ref().map(StatusFd::raw);
+    }
+    what_to_dump(&mut o, opts, &state)?;
+    save_descriptors(images_path, state.pid)?;
+    let request = if opts.pre_dump {
+        Request::PreDump
+    } else {
+        Request::Dump
+    };
+    let log = opts
+        .flags
+        .work_path
+        .as_deref()
+        .unwrap_or(images_path)
+        .join("dump.log");
+    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |n| {
+        if n.script == "status-ready"
+            && let Some(fd) = status_fd.take()
+        {
+            fd.ready();
+        }
+        Ok(())
+    });
+    if dumped.is_err() && status == Status::Running {
+        thaw(&state);
+    }
+    dumped.map_err(|e| criu_error(&opts.id, e, Some(log)))?;
+    crate::logging::debug(&format!(
+        "container {}: {} into {}",
+        opts.id,
+        if opts.pre_dump {
+            "pre-dumped"
+        } else {
+            "dumped"
+        },
+        images_path.display()
+    ));
+    Ok(!o.leave_running)
+}
+
+/// The container's part of the request: its process and root, and what
+/// of it CRIU leaves out (external mounts, a joined network namespace).
+fn what_to_dump(
+    o: &mut criu::Opts,
+    opts: &CheckpointOpts,
+    state: &super::state::State,
+) -> Result<(), ContainerError> {
+    let bundle = Path::new(&state.bundle);
+    let spec = crate::config::load(bundle)?;
     o.pid = Some(state.pid);
     o.root = Some(state.rootfs.clone());
     o.log_file = "dump.log".into();
-    o.track_mem = opts.pre_dump || parent.is_some();
-    o.parent_img = parent;
     o.leave_running = opts.leave_running || opts.pre_dump;
-    o.status_fd = opts.status_fd;
     let cgroup2 = match state.cgroup_path.is_empty() {
         true => None,
         false => cgroup2_dir(state.cgroup()?.views()),
@@ -92,34 +133,25 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
     if let Some(netns) = joined_netns(&spec) {
         o.external.push(external_netns(&netns)?);
     }
-    save_descriptors(images_path, state.pid)?;
-    let request = if opts.pre_dump {
-        Request::PreDump
-    } else {
-        Request::Dump
-    };
-    let log = opts
-        .flags
-        .work_path
-        .as_deref()
-        .unwrap_or(images_path)
-        .join("dump.log");
-    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |_| Ok(()));
-    if dumped.is_err() && status == Status::Running {
-        thaw(&state);
+    Ok(())
+}
+
+/// What the dump asks of CRIU and the kernel beyond a plain dump.
+fn check_features(opts: &CheckpointOpts) -> Result<(), ContainerError> {
+    let criu = opts.flags.criu();
+    if opts.pre_dump
+        && !criu::has_feature(&criu, Feature::MemTrack)
+            .map_err(|e| criu_error(&opts.id, e, None))?
+    {
+        return Err(usage(
+            "--pre-dump: CRIU cannot track memory changes on this kernel (no soft-dirty bits)"
+                .into(),
+        ));
     }
-    dumped.map_err(|e| criu_error(&opts.id, e, Some(log)))?;
-    crate::logging::debug(&format!(
-        "container {}: {} into {}",
-        opts.id,
-        if opts.pre_dump {
-            "pre-dumped"
-        } else {
-            "dumped"
-        },
-        images_path.display()
-    ));
-    Ok(!o.leave_running)
+    if opts.flags.lazy_pages {
+        check_lazy_support(&opts.flags, &opts.id)?;
+    }
+    Ok(())
 }
 
 /// A dump that failed, or a criu killed at BERTH_CRIU_TIMEOUT, may leave

@@ -66,11 +66,6 @@ impl CriuFlags {
                 }
             }
         }
-        if self.lazy_pages {
-            return Err(usage(
-                "--lazy-pages: berth does not drive CRIU's lazy pages (a page server and the lazy-pages daemon) yet".into(),
-            ));
-        }
         Ok(criu::Opts {
             tcp_established: self.tcp_established,
             ext_unix_sk: self.ext_unix_sk,
@@ -79,6 +74,7 @@ impl CriuFlags {
             auto_dedup: self.auto_dedup,
             manage_cgroups_mode: mode,
             empty_ns,
+            lazy_pages: self.lazy_pages,
             orphan_pts_master: true,
             ..Default::default()
         })
@@ -93,10 +89,10 @@ impl CriuFlags {
         }
     }
 
-    /// CRIU's version, checked before anything is changed.
-    pub fn check_version(&self) -> Result<(), ContainerError> {
-        criu::check_version(&self.criu()).map_err(|e| criu_error("", e, None))?;
-        Ok(())
+    /// CRIU's version (runc's number: 31700 for 3.17.0), checked before
+    /// anything is changed.
+    pub fn check_version(&self) -> Result<u32, ContainerError> {
+        criu::check_version(&self.criu()).map_err(|e| criu_error("", e, None))
     }
 }
 

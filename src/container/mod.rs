@@ -17,6 +17,7 @@ mod features;
 mod images;
 mod init;
 mod lifecycle;
+mod migration;
 mod netdev;
 mod patience;
 mod plan;

@@ -15,6 +15,7 @@ use super::images::{
     CriuFlags, cgroup2_dir, criu_error, external_mounts, inherit_netns, inherited_stdio,
     joined_netns, open_dir, raw, usage,
 };
+use super::migration::{check_lazy_restore, check_lazy_support};
 use super::plan::ContainerPlan;
 use super::rootless::make_cgroup;
 use super::shared::{connect, pidfd_of, poststart, write_pid_file};
@@ -93,6 +94,9 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
     let plan = ContainerPlan::new(&spec, &opts.id, bundle.clone(), false, 0, &driver)?;
     let console = terminal(&plan, opts)?;
     opts.flags.check_version()?;
+    if opts.flags.lazy_pages {
+        check_lazy_support(&opts.flags, &opts.id)?;
+    }
     let mut r = Restoring {
         state: plan.initial_state(&spec),
         undo: Undo::default(),
@@ -286,7 +290,7 @@ impl Restoring {
 }
 
 /// --image-path, which must hold a checkpoint, and --work-path, made if
-/// missing.
+/// missing (where a lazy restore finds its daemon's socket).
 fn image_dirs(flags: &CriuFlags) -> Result<(OwnedFd, Option<OwnedFd>), ContainerError> {
     let images = open_dir("--image-path", &flags.image_path, false)?;
     if !flags.image_path.join("inventory.img").is_file() {
@@ -300,6 +304,9 @@ fn image_dirs(flags: &CriuFlags) -> Result<(OwnedFd, Option<OwnedFd>), Container
         .as_ref()
         .map(|p| open_dir("--work-path", p, true))
         .transpose()?;
+    if flags.lazy_pages {
+        check_lazy_restore(flags.work_path.as_ref().unwrap_or(&flags.image_path))?;
+    }
     Ok((images, work))
 }
 

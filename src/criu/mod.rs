@@ -125,7 +125,15 @@ pub struct Opts {
     pub manage_cgroups_mode: Option<CgMode>,
     /// CLONE_NEW* bits of namespaces dumped and restored empty.
     pub empty_ns: u32,
+    /// For a CRIU older than 3.15 only: later ones send the status-ready
+    /// notification instead (and call the fd obsolete).
     pub status_fd: Option<RawFd>,
+    /// --page-server: where a dump sends its pages; with lazy_pages, the
+    /// port it serves them on.
+    pub page_server: Option<PageServer>,
+    /// A dump that serves its memory to `criu lazy-pages`, or a restore
+    /// whose memory comes from that daemon (userfaultfd).
+    pub lazy_pages: bool,
     pub freeze_cgroup: Option<String>,
     /// (mount point, what to bind there on restore): the external mounts.
     pub ext_mnt: Vec<(String, String)>,
@@ -153,8 +161,16 @@ impl Opts {
             .flag(7, self.shell_job)
             .flag(8, self.file_locks)
             .int(9, 4)
-            .str(10, &self.log_file)
-            .bool(12, true);
+            .str(10, &self.log_file);
+        if let Some(ps) = &self.page_server {
+            w.msg(
+                11,
+                Writer::default()
+                    .str(1, &ps.address)
+                    .int(2, i64::from(ps.port)),
+            );
+        }
+        w.bool(12, true);
         for (field, v) in [(13, &self.root), (14, &self.parent_img)] {
             if let Some(v) = v {
                 w.str(field, v);
@@ -192,6 +208,7 @@ impl Opts {
         if let Some(c) = &self.freeze_cgroup {
             w.str(44, c);
         }
+        w.flag(48, self.lazy_pages);
         if let Some(fd) = self.status_fd {
             w.int(49, i64::from(fd));
         }
@@ -213,6 +230,13 @@ impl Opts {
         fds.extend(self.inherit_fd.iter().map(|(_, fd)| *fd));
         fds
     }
+}
+
+/// criu_page_server_info: a page server's address and port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageServer {
+    pub address: String,
+    pub port: u16,
 }
 
 /// A notification CRIU sends on its way (a `--action-script` moment).
@@ -289,16 +313,25 @@ pub fn check_version(criu: &Criu) -> Result<u32, CriuError> {
     Ok(n)
 }
 
-/// Whether this CRIU on this kernel tracks memory changes (pre-dump's
-/// soft-dirty bits).
-pub fn has_mem_track(criu: &Criu) -> Result<bool, CriuError> {
+/// What FEATURE_CHECK asks of CRIU and this kernel (criu_features).
+#[derive(Debug, Clone, Copy)]
+pub enum Feature {
+    /// pre-dump's soft-dirty bits.
+    MemTrack = 1,
+    /// userfaultfd with non-cooperative events, for --lazy-pages.
+    LazyPages = 2,
+}
+
+/// Whether this CRIU on this kernel has `feature`.
+pub fn has_feature(criu: &Criu, feature: Feature) -> Result<bool, CriuError> {
+    let field = feature as u32;
     let mut req = Writer::default();
     req.int(1, FEATURE_CHECK)
-        .msg(5, Writer::default().bool(1, true));
+        .msg(5, Writer::default().bool(field, true));
     let mut session = Session::start(criu, &[])?;
     let resp = session.call(&req, FEATURE_CHECK, "feature check", &mut |_| Ok(()))?;
     let features = resp.message(8).unwrap_or_default();
-    Ok(features.iter().any(|(f, v)| *f == 1 && v.int() != 0))
+    Ok(features.iter().any(|(f, v)| *f == field && v.int() != 0))
 }
 
 /// One dump, pre-dump or restore; `on_notify` answers each notification

@@ -344,11 +344,25 @@ fn inherited_stdio_is_owned_by_the_user() {
             let id = c.new_id("sleeper");
             c.config(|v| v["process"]["args"] = json!(["sleep", "100"]));
             c.rt(&["run", "--detach", "--bundle", "{bundle}", &id]);
-            c.see_out(
-                "exec -d",
-                &c.rt(&["exec", "-d", "-u", "1001:1002", &id, "sh", "-c", OWNERS]),
-                &[],
-            );
+            // The detached exec's output may come after the runtime has
+            // returned: it goes to a file, read once it holds all three lines.
+            let file = c.dir.join("exec-d.out");
+            let rt = c.cmd(&["exec", "-d", "-u", "1001:1002", &id, "sh", "-c", OWNERS]);
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("exec \"$0\" \"$@\" >'{}'", file.display()))
+                .arg(rt.get_program())
+                .args(rt.get_args());
+            let mut out = c.exec(sh);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            out.stdout = loop {
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                if text.lines().count() >= 3 || std::time::Instant::now() > deadline {
+                    break text;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            };
+            c.see_out("exec -d", &out, &[]);
             c.see_out(
                 "exec",
                 &c.rt(&["exec", "-u", "1001:1002", &id, "sh", "-c", OWNERS]),

@@ -11,24 +11,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-fn apparmor_on() -> bool {
+pub(crate) fn apparmor_on() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
         .is_ok_and(|s| s.trim() == "Y")
         && Path::new("/sys/kernel/security/apparmor").is_dir()
 }
 
 /// Two profiles, loaded for as long as this lives: `a` allows everything
-/// but reading /secret, `b` everything but reading /other.
-struct Profiles {
+/// but reading /secret, `b` everything but reading /other. Their names
+/// hold `tag`: each test loads and unloads its own.
+pub(crate) struct Profiles {
     file: PathBuf,
-    a: String,
-    b: String,
+    pub(crate) a: String,
+    pub(crate) b: String,
 }
 
 impl Profiles {
-    fn load(dir: &Path) -> Profiles {
-        let a = format!("berth-test-{}-a", std::process::id());
-        let b = format!("berth-test-{}-b", std::process::id());
+    pub(crate) fn load(dir: &Path, tag: &str) -> Profiles {
+        let a = format!("berth-test-{}-{tag}-a", std::process::id());
+        let b = format!("berth-test-{}-{tag}-b", std::process::id());
         // attach_disconnected: the process's files may lie outside its
         // mount namespace's root (berth's fds before the exec).
         let profile = |name: &str, denied: &str| {
@@ -75,7 +76,7 @@ fn exec(b: &Bundle, args: &[&str]) -> Out {
 }
 
 /// The profile a process runs under, as /proc/PID/attr/current shows it.
-fn confined(name: &str) -> String {
+pub(crate) fn confined(name: &str) -> String {
     format!("{name} (enforce)")
 }
 
@@ -96,7 +97,7 @@ fn profiles_of_the_container_and_of_exec() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let p = Profiles::load(dir.path());
+    let p = Profiles::load(dir.path(), "exec");
 
     // The container's own process, under its profile from the start.
     let b = bundle(

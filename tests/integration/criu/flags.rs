@@ -1,7 +1,7 @@
 //! The flags checkpoint and restore pass to CRIU, each checked by what it
 //! does: --file-locks (a held flock is dumped, and held again after the
-//! restore; without it the dump fails), --status-fd (empty: CRIU writes
-//! it for lazy pages only), --work-path (CRIU's logs land there),
+//! restore; without it the dump fails), --status-fd (empty: only a lazy
+//! dump writes it), --work-path (CRIU's logs land there),
 //! --pid-file, --auto-dedup (the pages freed from a pre-dump on the dump,
 //! from the images on the restore), and --ext-unix-sk, --shell-job and
 //! --manage-cgroups-mode soft accepted on both;
@@ -144,8 +144,8 @@ fn file_locks_status_fd_work_path_pid_file_auto_dedup() {
         ],
     )
     .ok();
-    // CRIU 3.17 writes to the status fd only for lazy pages (runc's help
-    // says so); the fd reached it, and a plain dump leaves it empty.
+    // The status fd says a lazy dump's page server is ready (runc's help
+    // says so; migration.rs): a plain dump leaves it empty.
     assert_eq!(std::fs::read(&status).unwrap(), b"", "--status-fd");
     // The dump took the pages that changed since the pre-dump and, with
     // --auto-dedup, punched them out of the pre-dump's images.

@@ -4,9 +4,11 @@
 //! bind volume and a tmpfs, a new id, a terminal, a network namespace of
 //! its own and one joined by path with an established TCP connection; the
 //! errors found before CRIU runs, with nothing left behind; the flags
-//! that go to CRIU, its bound and a paused container (flags.rs); and
-//! podman checkpointing and restoring with berth as its runtime
-//! (podman.rs).
+//! that go to CRIU, its bound and a paused container (flags.rs); a
+//! restore in the foreground, the hooks and --lsm-profile (lifecycle.rs);
+//! a page server and a lazy migration (migration.rs); a network namespace
+//! left empty (terminal_net.rs); and podman checkpointing and restoring
+//! with berth as its runtime (podman.rs).
 //!
 //! Debian 12's CRIU 3.17 cannot start on the 6.18 kernel of these hosts
 //! (kerndat_vdso_fill_symtable fails), so the tests that need CRIU run
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 mod flags;
+mod lifecycle;
+mod migration;
 mod podman;
 mod terminal_net;
 
@@ -36,7 +40,8 @@ fn criu_here(test: &str) -> bool {
 }
 
 /// A container that counts in memory and writes each count to DIR/count
-/// (and a line to DIR/starts when it starts: a restored process does not
+/// (renamed into place: a read, or a dump, never finds it half written),
+/// and a line to DIR/starts when it starts (a restored process does not
 /// start again),
 /// its stdio the container's own /dev/null (CRIU dumps no fd of the
 /// host's), sharing the host's network namespace.
@@ -63,7 +68,7 @@ fn counting(name: &str) -> (Bundle, PathBuf, String) {
 /// The counter with `berth spec`'s network namespace of its own.
 fn counter_in_own_netns(dir: &str) -> Bundle {
     let b = Bundle::sh(&format!(
-        "exec </dev/null >/dev/null 2>&1; echo started >> {dir}/starts; i=0; while :; do i=$((i+1)); echo $i > {dir}/count; sleep 0.2; done"
+        "exec </dev/null >/dev/null 2>&1; echo started >> {dir}/starts; i=0; while :; do i=$((i+1)); echo $i > {dir}/count.new; mv {dir}/count.new {dir}/count; sleep 0.2; done"
     ));
     b.config(|c| {
         c["linux"]["resources"]["pids"] = json!({"limit": 99});
@@ -109,6 +114,16 @@ fn count_above(file: &Path, n: u64) -> u64 {
             file.display(),
             read_count(file)
         );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits (bounded) for `ok`.
+#[track_caller]
+pub(super) fn wait_for(ok: impl Fn() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -1,8 +1,9 @@
 //! The terminal and the network: a container on a terminal restored to a
 //! new console socket, and an established TCP connection in a network
-//! namespace the container joins by path.
+//! namespace the container joins by path, and one of its own left empty
+//! (--empty-ns network) for the prestart hook to set up.
 
-use super::{criu_here, images, s, slow};
+use super::{criu_here, images, s, slow, wait_for};
 use crate::common::{Bundle, run_with_timeout};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -188,16 +189,6 @@ fn an_established_tcp_connection_in_a_joined_netns() {
     b.assert_no_leftovers(&id);
 }
 
-/// Waits (bounded) for `ok`.
-#[track_caller]
-fn wait_for(ok: impl Fn() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A network namespace of the test's own (lo up), held by a sleeping
 /// process and reached by its /proc path; ended on drop.
 struct Netns {
@@ -233,4 +224,110 @@ impl Drop for Netns {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }
+}
+
+/// The addresses on lo in process `pid`'s network namespace.
+fn lo_addresses(pid: i64) -> String {
+    let out = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "lo",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `--empty-ns network`: a network namespace of the container's own that
+/// CRIU neither dumps nor restores. The restored container gets a new,
+/// empty one, which the prestart hook sets up (where a CNI plugin would
+/// give it its network): the hook's address is there again, the address
+/// added to the old namespace is not.
+#[test]
+fn empty_ns_network_leaves_the_namespace_to_prestart() {
+    if !criu_here("empty_ns_network_leaves_the_namespace_to_prestart") {
+        return;
+    }
+    let b = super::counter_in_own_netns("/tmp");
+    b.config(|c| {
+        c["hooks"]["prestart"] = serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); nsenter -t \"$pid\" -n ip addr add 10.7.7.7/32 dev lo"],
+            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        }]);
+    });
+    let file = b.path.join("rootfs/tmp/count");
+    let id = b.id("criu-emptyns");
+    let pid = b.run_detached(&id);
+    super::count_above(&file, 2);
+    let added = std::process::Command::new("nsenter")
+        .args([
+            "-t",
+            &pid.to_string(),
+            "-n",
+            "ip",
+            "addr",
+            "add",
+            "10.9.9.9/32",
+            "dev",
+            "lo",
+        ])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let before = lo_addresses(pid);
+    assert!(
+        before.contains("10.7.7.7/32") && before.contains("10.9.9.9/32"),
+        "{before}"
+    );
+    let img = s(&images(&b, "img"));
+    slow(
+        &b,
+        &[
+            "checkpoint",
+            "--empty-ns",
+            "network",
+            "--image-path",
+            &img,
+            &id,
+        ],
+    )
+    .ok();
+    let dumped = super::read_count(&file).unwrap();
+    let bundle = s(&b.path);
+    let args = [
+        "restore",
+        "-d",
+        "--empty-ns",
+        "network",
+        "-b",
+        &bundle,
+        "--image-path",
+        &img,
+        &id,
+    ];
+    slow(&b, &args).ok();
+    super::assert_restored(&b, &id);
+    super::count_above(&file, dumped);
+    let pid = b.state(&id)["pid"].as_i64().unwrap();
+    let after = lo_addresses(pid);
+    assert!(
+        after.contains("10.7.7.7/32"),
+        "the prestart hook did not run: {after}"
+    );
+    assert!(
+        !after.contains("10.9.9.9/32"),
+        "the old namespace's address came back: {after}"
+    );
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
 }
