@@ -41,6 +41,9 @@ command -v newuidmap >/dev/null && command -v newgidmap >/dev/null || need="$nee
 # tests/integration/netdev.rs: veth pairs in network namespaces of its own.
 command -v ip >/dev/null || need="$need iproute2"
 command -v nsenter >/dev/null || need="$need util-linux"
+# tests/integration/criu: a stand-in criu (python3) answers CRIU's RPC as
+# an old CRIU would.
+command -v python3 >/dev/null || need="$need python3"
 v2_guest() {
   # qemu runs the guest; xz unpacks its kernel's ELF image once; the tests
   # in the guest make an ext4 (tests/v2/run.sh).

@@ -452,6 +452,24 @@ fn errors_before_criu_runs() {
         "{}",
         out.stderr
     );
+    // A CRIU older than berth drives: a stand-in that answers the
+    // version request as CRIU 3.13 would (criu_resp: type VERSION,
+    // success, version {major 3, minor 13}).
+    let old = b.path.parent().unwrap().join("old-criu");
+    std::fs::write(
+        &old,
+        "#!/usr/bin/python3\nimport socket, sys\ns = socket.socket(fileno=int(sys.argv[2]))\ns.recv(65536)\ns.send(bytes([8, 10, 16, 1, 0x52, 4, 8, 3, 16, 13]))\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = b.berth(&["--criu", &s(&old), "checkpoint", "--image-path", &img, &id]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("CRIU 3.13.0 is too old: berth needs CRIU 3.14.0 or newer"),
+        "{}",
+        out.stderr
+    );
     // None of it touched the container.
     assert_eq!(b.status(&id), "running");
     b.berth(&["delete", "--force", &id]).ok();
