@@ -15,7 +15,7 @@ use super::migration::{StatusFd, check_lazy_dump, check_lazy_support, page_serve
 use super::shared::wrong;
 use super::state::Status;
 use crate::cgroups::CgroupManager;
-use crate::criu::{self, Feature, Request};
+use crate::criu::{self, Event, Feature, Request};
 use crate::error::SysContext;
 use std::path::{Path, PathBuf};
 
@@ -79,8 +79,9 @@ pub fn checkpoint(opts: &CheckpointOpts) -> Result<bool, ContainerError> {
         .as_deref()
         .unwrap_or(images_path)
         .join("dump.log");
-    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |n| {
-        if n.script == "status-ready"
+    let dumped = criu::run(&opts.flags.criu(), request, &o, &mut |e| {
+        if let Event::Notify(n) = e
+            && n.script == "status-ready"
             && let Some(fd) = status_fd.take()
         {
             fd.ready();

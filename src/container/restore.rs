@@ -21,7 +21,7 @@ use super::rootless::make_cgroup;
 use super::shared::{connect, pidfd_of, poststart, write_pid_file};
 use super::state::{Phase, State, Status};
 use crate::cgroups::{self, CgroupManager};
-use crate::criu::{self, Notify, Request};
+use crate::criu::{self, Event, Notify, Request};
 use crate::error::SysContext;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ impl Drop for Undo {
 pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
     let _phase = crate::logging::span("restore");
     super::dir::validate_id(&opts.id)?;
-    let mut o = opts.flags.opts()?;
+    let mut o = restore_opts(&opts.flags)?;
     let images_path = &opts.flags.image_path;
     let (images, work) = image_dirs(&opts.flags)?;
     let pid_file = opts
@@ -143,8 +143,9 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
         .unwrap_or(images_path)
         .join("restore.log");
     let mut master = None;
-    let answer = criu::run(&opts.flags.criu(), Request::Restore, &o, &mut |n| {
-        r.notified(n, console.as_ref(), &mut master)
+    let answer = criu::run(&opts.flags.criu(), Request::Restore, &o, &mut |e| match e {
+        Event::Started(pid) => r.place_criu(pid),
+        Event::Notify(n) => r.notified(n, console.as_ref(), &mut master),
     })
     .map_err(|e| criu_error(&opts.id, e, Some(log)))?;
     r.restored(answer.pid, pid_file.as_deref(), master)
@@ -177,6 +178,16 @@ impl Restoring {
             }
         }
         Ok(())
+    }
+
+    /// criu itself in the container's cgroup before it restores, as runc
+    /// puts it: what it restores starts there, also where CRIU is told to
+    /// leave cgroups alone (--manage-cgroups-mode ignore).
+    fn place_criu(&self, pid: i32) -> Result<(), String> {
+        match &self.undo.cgroup {
+            Some(cg) => cg.add_process(pid).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 
     /// One of CRIU's notifications on its way; an Err makes CRIU give up.
@@ -287,6 +298,17 @@ impl Restoring {
             master,
         })
     }
+}
+
+/// The flags as CRIU's options, for a restore.
+fn restore_opts(flags: &CriuFlags) -> Result<criu::Opts, ContainerError> {
+    let o = flags.opts()?;
+    if o.manage_cgroups_mode == Some(criu::CgMode::Strict) {
+        return Err(usage(
+            "--manage-cgroups-mode strict: CRIU then refuses to restore into a cgroup that exists, and berth makes the container's before CRIU runs (with the bundle's limits): restore with soft, full or ignore".into(),
+        ));
+    }
+    Ok(o)
 }
 
 /// --image-path, which must hold a checkpoint, and --work-path, made if

@@ -248,6 +248,15 @@ pub struct Notify {
     pub fd: Option<OwnedFd>,
 }
 
+/// What a dump or restore tells its caller on the way.
+pub enum Event {
+    /// criu runs, as this pid, and has not been asked anything yet: a
+    /// restore's caller puts it in the container's cgroup, where what it
+    /// restores then starts (as runc does).
+    Started(i32),
+    Notify(Notify),
+}
+
 /// What a dump or restore answered.
 #[derive(Debug, Default)]
 pub struct Answer {
@@ -334,18 +343,22 @@ pub fn has_feature(criu: &Criu, feature: Feature) -> Result<bool, CriuError> {
     Ok(features.iter().any(|(f, v)| *f == field && v.int() != 0))
 }
 
-/// One dump, pre-dump or restore; `on_notify` answers each notification
-/// (an Err aborts CRIU's work, and is the error returned).
+/// One dump, pre-dump or restore; `on_event` hears that criu started and
+/// answers each notification (an Err aborts CRIU's work, and is the error
+/// returned).
 pub fn run(
     criu: &Criu,
     request: Request,
     opts: &Opts,
-    on_notify: &mut dyn FnMut(Notify) -> Result<(), String>,
+    on_event: &mut dyn FnMut(Event) -> Result<(), String>,
 ) -> Result<Answer, CriuError> {
     let mut req = Writer::default();
     req.int(1, request.code()).msg(2, &opts.encode());
     let mut session = Session::start(criu, &opts.fds())?;
-    let resp = session.call(&req, request.code(), request.name(), on_notify)?;
+    on_event(Event::Started(session.child.id() as i32)).map_err(CriuError::Notify)?;
+    let resp = session.call(&req, request.code(), request.name(), &mut |n| {
+        on_event(Event::Notify(n))
+    })?;
     let pid = resp
         .message(4)
         .and_then(|r| r.iter().find(|(f, _)| *f == 1).map(|(_, v)| v.int() as i32));

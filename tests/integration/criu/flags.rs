@@ -334,3 +334,37 @@ fn a_paused_container_is_checkpointed() {
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
+
+/// --manage-cgroups-mode full and ignore, on both sides: the restored
+/// container is in its own cgroup with the bundle's limits either way
+/// (with ignore CRIU leaves cgroups alone, and the restored tree starts in
+/// criu's: berth puts criu in the container's first, as runc does).
+#[test]
+fn cgroup_modes_restore_into_the_container_s_cgroup() {
+    if !criu_here("cgroup_modes_restore_into_the_container_s_cgroup") {
+        return;
+    }
+    let (b, file, id) = super::counting("criu-cgmode");
+    let bundle = s(&b.path);
+    for mode in ["full", "ignore"] {
+        let img = s(&images(&b, &format!("img-{mode}")));
+        let flag = ["--manage-cgroups-mode", mode];
+        slow(
+            &b,
+            &[&["checkpoint"], &flag[..], &["--image-path", &img, &id]].concat(),
+        )
+        .ok();
+        let dumped = read_count(&file).unwrap_or(0);
+        let args = [
+            &["restore", "-d", "-b", &bundle],
+            &flag[..],
+            &["--image-path", &img, &id],
+        ];
+        slow(&b, &args.concat()).ok();
+        assert_restored(&b, &id);
+        count_above(&file, dumped);
+    }
+    assert_started_once(&file);
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}

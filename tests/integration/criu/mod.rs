@@ -370,7 +370,8 @@ fn a_failed_restore_leaves_nothing() {
 }
 
 /// Found before CRIU runs, so on any host: a missing image directory, one
-/// without a checkpoint, and a --parent-path that is absolute or missing.
+/// without a checkpoint, a restore in CRIU's strict cgroup mode, a
+/// --parent-path that is absolute or missing, and a CRIU too old.
 #[test]
 fn errors_before_criu_runs() {
     let b = Bundle::sh("sleep 1000");
@@ -392,6 +393,24 @@ fn errors_before_criu_runs() {
             "--image-path {}: no such directory",
             missing.display()
         )),
+        "{}",
+        out.stderr
+    );
+    b.assert_no_leftovers(&id);
+    // CRIU's strict mode refuses the cgroup berth makes for the restore.
+    let args = [
+        "restore",
+        "-d",
+        "--manage-cgroups-mode",
+        "strict",
+        "-b",
+        &bundle,
+    ];
+    let out = b.berth(&[&args[..], &["--image-path", &s(&missing), &id]].concat());
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("--manage-cgroups-mode strict: CRIU then refuses"),
         "{}",
         out.stderr
     );
