@@ -8,8 +8,8 @@
 use super::ContainerError;
 use super::dir::StateDir;
 use super::images::{
-    CriuFlags, cgroup2_dir, criu_error, external_mounts, external_netns, joined_netns, open_dir,
-    raw, save_descriptors, usage,
+    CriuFlags, cgroup2_dir, criu_config_file, criu_error, external_mounts, external_netns,
+    joined_netns, open_dir, raw, save_descriptors, usage,
 };
 use super::migration::{StatusFd, check_lazy_dump, check_lazy_support, page_server};
 use super::shared::wrong;
@@ -114,6 +114,7 @@ fn what_to_dump(
 ) -> Result<(), ContainerError> {
     let bundle = Path::new(&state.bundle);
     let spec = crate::config::load(bundle)?;
+    o.config_file = criu_config_file(&spec);
     o.pid = Some(state.pid);
     o.root = Some(state.rootfs.clone());
     o.log_file = "dump.log".into();

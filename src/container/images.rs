@@ -155,10 +155,11 @@ pub fn external_mounts(
                 MountKind::Cgroup => cgroup2?,
                 MountKind::Fs { .. } => return None,
             };
-            Some((
-                m.destination.display().to_string(),
-                source.display().to_string(),
-            ))
+            // Where the mount is: a destination through a symlink of the
+            // rootfs is mounted where that leads (runc resolves it so too).
+            let dest = mounts::resolved_in_root(&plan.rootfs, &m.destination)
+                .unwrap_or_else(|| m.destination.clone());
+            Some((dest.display().to_string(), source.display().to_string()))
         })
         .collect();
     if plan.userns {
@@ -168,6 +169,27 @@ pub fn external_mounts(
         }
     }
     Ok(out)
+}
+
+/// runc's annotation naming the container's own CRIU configuration file
+/// (empty: none at all).
+const CRIU_CONFIG_ANNOTATION: &str = "org.criu.config";
+/// The file CRIU reads without the annotation: runc's, so that a host's
+/// CRIU settings for its runtime hold for berth in runc's place too.
+const CRIU_CONFIG_DEFAULT: &str = "/etc/criu/runc.conf";
+
+/// The CRIU configuration file of a dump or restore of this container, as
+/// runc picks it.
+pub fn criu_config_file(spec: &Spec) -> Option<String> {
+    let annotation = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CRIU_CONFIG_ANNOTATION));
+    match annotation {
+        Some(f) if f.is_empty() => None,
+        Some(f) => Some(f.clone()),
+        None => Some(CRIU_CONFIG_DEFAULT.into()),
+    }
 }
 
 /// The network namespace the config joins by path, if any, and its file.
@@ -277,6 +299,21 @@ mod tests {
         assert!(e.contains("soft, full, strict"), "{e}");
         let e = f("soft", &["pid"]).opts().unwrap_err().to_string();
         assert!(e.contains("--empty-ns \"pid\""), "{e}");
+    }
+
+    #[test]
+    fn criu_config_file_as_runc_picks_it() {
+        let with = |a: Option<&str>| {
+            let mut spec = Spec::default();
+            if let Some(a) = a {
+                let map = [(CRIU_CONFIG_ANNOTATION.to_string(), a.to_string())];
+                spec.set_annotations(Some(map.into_iter().collect()));
+            }
+            criu_config_file(&spec)
+        };
+        assert_eq!(with(None).as_deref(), Some("/etc/criu/runc.conf"));
+        assert_eq!(with(Some("/srv/c.conf")).as_deref(), Some("/srv/c.conf"));
+        assert_eq!(with(Some("")), None);
     }
 
     #[test]

@@ -12,8 +12,8 @@
 use super::ContainerError;
 use super::dir::StateDir;
 use super::images::{
-    CriuFlags, cgroup2_dir, criu_error, external_mounts, inherit_netns, inherited_stdio,
-    joined_netns, open_dir, raw, usage,
+    CriuFlags, cgroup2_dir, criu_config_file, criu_error, external_mounts, inherit_netns,
+    inherited_stdio, joined_netns, open_dir, raw, usage,
 };
 use super::migration::{check_lazy_restore, check_lazy_support};
 use super::plan::ContainerPlan;
@@ -113,25 +113,8 @@ pub fn restore(opts: &RestoreOpts) -> Result<Restored, ContainerError> {
 
     o.images_dir_fd = raw(&images);
     o.work_dir_fd = work.as_ref().map(raw);
-    o.log_file = "restore.log".into();
-    o.root = Some(criu_root.display().to_string());
-    o.rst_sibling = true;
-    o.evasive_devices = true;
-    o.lsm_profile = opts.lsm_profile.clone();
-    o.lsm_mount_context = opts.lsm_mount_context.clone();
-    if !r.state.cgroup_path.is_empty() {
-        o.cg_root = vec![(None, r.state.cgroup_path.clone())];
-    }
-    let cgroup2 = r
-        .undo
-        .cgroup
-        .as_ref()
-        .and_then(|cg| cgroup2_dir(cg.views()));
-    o.ext_mnt = external_mounts(&spec, &bundle, cgroup2.as_deref())?;
-    let netns = joined_netns(&spec).map(|p| inherit_netns(&p)).transpose()?;
-    if let Some((key, fd)) = &netns {
-        o.inherit_fd.push((key.clone(), raw(fd)));
-    }
+    // Held open while CRIU runs: it joins the tree to it by fd.
+    let _netns = r.what_to_restore(&mut o, opts, &spec, &criu_root)?;
     let stdio = inherited_stdio(images_path)?;
     o.inherit_fd
         .extend(stdio.iter().map(|(key, fd)| (key.clone(), raw(fd))));
@@ -178,6 +161,41 @@ impl Restoring {
             }
         }
         Ok(())
+    }
+
+    /// The container's part of the request: where CRIU builds it (the
+    /// rootfs bound at `criu_root`), its cgroup, its LSM settings, CRIU's
+    /// configuration file, and what it takes from outside: the mounts and
+    /// a network namespace joined by path (whose fd is returned, to be
+    /// held while CRIU runs).
+    fn what_to_restore(
+        &self,
+        o: &mut criu::Opts,
+        opts: &RestoreOpts,
+        spec: &oci_spec::runtime::Spec,
+        criu_root: &Path,
+    ) -> Result<Option<OwnedFd>, ContainerError> {
+        o.log_file = "restore.log".into();
+        o.root = Some(criu_root.display().to_string());
+        o.rst_sibling = true;
+        o.evasive_devices = true;
+        o.lsm_profile = opts.lsm_profile.clone();
+        o.lsm_mount_context = opts.lsm_mount_context.clone();
+        if !self.state.cgroup_path.is_empty() {
+            o.cg_root = vec![(None, self.state.cgroup_path.clone())];
+        }
+        let cgroup2 = self
+            .undo
+            .cgroup
+            .as_ref()
+            .and_then(|cg| cgroup2_dir(cg.views()));
+        o.ext_mnt = external_mounts(spec, &self.plan.bundle, cgroup2.as_deref())?;
+        o.config_file = criu_config_file(spec);
+        let netns = joined_netns(spec).map(|p| inherit_netns(&p)).transpose()?;
+        if let Some((key, fd)) = &netns {
+            o.inherit_fd.push((key.clone(), raw(fd)));
+        }
+        Ok(netns.map(|(_, fd)| fd))
     }
 
     /// criu itself in the container's cgroup before it restores, as runc

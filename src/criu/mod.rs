@@ -145,6 +145,9 @@ pub struct Opts {
     pub cg_root: Vec<(Option<String>, String)>,
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
+    /// A CRIU configuration file, read after these options (its settings
+    /// win); CRIU ignores one that is not there.
+    pub config_file: Option<String>,
 }
 
 impl Opts {
@@ -213,6 +216,9 @@ impl Opts {
             w.int(49, i64::from(fd));
         }
         w.flag(50, self.orphan_pts_master);
+        if let Some(f) = &self.config_file {
+            w.str(51, f);
+        }
         if let Some(p) = &self.lsm_profile {
             w.str(53, p);
         }

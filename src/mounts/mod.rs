@@ -15,7 +15,7 @@ mod sources;
 pub use devices::{Device, bind_console, from_spec as devices_from_spec, reopen_dev_null};
 pub use mount::{attach, clone_fd};
 pub use options::{KNOWN as KNOWN_OPTIONS, MountOptions, Propagation, propagation_flag};
-pub use resolve::{mkdir_all, open_in_root};
+pub use resolve::{mkdir_all, open_in_root, resolved_in_root};
 pub use rootfs::{
     RootfsError, detach_from_host, finish, make_targets, mount_id, pivot, prepare, private_proc,
     readonly_root,

@@ -28,6 +28,32 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlags) -> rustix::io:
     rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve_flags())
 }
 
+/// Where `path` lands inside the rootfs at `rootfs` once its symlinks are
+/// followed there (as a mount on it lands), as a path from the rootfs's
+/// "/"; None when it does not resolve (missing, or not a path of this
+/// rootfs). For CRIU, which names mounts by where they are.
+pub fn resolved_in_root(rootfs: &Path, path: &Path) -> Option<std::path::PathBuf> {
+    let root = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let fd = open_in_root(root.as_fd(), path, OFlags::empty()).ok()?;
+    let real = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .ok()?;
+    let top = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&root)
+    ))
+    .ok()?;
+    let rest = real.strip_prefix(&top).ok()?;
+    Some(Path::new("/").join(rest))
+}
+
 fn relative(path: &Path) -> &Path {
     let p = path.strip_prefix("/").unwrap_or(path);
     if p.as_os_str().is_empty() {
@@ -137,6 +163,20 @@ pub fn is_dir(fd: impl AsFd) -> Result<bool, SysError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_in_root_follows_symlinks_inside() {
+        let d = std::env::temp_dir().join(format!("berth-resolved-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("real/conf")).unwrap();
+        std::os::unix::fs::symlink("/real/conf", d.join("conf")).unwrap();
+        std::os::unix::fs::symlink("../../..", d.join("real/up")).unwrap();
+        let r = |p: &str| resolved_in_root(&d, Path::new(p));
+        assert_eq!(r("/conf"), Some("/real/conf".into()));
+        assert_eq!(r("/real/up/conf"), Some("/real/conf".into()));
+        assert_eq!(r("/"), Some("/".into()));
+        assert_eq!(r("/missing"), None);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
     use std::os::unix::fs::symlink;
 
     fn tmproot() -> (tempfile::TempDir, OwnedFd) {

@@ -331,36 +331,60 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
 /// At restore: each mount's destination made in the rootfs, as create
 /// makes it (a directory, or a file for a bind of a file), so that CRIU
 /// finds a mount point for every mount it restores on a rootfs that never
-/// ran the container (a fresh copy, podman's restore --import). Those
-/// beneath a filesystem the config mounts (a tmpfs at /dev) are left out:
-/// CRIU restores that filesystem with what it holds.
+/// ran the container (a fresh copy, podman's restore --import). A mount
+/// beneath a bind is made in that bind's source, where the container sees
+/// it (runc binds the source for a moment instead; the path is enough).
+/// Those beneath a filesystem the config mounts (a tmpfs at /dev) are left
+/// out: CRIU restores that filesystem with what it holds.
 pub fn make_targets(plan: &Plan) -> Result<(), RootfsError> {
-    let root = rustix::fs::open(
-        &plan.rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| RootfsError::Root {
-        path: plan.rootfs.display().to_string(),
-        source: SysError::new("open", plan.rootfs.display(), e),
-    })?;
+    let open_root = |path: &Path, index: Option<usize>| {
+        rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match index {
+            None => RootfsError::Root {
+                path: path.display().to_string(),
+                source: SysError::new("open", path.display(), e),
+            },
+            Some(index) => RootfsError::Mount {
+                index,
+                dest: path.display().to_string(),
+                source: SysError::new("open bind source", path.display(), e),
+            },
+        })
+    };
+    let rootfs = open_root(&plan.rootfs, None)?;
     let mut filesystems: Vec<&Path> = Vec::new();
+    // (destination, source) of the binds made so far, innermost last.
+    let mut binds: Vec<(&Path, &Path)> = Vec::new();
     for m in plan.mounts.iter().filter(|m| !m.options.remount) {
         let dest = m.destination.as_path();
-        if filesystems
-            .iter()
-            .any(|f| dest != *f && dest.starts_with(f))
-        {
+        let beneath = |d: &Path| dest != d && dest.starts_with(d);
+        if filesystems.iter().any(|f| beneath(f)) {
             continue;
         }
+        let outer = binds.iter().rev().find(|(d, _)| beneath(d));
+        let source_root;
+        let (root, path) = match outer {
+            Some((d, source)) => {
+                source_root = open_root(source, Some(m.index))?;
+                (source_root.as_fd(), dest.strip_prefix(d).unwrap_or(dest))
+            }
+            None => (rootfs.as_fd(), dest),
+        };
         let made = match &m.kind {
-            MountKind::Bind { source } => match std::fs::metadata(source) {
-                Ok(meta) if !meta.is_dir() => create_file(root.as_fd(), dest, 0o644),
-                _ => mkdir_all(root.as_fd(), dest, 0o755),
-            },
+            MountKind::Bind { source } => {
+                binds.push((dest, source.as_path()));
+                match std::fs::metadata(source) {
+                    Ok(meta) if !meta.is_dir() => create_file(root, path, 0o644),
+                    _ => mkdir_all(root, path, 0o755),
+                }
+            }
             MountKind::Fs { .. } | MountKind::Cgroup => {
                 filesystems.push(dest);
-                mkdir_all(root.as_fd(), dest, 0o755)
+                mkdir_all(root, path, 0o755)
             }
         };
         made.map_err(|source| RootfsError::Mount {

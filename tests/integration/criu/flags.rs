@@ -368,3 +368,58 @@ fn cgroup_modes_restore_into_the_container_s_cgroup() {
     b.berth(&["delete", "--force", &id]).ok();
     b.assert_no_leftovers(&id);
 }
+
+/// runc's `org.criu.config` annotation: CRIU reads the container's own
+/// configuration file after berth's options, on the dump and on the
+/// restore (here its log-file wins over dump.log and restore.log).
+#[test]
+fn the_containers_criu_config_file_is_read() {
+    if !criu_here("the_containers_criu_config_file_is_read") {
+        return;
+    }
+    let b = counter("/tmp");
+    let conf = b.path.parent().unwrap().join("criu.conf");
+    std::fs::write(&conf, "log-file=from-conf.log\n").unwrap();
+    b.config(|c| c["annotations"]["org.criu.config"] = s(&conf).into());
+    let file = b.path.join("rootfs/tmp/count");
+    let id = b.id("criu-conf");
+    b.run_detached(&id);
+    count_above(&file, 2);
+    let dir = images(&b, "conf");
+    let (img, work) = (s(&dir.join("img")), dir.join("work"));
+    let w = s(&work);
+    slow(
+        &b,
+        &["checkpoint", "--work-path", &w, "--image-path", &img, &id],
+    )
+    .ok();
+    assert!(
+        work.join("from-conf.log").is_file(),
+        "the config's log-file"
+    );
+    assert!(!work.join("dump.log").exists());
+    std::fs::remove_file(work.join("from-conf.log")).unwrap();
+    let dumped = read_count(&file).unwrap_or(0);
+    let bundle = s(&b.path);
+    let args = [
+        "restore",
+        "-d",
+        "-b",
+        &bundle,
+        "--work-path",
+        &w,
+        "--image-path",
+        &img,
+        &id,
+    ];
+    slow(&b, &args).ok();
+    assert_restored(&b, &id);
+    count_above(&file, dumped);
+    assert!(
+        work.join("from-conf.log").is_file(),
+        "the config's log-file"
+    );
+    assert!(!work.join("restore.log").exists());
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}

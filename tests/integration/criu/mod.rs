@@ -337,6 +337,46 @@ fn a_bind_volume_and_a_tmpfs_come_back() {
     b.assert_no_leftovers(&id);
 }
 
+/// runc's checkpoint.bats cases of binds: one nested in another, whose
+/// mount point in the outer volume is gone by the restore (made again), and
+/// one whose destination in the rootfs is a symlink (resolved in the
+/// rootfs, as at create).
+#[test]
+fn nested_binds_and_a_bind_over_a_symlink_come_back() {
+    if !criu_here("nested_binds_and_a_bind_over_a_symlink_come_back") {
+        return;
+    }
+    let b = counter("/test/for/nested");
+    let dir = b.path.parent().unwrap().to_path_buf();
+    let (outer, inner, conf) = (dir.join("outer"), dir.join("inner"), dir.join("conf"));
+    for d in [&outer, &inner, &conf] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(conf.join("setting"), "on\n").unwrap();
+    std::fs::create_dir_all(b.path.join("rootfs/real/conf")).unwrap();
+    std::os::unix::fs::symlink("/real/conf", b.path.join("rootfs/conf")).unwrap();
+    b.config(|c| {
+        let m = c["mounts"].as_array_mut().unwrap();
+        for (src, dest) in [(&outer, "/test"), (&inner, "/test/for/nested"), (&conf, "/conf")] {
+            m.push(json!({"destination": dest, "type": "bind", "source": s(src), "options": ["rbind", "rw"]}));
+        }
+    });
+    let file = inner.join("count");
+    let id = b.id("criu-nested");
+    b.run_detached(&id);
+    count_above(&file, 2);
+    let img = images(&b, "img");
+    slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
+    let dumped = read_count(&file).unwrap_or(0);
+    // The mount points berth made in the outer volume, gone.
+    std::fs::remove_dir_all(outer.join("for")).unwrap();
+    restore_counts_on(&b, &img, &id, &file, dumped);
+    let out = b.berth(&["exec", &id, "cat", "/real/conf/setting"]);
+    assert_eq!(out.ok().stdout, "on\n");
+    b.berth(&["delete", "--force", &id]).ok();
+    b.assert_no_leftovers(&id);
+}
+
 /// A restore that CRIU fails (the bind volume's source is gone) leaves
 /// no state, cgroup or mount behind, and the id free.
 #[test]
