@@ -330,12 +330,7 @@ fn inherited_stdio_is_owned_by_the_user() {
             // its stdout goes to a file, read once the container has stopped.
             let file = c.dir.join("detached.out");
             let rt = c.cmd(&["run", "--detach", "--bundle", "{bundle}", "{id}"]);
-            let mut sh = std::process::Command::new("sh");
-            sh.arg("-c")
-                .arg(format!("exec \"$0\" \"$@\" >'{}'", file.display()))
-                .arg(rt.get_program())
-                .args(rt.get_args());
-            let mut out = c.exec(sh);
+            let mut out = c.exec(stdout_to(rt, &file));
             crate::lifecycle::wait_status(c, "{id}", "stopped");
             out.stdout = std::fs::read_to_string(&file).unwrap_or_default();
             c.see_out("run --detach", &out, &[]);
@@ -348,12 +343,7 @@ fn inherited_stdio_is_owned_by_the_user() {
             // returned: it goes to a file, read once it holds all three lines.
             let file = c.dir.join("exec-d.out");
             let rt = c.cmd(&["exec", "-d", "-u", "1001:1002", &id, "sh", "-c", OWNERS]);
-            let mut sh = std::process::Command::new("sh");
-            sh.arg("-c")
-                .arg(format!("exec \"$0\" \"$@\" >'{}'", file.display()))
-                .arg(rt.get_program())
-                .args(rt.get_args());
-            let mut out = c.exec(sh);
+            let mut out = c.exec(stdout_to(rt, &file));
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             out.stdout = loop {
                 let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -374,6 +364,17 @@ fn inherited_stdio_is_owned_by_the_user() {
             c.see("host /dev/null owner", null);
         },
     );
+}
+
+/// `rt` with its stdout a file a shell opens (the runtime's stdout is then
+/// what a detached process inherits).
+fn stdout_to(rt: std::process::Command, file: &std::path::Path) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("exec \"$0\" \"$@\" >'{}'", file.display()))
+        .arg(rt.get_program())
+        .args(rt.get_args());
+    sh
 }
 
 /// A terminal of the host's that the caller passes as stdio stays the

@@ -13,7 +13,7 @@ use super::{
     assert_restored, assert_started_once, count_above, counter, criu_here, images, read_count, s,
     slow,
 };
-use crate::common::{Bundle, Out, berth_bin, run_with_timeout};
+use crate::common::run_with_timeout;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -44,22 +44,6 @@ fn page_blocks(dir: &Path) -> u64 {
         .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
         .map(|e| e.metadata().unwrap().blocks())
         .sum()
-}
-
-/// `berth ARGS` with fd 3 open on `status` (a shell's redirection: no fd
-/// of this multi-threaded process is inherited by chance).
-fn with_fd3(b: &Bundle, status: &Path, args: &[&str]) -> Out {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("exec \"$@\" 3>\"$STATUS\"")
-        .arg("sh")
-        .arg(berth_bin())
-        .arg("--root")
-        .arg(&b.root)
-        .args(args)
-        .env("STATUS", status)
-        .stdin(std::process::Stdio::null());
-    run_with_timeout(cmd, Duration::from_secs(240))
 }
 
 /// A counter holding a flock on /tmp/lock: dumped without --file-locks it
@@ -121,27 +105,31 @@ fn file_locks_status_fd_work_path_pid_file_auto_dedup() {
     .ok();
     let pre_blocks = page_blocks(&pre);
     let status = dir.join("status");
-    with_fd3(
-        &b,
-        &status,
-        &[
-            "checkpoint",
-            "--file-locks",
-            "--status-fd",
-            "3",
-            "--work-path",
-            &s(&work),
-            "--image-path",
-            &s(&img),
-            "--parent-path",
-            "../pre",
-            "--auto-dedup",
-            "--manage-cgroups-mode",
-            "soft",
-            "--ext-unix-sk",
-            "--shell-job",
-            &id,
-        ],
+    run_with_timeout(
+        super::with_fd3(
+            &b,
+            ">",
+            &status,
+            &[
+                "checkpoint",
+                "--file-locks",
+                "--status-fd",
+                "3",
+                "--work-path",
+                &s(&work),
+                "--image-path",
+                &s(&img),
+                "--parent-path",
+                "../pre",
+                "--auto-dedup",
+                "--manage-cgroups-mode",
+                "soft",
+                "--ext-unix-sk",
+                "--shell-job",
+                &id,
+            ],
+        ),
+        Duration::from_secs(240),
     )
     .ok();
     // The status fd says a lazy dump's page server is ready (runc's help

@@ -10,7 +10,7 @@ use super::{
     assert_restored, assert_started_once, count_above, counting, criu_here, images, read_count, s,
     slow, wait_for,
 };
-use crate::common::{Bundle, Out, berth_bin, run_with_timeout};
+use crate::common::{Bundle, Out, run_with_timeout};
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
@@ -122,24 +122,6 @@ fn a_dump_sent_to_a_page_server() {
     b.assert_no_leftovers(&id);
 }
 
-/// `berth checkpoint ARGS` with fd 3 the write end of the fifo `fifo`
-/// (a shell opens it: no fd of this multi-threaded test is inherited by
-/// chance), in the background.
-fn checkpoint_with_status_fd(b: &Bundle, fifo: &Path, args: &[&str]) -> JoinHandle<Out> {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("exec \"$@\" 3>\"$FIFO\"")
-        .arg("sh")
-        .arg(berth_bin())
-        .arg("--root")
-        .arg(&b.root)
-        .arg("checkpoint")
-        .args(args)
-        .env("FIFO", fifo)
-        .stdin(std::process::Stdio::null());
-    background(cmd)
-}
-
 /// All that is written to the fifo until its writer closes it, bounded.
 fn read_status(fifo: &Path) -> Vec<u8> {
     let fifo = fifo.to_path_buf();
@@ -171,10 +153,12 @@ fn a_lazy_migration_through_criu_lazy_pages() {
     assert!(made.success());
     let port = free_port().to_string();
     let ps = format!("0.0.0.0:{port}");
-    let dump = checkpoint_with_status_fd(
+    let dump = background(super::with_fd3(
         &b,
+        ">",
         &fifo,
         &[
+            "checkpoint",
             "--lazy-pages",
             "--page-server",
             &ps,
@@ -186,7 +170,7 @@ fn a_lazy_migration_through_criu_lazy_pages() {
             &s(&img),
             &id,
         ],
-    );
+    ));
     assert_eq!(read_status(&fifo), [0], "--status-fd: one \\0, then closed");
     assert!(img.join("inventory.img").is_file());
     assert!(
@@ -285,13 +269,8 @@ fn lazy_pages_and_page_server_errors_before_criu_runs() {
         assert!(e.contains(says), "{extra:?}: {e}");
     }
     // A read-only fd (the shell's redirection opens it so).
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg("exec \"$@\" 3</dev/null")
-        .arg("sh")
-        .arg(berth_bin())
-        .args(["--root", b.root.to_str().unwrap(), "checkpoint"])
-        .args(["--status-fd", "3", "--image-path", &img, &id]);
+    let args = ["checkpoint", "--status-fd", "3", "--image-path", &img, &id];
+    let cmd = super::with_fd3(&b, "<", Path::new("/dev/null"), &args);
     let out = run_with_timeout(cmd, Duration::from_secs(60));
     assert_eq!(out.code, 1);
     assert!(

@@ -84,6 +84,23 @@ fn slow(b: &Bundle, args: &[&str]) -> Out {
     run_with_timeout(b.cmd(args), Duration::from_secs(240))
 }
 
+/// `berth ARGS` with its fd 3 opened by a shell (`redirect` is `>` or
+/// `<`, on `path`): no fd of this multi-threaded test is inherited by
+/// chance.
+fn with_fd3(b: &Bundle, redirect: &str, path: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("exec \"$@\" 3{redirect}\"$FD3\""))
+        .arg("sh")
+        .arg(crate::common::berth_bin())
+        .arg("--root")
+        .arg(&b.root)
+        .args(args)
+        .env("FD3", path)
+        .stdin(std::process::Stdio::null());
+    cmd
+}
+
 /// Held by each test while CRIU restores: one restore at a time. CRIU
 /// 3.17 names the sockets that pass fds between the tasks it restores
 /// after their pids in the container's pid namespace ("crtools-fd-1-0"),
