@@ -6,9 +6,9 @@
 
 use crate::error::{SysContext, SysError};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 fn resolve_flags() -> ResolveFlags {
     ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
@@ -28,28 +28,30 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlags) -> rustix::io:
     rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve_flags())
 }
 
+/// A directory of the host opened as O_PATH, for paths resolved beneath it.
+pub fn open_dir(path: &Path) -> Result<OwnedFd, SysError> {
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", path.display())
+}
+
+/// The path of an fd of this process, as /proc gives it.
+pub fn fd_path(fd: BorrowedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
 /// Where `path` lands inside the rootfs at `rootfs` once its symlinks are
 /// followed there (as a mount on it lands), as a path from the rootfs's
 /// "/"; None when it does not resolve (missing, or not a path of this
 /// rootfs). For CRIU, which names mounts by where they are.
-pub fn resolved_in_root(rootfs: &Path, path: &Path) -> Option<std::path::PathBuf> {
-    let root = rustix::fs::open(
-        rootfs,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
+pub fn resolved_in_root(rootfs: &Path, path: &Path) -> Option<PathBuf> {
+    let root = open_dir(rootfs).ok()?;
     let fd = open_in_root(root.as_fd(), path, OFlags::empty()).ok()?;
-    let real = std::fs::read_link(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ))
-    .ok()?;
-    let top = std::fs::read_link(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&root)
-    ))
-    .ok()?;
+    let real = std::fs::read_link(fd_path(fd.as_fd())).ok()?;
+    let top = std::fs::read_link(fd_path(root.as_fd())).ok()?;
     let rest = real.strip_prefix(&top).ok()?;
     Some(Path::new("/").join(rest))
 }

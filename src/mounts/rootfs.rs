@@ -4,7 +4,7 @@
 
 use super::mount::{attach, clone_opened, clone_tree, new_fs, set_bind_attrs, set_propagation};
 use super::options::{MountOptions, propagation_flag};
-use super::resolve::{create_file, is_dir, mkdir_all, open_in_root};
+use super::resolve::{create_file, fd_path, is_dir, mkdir_all, open_dir, open_in_root};
 use super::{CgroupView, MountKind, MountPlan, Plan, devices, paths};
 use crate::error::{SysContext, SysError};
 use crate::mountinfo;
@@ -225,12 +225,6 @@ fn ordinary_dir(root: BorrowedFd, dest: &Path, fstype: &str) -> Result<(), SysEr
 /// new tmpfs before it covers it (files, directories and symlinks, with
 /// their modes and owners).
 fn copy_up(from: BorrowedFd, to: BorrowedFd) -> Result<(), SysError> {
-    let fd_path = |fd: BorrowedFd| {
-        std::path::PathBuf::from(format!(
-            "/proc/self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&fd)
-        ))
-    };
     copy_tree(&fd_path(from), &fd_path(to))
 }
 
@@ -337,25 +331,10 @@ fn cgroup_mount(root: BorrowedFd, m: &MountPlan, plan: &Plan) -> Result<(), SysE
 /// Those beneath a filesystem the config mounts (a tmpfs at /dev) are left
 /// out: CRIU restores that filesystem with what it holds.
 pub fn make_targets(plan: &Plan) -> Result<(), RootfsError> {
-    let open_root = |path: &Path, index: Option<usize>| {
-        rustix::fs::open(
-            path,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| match index {
-            None => RootfsError::Root {
-                path: path.display().to_string(),
-                source: SysError::new("open", path.display(), e),
-            },
-            Some(index) => RootfsError::Mount {
-                index,
-                dest: path.display().to_string(),
-                source: SysError::new("open bind source", path.display(), e),
-            },
-        })
-    };
-    let rootfs = open_root(&plan.rootfs, None)?;
+    let rootfs = open_dir(&plan.rootfs).map_err(|source| RootfsError::Root {
+        path: plan.rootfs.display().to_string(),
+        source,
+    })?;
     let mut filesystems: Vec<&Path> = Vec::new();
     // (destination, source) of the binds made so far, innermost last.
     let mut binds: Vec<(&Path, &Path)> = Vec::new();
@@ -369,7 +348,11 @@ pub fn make_targets(plan: &Plan) -> Result<(), RootfsError> {
         let source_root;
         let (root, path) = match outer {
             Some((d, source)) => {
-                source_root = open_root(source, Some(m.index))?;
+                source_root = open_dir(source).map_err(|source| RootfsError::Mount {
+                    index: m.index,
+                    dest: dest.display().to_string(),
+                    source,
+                })?;
                 (source_root.as_fd(), dest.strip_prefix(d).unwrap_or(dest))
             }
             None => (rootfs.as_fd(), dest),

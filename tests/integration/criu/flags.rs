@@ -342,7 +342,7 @@ fn cgroup_modes_restore_into_the_container_s_cgroup() {
             &[&["checkpoint"], &flag[..], &["--image-path", &img, &id]].concat(),
         )
         .ok();
-        let dumped = read_count(&file).unwrap_or(0);
+        let dumped = read_count(&file).unwrap();
         let args = [
             &["restore", "-d", "-b", &bundle],
             &flag[..],
@@ -387,7 +387,7 @@ fn the_containers_criu_config_file_is_read() {
     );
     assert!(!work.join("dump.log").exists());
     std::fs::remove_file(work.join("from-conf.log")).unwrap();
-    let dumped = read_count(&file).unwrap_or(0);
+    let dumped = read_count(&file).unwrap();
     let bundle = s(&b.path);
     let args = [
         "restore",

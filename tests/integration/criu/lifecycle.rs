@@ -47,7 +47,7 @@ fn restore_in_the_foreground_waits_and_runs_the_hooks() {
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
     let hooks = || std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(hooks(), "prestart\ncreateRuntime\npoststart\npoststop\n");
-    let dumped = read_count(&file).unwrap_or(0);
+    let dumped = read_count(&file).unwrap();
 
     let bundle = s(&b.path);
     let cmd = b.cmd(&["restore", "-b", &bundle, "--image-path", &s(&img), &id]);
@@ -103,7 +103,7 @@ fn lsm_profile_rewrites_the_restored_process_s_profile() {
     for (lsm, profile) in [(None, &profiles.a), (Some(&profiles.b), &profiles.b)] {
         let img = images(&b, &format!("img-{profile}"));
         slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
-        let dumped = read_count(&file).unwrap_or(0);
+        let dumped = read_count(&file).unwrap();
         let flag = lsm.map(|p| format!("apparmor:{p}"));
         let mut args = vec!["restore", "-d", "-b", &bundle, "--image-path"];
         let img = s(&img);

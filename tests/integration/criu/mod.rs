@@ -384,7 +384,7 @@ fn nested_binds_and_a_bind_over_a_symlink_come_back() {
     count_above(&file, 2);
     let img = images(&b, "img");
     slow(&b, &["checkpoint", "--image-path", &s(&img), &id]).ok();
-    let dumped = read_count(&file).unwrap_or(0);
+    let dumped = read_count(&file).unwrap();
     // The mount points berth made in the outer volume, gone.
     std::fs::remove_dir_all(outer.join("for")).unwrap();
     restore_counts_on(&b, &img, &id, &file, dumped);
